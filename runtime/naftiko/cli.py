@@ -1,0 +1,48 @@
+"""Command line: argument parsing only; each command calls into the package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="naftiko", description="Serve Naftiko capability files as REST APIs and MCP servers.")
+    parser.add_argument("--version", action="version", version=f"naftiko {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check capability files against the schema and the runtime's rules")
+    validate.add_argument("--strict", action="store_true", help="hold files to the official alpha2 schema (deviations are errors)")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument("paths", nargs="+", metavar="PATH", help="a capability file, or a folder searched for *.yaml/*.yml")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "validate":
+        return _validate(args)
+    return 2
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .validation import UnreadablePath, check_files, discover, render_json, render_text
+
+    try:
+        files = discover(args.paths)
+        if not files:
+            print("naftiko validate: no *.yaml or *.yml files found", file=sys.stderr)
+            return 2
+        reports = check_files(files, strict=args.strict)
+    except UnreadablePath as exc:
+        print(f"naftiko validate: {exc}", file=sys.stderr)
+        return 2
+    print(render_json(reports) if args.format == "json" else render_text(reports))
+    return 0 if all(r.valid for r in reports) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

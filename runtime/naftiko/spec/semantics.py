@@ -1,0 +1,239 @@
+"""Checks beyond the schema: what a file must get right for the runtime to serve it.
+
+Every `call` and `ref` resolves; namespaces are unique; baseUris are well formed; every path
+parameter of a called operation can be supplied; every template variable names a bind, an
+`env.` variable or an input that can reach it. Run on documents the dialect schema accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+from ..binds import declared_binds, declare, lookup_declaration
+from ..templates import variables_in
+from .diagnostics import JsonPath
+
+Report = Callable[[str, str, JsonPath], None]
+PATH_PARAMETER = re.compile(r"\{\{?\s*([^{}\s]+?)\s*\}?\}")
+_INPUT_PREFIXES = ("tools.", "rest.", "$this.")
+
+
+def path_parameters(path: str) -> list[str]:
+    """Names in `{x}` or `{{x}}` placeholders of a consumed or exposed path."""
+    return PATH_PARAMETER.findall(path)
+
+
+def check_semantics(document: Mapping[str, Any], report: Report) -> None:
+    capability = document.get("capability")
+    if not isinstance(capability, dict):
+        return
+    consumes = [c for c in _items(capability.get("consumes")) if isinstance(c[1], dict)]
+    exposes = [e for e in _items(capability.get("exposes")) if isinstance(e[1], dict)]
+    aggregates = [a for a in _items(capability.get("aggregates")) if isinstance(a[1], dict)]
+    _check_namespaces(consumes, exposes, aggregates, report)
+    operations = _consumed_operations(consumes)
+    functions = {
+        f"{agg.get('namespace')}.{fn.get('name')}": fn
+        for _, agg in aggregates
+        for _, fn in _items(agg.get("functions"))
+        if isinstance(fn, dict)
+    }
+    declared = declare(declared_binds(document))
+    expose_namespaces = {str(e.get("namespace")) for _, e in exposes}
+    for index, consumed in consumes:
+        _check_base_uri(consumed, ("capability", "consumes", index), report)
+    for path, callable_ in _callables(capability):
+        _check_callable(callable_, path, operations, functions, report)
+    _check_templates(consumes, operations, _caller_inputs(capability), declared, expose_namespaces, report)
+
+
+def _items(value: Any) -> list[tuple[int, Any]]:
+    return list(enumerate(value)) if isinstance(value, list) else []
+
+
+Entries = list[tuple[int, dict]]
+
+
+def _check_namespaces(consumes: Entries, exposes: Entries, aggregates: Entries, report: Report) -> None:
+    seen: dict[str, str] = {}
+    for kind, entries in (("consumes", consumes), ("exposes", exposes), ("aggregates", aggregates)):
+        for index, entry in entries:
+            namespace = entry.get("as") or entry.get("namespace") or entry.get("import")
+            if not isinstance(namespace, str):
+                continue
+            where = f"capability.{kind}[{index}]"
+            if namespace in seen:
+                report("error", f"namespace {namespace!r} is already used by {seen[namespace]}", ("capability", kind, index, "namespace"))
+            else:
+                seen[namespace] = where
+
+
+def _consumed_operations(consumes: list[tuple[int, dict]]) -> dict[str, tuple[dict, dict, JsonPath]]:
+    """`namespace.operation` → (operation, resource, path of the operation)."""
+    found: dict[str, tuple[dict, dict, JsonPath]] = {}
+    for index, consumed in consumes:
+        namespace = consumed.get("as") or consumed.get("namespace")
+        for r_index, resource in _items(consumed.get("resources")):
+            if not isinstance(resource, dict):
+                continue
+            for o_index, operation in _items(resource.get("operations")):
+                if isinstance(operation, dict) and "name" in operation:
+                    path = ("capability", "consumes", index, "resources", r_index, "operations", o_index)
+                    found[f"{namespace}.{operation['name']}"] = (operation, resource, path)
+    return found
+
+
+def _check_base_uri(consumed: dict, path: JsonPath, report: Report) -> None:
+    base = consumed.get("baseUri")
+    if not isinstance(base, str):
+        return
+    at = (*path, "baseUri")
+    if base == "":
+        report("warning", "baseUri is empty: give it a value, or pass --upstream NAMESPACE=URL at run time", at)
+        return
+    if base.endswith("/"):
+        report("error", f"baseUri must not end with '/': {base!r}", at)
+        return
+    if variables_in(base) or "{" in base or "${" in base:
+        return
+    parsed = urlparse(base)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        report("error", f"baseUri must be an http:// or https:// URL with a host: {base!r}", at)
+    elif parsed.query or parsed.fragment:
+        report("error", f"baseUri must not carry a query string or fragment: {base!r}", at)
+
+
+def _callables(capability: dict) -> Iterator[tuple[JsonPath, dict]]:
+    """Every exposed REST operation, MCP tool, aggregate function and their steps."""
+    for e_index, expose in _items(capability.get("exposes")):
+        if not isinstance(expose, dict):
+            continue
+        base = ("capability", "exposes", e_index)
+        for r_index, resource in _items(expose.get("resources")):
+            if isinstance(resource, dict):
+                for o_index, operation in _items(resource.get("operations")):
+                    if isinstance(operation, dict):
+                        yield (*base, "resources", r_index, "operations", o_index), operation
+        for t_index, tool in _items(expose.get("tools")):
+            if isinstance(tool, dict):
+                yield (*base, "tools", t_index), tool
+    for a_index, aggregate in _items(capability.get("aggregates")):
+        if isinstance(aggregate, dict):
+            for f_index, function in _items(aggregate.get("functions")):
+                if isinstance(function, dict):
+                    yield ("capability", "aggregates", a_index, "functions", f_index), function
+
+
+def _check_callable(
+    callable_: dict,
+    path: JsonPath,
+    operations: Mapping[str, tuple[dict, dict, JsonPath]],
+    functions: Mapping[str, dict],
+    report: Report,
+) -> None:
+    ref = callable_.get("ref")
+    if isinstance(ref, str) and ref not in functions:
+        known = ", ".join(sorted(functions)) or "none"
+        report("error", f"unknown aggregate function ref {ref!r} (known: {known})", (*path, "ref"))
+    call = callable_.get("call")
+    if isinstance(call, str):
+        target = operations.get(call)
+        if target is None:
+            report("error", f"call target {call!r} is not an operation of any consumed namespace", (*path, "call"))
+        else:
+            _check_path_parameters(callable_, path, call, target, report)
+    for s_index, step in _items(callable_.get("steps")):
+        if isinstance(step, dict) and isinstance(step.get("call"), str) and step["call"] not in operations:
+            report("error", f"step call target {step['call']!r} is not an operation of any consumed namespace", (*path, "steps", s_index, "call"))
+
+
+def _check_path_parameters(callable_: dict, path: JsonPath, call: str, target: tuple[dict, dict, JsonPath], report: Report) -> None:
+    """A declared input list that supplies no value for a path parameter can never build the URL."""
+    declared_inputs = callable_.get("inputParameters")
+    if not isinstance(declared_inputs, list) or not declared_inputs:
+        return  # inputs are inferred from the consumed operation, path parameters included
+    operation, resource, _ = target
+    supplied = {str(k) for k in (callable_.get("with") or {})} if isinstance(callable_.get("with"), dict) else set()
+    supplied |= {str(p.get("name")) for p in declared_inputs if isinstance(p, dict)}
+    supplied |= {
+        str(p.get("name")) for p in _items_values(operation.get("inputParameters")) if isinstance(p, dict) and "value" in p
+    }
+    for name in path_parameters(str(resource.get("path", ""))):
+        if name not in supplied:
+            report("error", f"path parameter {name!r} of {call} is not supplied by inputParameters or with", (*path, "call"))
+
+
+def _items_values(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _caller_inputs(capability: dict) -> dict[str, set[str]]:
+    """For each call target, the names its callers pass: `with` keys and declared inputs."""
+    names: dict[str, set[str]] = {}
+    for _, callable_ in _callables(capability):
+        steps = [s for s in _items_values(callable_.get("steps")) if isinstance(s, dict)]
+        declared = {str(p.get("name")) for p in _items_values(callable_.get("inputParameters")) if isinstance(p, dict)}
+        for caller in (callable_, *steps):
+            if isinstance(caller.get("call"), str):
+                with_keys = set(caller["with"]) if isinstance(caller.get("with"), dict) else set()
+                names.setdefault(caller["call"], set()).update(declared | {str(k) for k in with_keys})
+    return names
+
+
+def _check_templates(
+    consumes: list[tuple[int, dict]],
+    operations: Mapping[str, tuple[dict, dict, JsonPath]],
+    caller_inputs: Mapping[str, set[str]],
+    declared: Mapping[str, Any],
+    expose_namespaces: set[str],
+    report: Report,
+) -> None:
+    """Template variables in consumes must be binds, `env.` variables or the operation's inputs."""
+    prefixes = _INPUT_PREFIXES + tuple(f"{ns}." for ns in expose_namespaces)
+
+    def check(text: Any, path: JsonPath, inputs: set[str]) -> None:
+        for text_value, text_path in _strings(text, path):
+            for name in variables_in(text_value):
+                if name in inputs or name.startswith(prefixes):
+                    continue
+                declaration = lookup_declaration(name, declared)
+                if declaration is None:
+                    report("error", f"template variable {{{{{name}}}}} is not declared in binds and is not an input", text_path)
+                elif declaration.bind is None:
+                    report("warning", f"{{{{{name}}}}} is not declared in binds; it is read from the environment variable {declaration.key}", text_path)
+
+    for index, consumed in consumes:
+        base = ("capability", "consumes", index)
+        all_inputs: set[str] = set()
+        namespace_ops = [(target, caller_inputs.get(call, set())) for call, target in operations.items() if target[2][:3] == base]
+        for (operation, resource, _), callers in namespace_ops:
+            all_inputs |= _operation_inputs(operation, resource) | callers
+        for key in ("baseUri", "authentication", "headers", "inputParameters"):
+            check(consumed.get(key), (*base, key), all_inputs)
+        for r_index, resource in _items(consumed.get("resources")):
+            if isinstance(resource, dict):
+                check(resource.get("path"), (*base, "resources", r_index, "path"), all_inputs)
+        for (operation, resource, op_path), callers in namespace_ops:
+            inputs = _operation_inputs(operation, resource) | callers
+            for key in ("inputParameters", "body", "headers"):
+                check(operation.get(key), (*op_path, key), inputs)
+
+
+def _operation_inputs(operation: dict, resource: dict) -> set[str]:
+    names = {str(p.get("name")) for p in _items_values(operation.get("inputParameters")) if isinstance(p, dict)}
+    names |= set(path_parameters(str(resource.get("path", ""))))
+    return names
+
+
+def _strings(value: Any, path: JsonPath) -> Iterator[tuple[str, JsonPath]]:
+    if isinstance(value, str):
+        yield value, path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
