@@ -1,0 +1,198 @@
+"""Outgoing HTTP for one consumed namespace: pooled session, timeouts, retries, rate limit.
+
+Retries happen only for idempotent methods, and only on 429/503 or a connection that failed
+before any response; waits are jittered exponential backoff, or the upstream's Retry-After
+when it says so, never past the call's total timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from .auth import Authenticator
+from .request import OutgoingRequest
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    connect_timeout: float = 5.0
+    total_timeout: float = 30.0
+    retries: int = 2
+    backoff: float = 0.2
+    max_retry_after: float = 10.0
+    rate_limit: float | None = None  # requests per second, per namespace
+    max_body_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+class UpstreamUnreachable(Exception):
+    pass
+
+
+class UpstreamTimeout(Exception):
+    pass
+
+
+class UpstreamTooLarge(Exception):
+    pass
+
+
+class _RateLimiter:
+    """Token bucket: `rate` requests per second, bursts of up to one second's worth."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.tokens = rate
+        self.updated = time.monotonic()
+        self.lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self.lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+class NamespaceClient:
+    def __init__(self, namespace: str, auth: Authenticator | None, settings: ClientSettings):
+        self.namespace = namespace
+        self.auth = auth
+        self.settings = settings
+        self._session: aiohttp.ClientSession | None = None
+        self._limiter = _RateLimiter(settings.rate_limit) if settings.rate_limit else None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.settings.connect_timeout),
+                auto_decompress=True,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, request: OutgoingRequest) -> UpstreamResponse:
+        deadline = time.monotonic() + self.settings.total_timeout
+        try:
+            return await asyncio.wait_for(self._send_with_retries(request, deadline), self.settings.total_timeout)
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout(f"{self.namespace}: no answer within {self.settings.total_timeout:g} s") from None
+
+    async def _send_with_retries(self, request: OutgoingRequest, deadline: float) -> UpstreamResponse:
+        session = self.session()
+        if self.auth is not None:
+            await self.auth.apply(request, session)
+        attempt = 0
+        challenged = False
+        while True:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            try:
+                response = await self._once(session, request)
+            except (aiohttp.ClientConnectionError, OSError) as exc:
+                if not self._may_retry(request, attempt, deadline, None):
+                    raise UpstreamUnreachable(f"{self.namespace}: cannot reach {URL(request.url).origin()}: {_reason(exc)}") from None
+                await self._wait(attempt, None, deadline)
+                attempt += 1
+                continue
+            if response.status == 401 and self.auth is not None and not challenged:
+                challenged = True
+                if self.auth.answer_challenge(request, response.status, response.headers):
+                    continue
+            if response.status in RETRY_STATUSES and self._may_retry(request, attempt, deadline, response):
+                await self._wait(attempt, response, deadline)
+                attempt += 1
+                continue
+            return response
+
+    async def _once(self, session: aiohttp.ClientSession, request: OutgoingRequest) -> UpstreamResponse:
+        async with session.request(
+            request.method,
+            URL(request.url, encoded=True),
+            params=request.query or None,
+            headers=request.headers,
+            cookies=request.cookies or None,
+            data=request.body,
+            allow_redirects=False,
+        ) as response:
+            limit = self.settings.max_body_bytes
+            if response.content_length is not None and response.content_length > limit:
+                raise UpstreamTooLarge(f"{self.namespace}: response of {response.content_length:,} bytes exceeds {limit:,}")
+            body = await response.content.read(limit + 1)
+            if len(body) > limit:
+                raise UpstreamTooLarge(f"{self.namespace}: response exceeds {limit:,} bytes")
+            return UpstreamResponse(response.status, response.headers, body)
+
+    def _may_retry(self, request: OutgoingRequest, attempt: int, deadline: float, response: UpstreamResponse | None) -> bool:
+        if request.method not in IDEMPOTENT or attempt >= self.settings.retries:
+            return False
+        return self._delay(attempt, response) < deadline - time.monotonic()
+
+    def _delay(self, attempt: int, response: UpstreamResponse | None) -> float:
+        if response is not None:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None:
+                return min(retry_after, self.settings.max_retry_after)
+        return self.settings.backoff * (2**attempt) * (0.5 + random.random())
+
+    async def _wait(self, attempt: int, response: UpstreamResponse | None, deadline: float) -> None:
+        await asyncio.sleep(min(self._delay(attempt, response), max(0.0, deadline - time.monotonic())))
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+__all__ = [
+    "ClientSettings",
+    "NamespaceClient",
+    "UpstreamResponse",
+    "UpstreamTimeout",
+    "UpstreamTooLarge",
+    "UpstreamUnreachable",
+    "IDEMPOTENT",
+]
+
+

@@ -1,0 +1,275 @@
+"""Compile a checked document into invocation targets, and invoke them (DESIGN §3).
+
+`Capability.invoke(target, inputs)` is the one path every call takes, whether it comes from
+REST, MCP or `naftiko call`: check inputs, wire them into the consumed operation, build the
+request, send it (or describe it, in dry-run), decode and map the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..binds import BindError, BindResolver, Declared, declare, declared_binds, lookup_declaration
+from ..consumes.auth import AuthError, DigestAuth, OAuth2ClientCredentials
+from ..consumes.body import BodyCompileError, JsonValueBody
+from ..consumes.client import ClientSettings, NamespaceClient, UpstreamTimeout, UpstreamTooLarge, UpstreamUnreachable
+from ..consumes.formats import BodyDecodeError, UnsupportedFormat
+from ..consumes.operation import ConsumedOperation, ConsumedParameter, compile_operation, compile_parameter
+from ..consumes.request import OutgoingRequest
+from ..consumes.url import PathValueError, join_url
+from ..spec.diagnostics import CapabilityError, Diagnostic, JsonPath, format_path
+from ..spec.document import Document
+from ..templates import MISSING, Template, as_text
+from .inputs import InputField, InputRef, Literal, Source, check_inputs, compile_source
+from .jsonpath import JsonPathError
+from .outputs import OutputShape, compile_outputs
+from .results import DryRun, Failed, InvalidInput, Result, Success, TimedOut, Unreachable, UpstreamError
+from .secrets import SECRET_NAME, Masker
+
+_HEADER_BREAK = ("\r", "\n", "\x00")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Something a caller can invoke: a consumed operation, a REST operation or an MCP tool."""
+
+    kind: str  # consumed | rest | mcp
+    namespace: str
+    name: str
+    operation: ConsumedOperation
+    inputs: tuple[InputField, ...]
+    wiring: Mapping[str, Source]
+    outputs: OutputShape
+    description: str | None = None
+    spec: Mapping[str, Any] = field(default_factory=dict)  # the exposed entry as written
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+
+@dataclass
+class Exposure:
+    kind: str
+    namespace: str
+    spec: Mapping[str, Any]
+    targets: list[Target]
+
+
+@dataclass
+class Capability:
+    file: str
+    document: Document
+    consumed: dict[str, Target]
+    exposures: list[Exposure]
+    binds: dict[str, str]
+    masker: Masker
+    clients: list[NamespaceClient]
+    dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def targets(self) -> list[Target]:
+        return [*self.consumed.values(), *(t for e in self.exposures for t in e.targets)]
+
+    def find(self, name: str) -> Target | None:
+        """By `namespace.name`, or by a tool's or REST operation's bare name when unique."""
+        matches = [t for t in self.targets() if t.key == name]
+        if not matches:
+            matches = [t for t in self.targets() if t.kind != "consumed" and t.name == name]
+        return matches[0] if len(matches) == 1 else None
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+
+    async def invoke(self, target: Target, inputs: Mapping[str, Any]) -> Result:
+        problem = check_inputs(target.inputs, inputs)
+        if problem is not None:
+            return problem
+        try:
+            request = self._build_request(target, inputs)
+        except _Invalid as exc:
+            return InvalidInput(exc.name, self.masker.text(str(exc)))
+        if self.dry_run:
+            return DryRun(await self._describe(target, request))
+        client = target.operation.client
+        try:
+            response = await client.send(request)
+        except UpstreamUnreachable as exc:
+            return Unreachable(self.masker.text(str(exc)))
+        except UpstreamTimeout as exc:
+            return TimedOut(str(exc))
+        except (UpstreamTooLarge, AuthError) as exc:
+            return Failed(self.masker.text(str(exc)))
+        content_type = response.headers.get("Content-Type")
+        charset = _charset(content_type)
+        if response.status >= 400:
+            return UpstreamError(response.status, self.masker.data(_best_effort_body(response.body, charset)), content_type)
+        try:
+            decoded = target.operation.decode(response.body, charset)
+        except BodyDecodeError as exc:
+            return Failed(f"upstream answered {response.status} with a body that is not valid {target.operation.output_format}: {exc}")
+        lookup = self._lookup(target, inputs, {})
+        if target.outputs.passthrough:
+            return Success(response.status, decoded, {}, response.body, content_type)
+        return Success(response.status, target.outputs.apply(decoded, lookup))
+
+    # -- request building -------------------------------------------------------------------
+
+    def _lookup(self, target: Target, inputs: Mapping[str, Any], wired: Mapping[str, Any]):
+        binds = self.binds
+        namespaces = (target.namespace,)
+
+        def lookup(name: str) -> Any:
+            if name in binds:
+                return binds[name]
+            if name in wired:
+                return wired[name]
+            if name in inputs:
+                return inputs[name]
+            for prefix in ("tools.", "rest.", *(f"{ns}." for ns in namespaces)):
+                if name.startswith(prefix) and name[len(prefix) :] in inputs:
+                    return inputs[name[len(prefix) :]]
+            return MISSING
+
+        return lookup
+
+    def _build_request(self, target: Target, inputs: Mapping[str, Any]) -> OutgoingRequest:
+        operation = target.operation
+        wired: dict[str, Any] = {}
+        base_lookup = self._lookup(target, inputs, {})
+        for name, source in target.wiring.items():
+            value = _resolve(source, inputs, base_lookup)
+            if value is not MISSING:
+                wired[name] = value
+        lookup = self._lookup(target, inputs, wired)
+
+        def value_of(parameter: ConsumedParameter) -> Any:
+            if parameter.name in wired:
+                return wired[parameter.name]
+            if parameter.value is not None:
+                if parameter.value.sole_variable is not None:
+                    return lookup(parameter.value.sole_variable)
+                missing: list[str] = []
+                rendered = parameter.value.render(lookup, missing)
+                return MISSING if missing and not rendered else rendered
+            return lookup(parameter.name)
+
+        def path_value(name: str) -> Any:
+            parameter = operation.parameter(name)
+            value = value_of(parameter) if parameter else lookup(name)
+            if value is MISSING or value is None:
+                raise _Invalid(name, f"missing value for path parameter {name!r}")
+            return value
+
+        base = self.base_uri(operation.namespace)
+        try:
+            url = join_url(base, operation.path.render(path_value))
+        except PathValueError as exc:
+            raise _Invalid(exc.name, str(exc)) from None
+        request = OutgoingRequest(operation.method, url)
+        body_fields: dict[str, Any] = {}
+        for parameter in operation.parameters:
+            if parameter.location == "path" or parameter is operation.whole_body:
+                continue
+            value = value_of(parameter)
+            if value is MISSING or value is None:
+                if parameter.required and parameter.value is None:
+                    raise _Invalid(parameter.name, f"missing required input {parameter.name!r}")
+                continue
+            text = as_text(value)
+            if parameter.location in ("header", "cookie") and any(c in text for c in _HEADER_BREAK):
+                raise _Invalid(parameter.name, f"{parameter.location} {parameter.name!r} must not contain CR, LF or NUL")
+            if parameter.location == "query":
+                request.query.append((parameter.name, text))
+            elif parameter.location == "header":
+                request.headers[parameter.name] = text
+            elif parameter.location == "cookie":
+                request.cookies[parameter.name] = text
+            elif parameter.location == "body":
+                body_fields[parameter.name] = value
+        payload = self._body(target, lookup, wired, body_fields)
+        if payload is not None:
+            request.body, content_type = payload
+            request.headers.setdefault("Content-Type", content_type)
+        return request
+
+    def _body(self, target: Target, lookup, wired: Mapping[str, Any], fields: dict[str, Any]) -> tuple[bytes, str] | None:
+        operation = target.operation
+        if operation.whole_body is not None:
+            value = wired.get("body", lookup("body"))
+            if value is MISSING or value is None:
+                if operation.method in ("POST", "PUT", "PATCH"):
+                    return b"{}", "application/json"
+                return None
+            if isinstance(value, (bytes, str)) and not isinstance(value, str):
+                return value, "application/octet-stream"
+            return json.dumps(value, ensure_ascii=False).encode(), "application/json"
+        if operation.body is not None:
+            return operation.body.render(lookup)
+        if fields:
+            return JsonValueBody(fields).render(lookup)
+        return None
+
+    def base_uri(self, namespace: str) -> str:
+        return self._base_uris[namespace]
+
+    async def _describe(self, target: Target, request: OutgoingRequest) -> dict[str, Any]:
+        """The request as it would be sent. OAuth2 and digest show only their scheme: no network."""
+        auth = target.operation.client.auth
+        if isinstance(auth, OAuth2ClientCredentials):
+            request.headers["Authorization"] = "Bearer ****"
+        elif isinstance(auth, DigestAuth):
+            request.headers["Authorization"] = "Digest **** (computed from the upstream's challenge)"
+        elif auth is not None:
+            await auth.apply(request, target.operation.client.session())
+        headers = dict(request.headers)
+        url = request.url + ("?" + urlencode(request.query) if request.query else "")
+        body: Any = None
+        if request.body is not None:
+            text = request.body.decode("utf-8", "replace")
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = text
+        masker = Masker([*self.masker.secrets, *(auth.secrets if auth else ())])
+        return masker.data({"method": request.method, "url": url, "headers": headers, "cookies": request.cookies, "body": body})
+
+
+class _Invalid(Exception):
+    def __init__(self, name: str, message: str):
+        self.name = name
+        super().__init__(message)
+
+
+def _resolve(source: Source, inputs: Mapping[str, Any], lookup) -> Any:
+    if isinstance(source, InputRef):
+        return inputs.get(source.name, MISSING)
+    if isinstance(source, Literal):
+        return source.value
+    name = source.sole_variable
+    if name is not None:
+        return lookup(name)
+    return source.render(lookup)
+
+
+def _charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    for piece in content_type.split(";")[1:]:
+        key, _, value = piece.strip().partition("=")
+        if key.lower() == "charset" and value:
+            return value.strip('"')
+    return None
+
+
+def _best_effort_body(body: bytes, charset: str | None) -> Any:
+    text = body.decode(charset or "utf-8", "replace")
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return text

@@ -1,0 +1,60 @@
+"""JSONPath expressions compiled once at load (jsonpath-ng, extended grammar).
+
+`$` and `$.` mean the root. A path with a wildcard, filter, slice, union or deep scan selects
+a list; any other path selects one value, or None when it is absent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+from jsonpath_ng.ext import parse
+
+_MULTI = re.compile(r"\*|\.\.|\[\?|\[[^\]]*[:,][^\]]*\]")
+
+
+class JsonPathError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class JsonPath:
+    source: str
+    expression: Any  # None for the root
+    multiple: bool
+
+    @classmethod
+    def compile(cls, source: str) -> JsonPath:
+        text = source.strip()
+        if text in ("$", "$.", ""):
+            return cls(source, None, False)
+        text = text.replace(".length()", ".`len`")  # Jayway's length() is jsonpath-ng's `len`
+        try:
+            expression = parse(text)
+        except (JsonPathLexerError, JsonPathParserError, ValueError, TypeError, AttributeError) as first_error:
+            # "$.foo bar" is meant as $['foo bar'].
+            quoted = _bracket_segments(text)
+            try:
+                expression = parse(quoted)
+            except (JsonPathLexerError, JsonPathParserError, ValueError, TypeError, AttributeError):
+                raise JsonPathError(f"invalid JSONPath {source!r}: {first_error}") from None
+        return cls(source, expression, bool(_MULTI.search(text)))
+
+    def select(self, data: Any) -> Any:
+        if self.expression is None:
+            return data
+        try:
+            values = [match.value for match in self.expression.find(data)]
+        except Exception:
+            return None
+        if self.multiple:
+            return values
+        return values[0] if values else None
+
+
+def _bracket_segments(text: str) -> str:
+    segments = text.removeprefix("$.").split(".")
+    return "$" + "".join(f"['{s}']" if " " in s else f".{s}" for s in segments)
