@@ -18,6 +18,13 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--strict", action="store_true", help="hold files to the official alpha2 schema (deviations are errors)")
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.add_argument("paths", nargs="+", metavar="PATH", help="a capability file, or a folder searched for *.yaml/*.yml")
+    call = commands.add_parser("call", help="invoke one operation or tool and print the JSON result")
+    call.add_argument("--dry-run", action="store_true", help="print the request that would be sent; needs no secrets")
+    call.add_argument("--upstream", action="append", default=[], metavar="NS=URL", help="override the baseUri of a consumed namespace")
+    call.add_argument("file", metavar="FILE")
+    call.add_argument("target", metavar="TARGET", help="namespace.name of a consumed operation, a REST operation or an MCP tool")
+    call.add_argument("--arg", action="append", default=[], metavar="K=V", help="an input; V is parsed as JSON when it can be, else kept as text")
+    call.add_argument("--json", metavar="JSON", help="all inputs as one JSON object")
     return parser
 
 
@@ -25,6 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "validate":
         return _validate(args)
+    if args.command == "call":
+        from .call_command import run_call
+
+        return run_call(args.file, args.target, args.arg, args.json, args.upstream, args.dry_run)
     return 2
 
 

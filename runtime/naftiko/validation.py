@@ -60,7 +60,7 @@ def check_files(files: list[Path], strict: bool = False) -> list[FileReport]:
     if len(files) < _PARALLEL_FROM or workers == 1:
         return [check_file(path, strict) for path in files]
     with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(check_file, files, [strict] * len(files), chunksize=16))
+        return list(pool.map(check_file, files, [strict] * len(files), chunksize=4))
 
 
 def render_text(reports: list[FileReport]) -> str:

@@ -180,8 +180,9 @@ class _Compiler:
             if not isinstance(call, str) or call not in consumed:
                 continue  # steps, refs and mocks: not served yet; semantics already checked targets
             operation = consumed[call].operation
+            name = str(entry.get("name") or f"{entry.get('method', 'GET')} {resource.get('path', '')}")
             try:
-                targets.append(self._target(kind, namespace, str(entry.get("name", "")), operation, entry, (namespace,), resource))
+                targets.append(self._target(kind, namespace, name, operation, entry, (namespace,), resource))
             except JsonPathError as exc:
                 self.problem(str(exc), (*entry_at, "outputParameters"))
         return Exposure(kind, namespace, spec, targets)
@@ -206,12 +207,13 @@ def _declared_input(kind: str, spec: Mapping[str, Any], route_params: set[str]) 
     location = str(spec.get("in") or ("path" if name in route_params else "query"))
     value = spec.get("value")
     body_path = value if location == "body" and isinstance(value, str) and value.startswith("$") else None
-    default_required = kind == "mcp" or location == "path"
+    # MCP tool inputs are required unless they say otherwise (schema default); REST ones are not.
+    required = location == "path" or (body_path is None and bool(spec.get("required", kind == "mcp")))
     return InputField(
         name=name,
         type=spec.get("type") if isinstance(spec.get("type"), str) else None,
         description=spec.get("description"),
-        required=bool(spec.get("required", default_required)) and body_path is None or location == "path",
+        required=required,
         location=location,
         body_path=body_path,
     )

@@ -11,6 +11,8 @@ JsonPath = tuple[str | int, ...]
 
 def format_path(path: JsonPath) -> str:
     """Render ('capability', 'consumes', 0, 'baseUri') as $.capability.consumes[0].baseUri."""
+    if len(path) > 16:
+        return format_path(path[:8]) + "…" + format_path(path[-4:])[1:]
     out = ["$"]
     for part in path:
         if isinstance(part, int):

@@ -1,8 +1,10 @@
 """YAML → plain Python data, remembering where every node came from.
 
 Hostile input is refused with a located error: files over MAX_BYTES, text that is not UTF-8,
-several documents, custom tags, duplicate keys, and alias expansion beyond MAX_NODES (the
-"billion laughs" pattern). Only the JSON-compatible core of YAML is produced.
+several documents, custom tags, duplicate keys, nesting beyond MAX_DEPTH (the C composer would
+crash the process), and alias expansion beyond MAX_NODES (the "billion laughs" pattern).
+Values are built straight from the parser's events: one pass, positions recorded on the way.
+Only the JSON-compatible core of YAML is produced.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from .diagnostics import Diagnostic, JsonPath, format_path
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_NODES = 200_000
+MAX_DEPTH = 200
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _scalars = yaml.constructor.SafeConstructor()
+_resolver = yaml.resolver.Resolver()
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_BUILDERS = {
     _TAG + "str": lambda node: node.value,
@@ -71,8 +75,9 @@ def parse_yaml(raw: bytes, file: str) -> YamlSource:
         offset = text.index("\x00")
         line = text.count("\n", 0, offset) + 1
         raise YamlError(Diagnostic("error", "binary content (NUL byte) in a YAML file", file, line, 1))
+    source = YamlSource(file, None)
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        source.data = _Builder(source).build(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -80,62 +85,141 @@ def parse_yaml(raw: bytes, file: str) -> YamlSource:
         raise YamlError(Diagnostic("error", f"malformed YAML: {reason}", file, line, column)) from None
     except yaml.YAMLError as exc:
         raise YamlError(Diagnostic("error", f"malformed YAML: {exc}", file, 1, 1)) from None
-    source = YamlSource(file, None)
-    if root is None:
-        raise YamlError(Diagnostic("error", "the file is empty; expected a capability mapping", file, 1, 1))
-    source.data = _Builder(source).build(root, ())
     return source
+
+
+_NO_KEY = object()
+
+
+class _Frame:
+    __slots__ = ("value", "path", "key", "key_line", "seen", "size", "anchor")
+
+    def __init__(self, value: dict | list, path: JsonPath, anchor: str | None):
+        self.value = value
+        self.path = path
+        self.key: Any = _NO_KEY
+        self.key_line = 0
+        self.seen: dict[str, int] = {}
+        self.size = 1
+        self.anchor = anchor
 
 
 class _Builder:
     def __init__(self, source: YamlSource):
         self.source = source
         self.budget = MAX_NODES
+        self.anchors: dict[str, tuple[Any, int]] = {}  # value, node count
+        self.stack: list[_Frame] = []
+        self.documents = 0
+        self.root: Any = None
 
-    def fail(self, node: yaml.Node, message: str, path: JsonPath) -> YamlError:
-        mark = node.start_mark
+    def fail(self, event: yaml.Event, message: str, path: JsonPath = ()) -> YamlError:
+        mark = event.start_mark
         return YamlError(Diagnostic("error", message, self.source.file, mark.line + 1, mark.column + 1, format_path(path)))
 
-    def build(self, node: yaml.Node, path: JsonPath) -> Any:
-        self.budget -= 1
-        if self.budget < 0:
-            raise self.fail(node, f"document expands to more than {MAX_NODES:,} nodes (alias/anchor bomb?)", path)
-        self.source.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.ScalarNode):
-            builder = _SCALAR_BUILDERS.get(node.tag)
-            if builder is None:
-                raise self.fail(node, f"unsupported YAML tag {node.tag!r}", path)
-            try:
-                return builder(node)
-            except (ValueError, yaml.YAMLError):
-                raise self.fail(node, f"invalid {node.tag.removeprefix(_TAG)} value {node.value!r}", path) from None
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag != _TAG + "seq":
-                raise self.fail(node, f"unsupported YAML tag {node.tag!r}", path)
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        if node.tag != _TAG + "map":
-            raise self.fail(node, f"unsupported YAML tag {node.tag!r}", path)
-        return self.build_mapping(node, path)
+    def build(self, events: Any) -> Any:
+        for event in events:
+            if isinstance(event, yaml.ScalarEvent):
+                self.scalar(event)
+            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                self.open(event)
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                frame = self.stack.pop()
+                if frame.anchor:
+                    self.anchors[frame.anchor] = (frame.value, frame.size)
+                if self.stack:
+                    self.stack[-1].size += frame.size
+            elif isinstance(event, yaml.AliasEvent):
+                self.alias(event)
+            elif isinstance(event, yaml.DocumentStartEvent):
+                self.documents += 1
+                if self.documents > 1:
+                    raise self.fail(event, "several YAML documents in one file; a capability file holds one")
+        if self.documents == 0 or self.root is None:
+            raise YamlError(Diagnostic("error", "the file is empty; expected a capability mapping", self.source.file, 1, 1))
+        return self.root
 
-    def build_mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        first_seen: dict[str, int] = {}
-        merged: list[yaml.Node] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _TAG + "merge":
-                merged.extend(value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node])
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise self.fail(key_node, "mapping keys must be plain scalars", path)
-            key = str(self.build(key_node, (*path, "<key>")))
-            if key in first_seen:
-                raise self.fail(key_node, f"duplicate key {key!r} (first defined at line {first_seen[key]})", (*path, key))
-            first_seen[key] = key_node.start_mark.line + 1
-            result[key] = self.build(value_node, (*path, key))
-        self.source.positions.pop((*path, "<key>"), None)
-        for source_node in merged:
-            if not isinstance(source_node, yaml.MappingNode):
-                raise self.fail(source_node, "a merge key (<<) must reference a mapping", path)
-            for key, value in self.build_mapping(source_node, path).items():
-                result.setdefault(key, value)
-        return result
+    def child_path(self, event: yaml.Event) -> JsonPath | None:
+        """The path of the value this event starts, or None when it is a mapping key."""
+        if not self.stack:
+            return ()
+        frame = self.stack[-1]
+        if isinstance(frame.value, list):
+            return (*frame.path, len(frame.value))
+        if frame.key is _NO_KEY:
+            return None
+        return (*frame.path, frame.key)
+
+    def place(self, event: yaml.Event, value: Any, path: JsonPath, size: int) -> None:
+        self.budget -= size
+        if self.budget < 0:
+            raise self.fail(event, f"document expands to more than {MAX_NODES:,} nodes (alias/anchor bomb?)", path)
+        if not self.stack:
+            self.root = value
+            return
+        frame = self.stack[-1]
+        if isinstance(frame.value, list):
+            frame.value.append(value)
+        elif frame.key == "<<" and isinstance(value, dict):
+            for key, item in value.items():
+                frame.value.setdefault(key, item)
+            frame.key = _NO_KEY
+        else:
+            frame.value[frame.key] = value
+            frame.key = _NO_KEY
+        frame.size += size
+
+    def scalar(self, event: yaml.ScalarEvent) -> None:
+        path = self.child_path(event)
+        if path is None:
+            # Keys stay as written (`200:` is "200", `<<` is the merge key); JSON keys are text.
+            frame = self.stack[-1]
+            key = event.value
+            if key in frame.seen:
+                raise self.fail(event, f"duplicate key {key!r} (first defined at line {frame.seen[key]})", (*frame.path, key))
+            frame.seen[key] = event.start_mark.line + 1
+            frame.key = key
+            return
+        value = self.scalar_value(event, path)
+        self.source.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+        if event.anchor:
+            self.anchors[event.anchor] = (value, 1)
+        self.place(event, value, path, 1)
+
+    def scalar_value(self, event: yaml.ScalarEvent, path: JsonPath) -> Any:
+        tag = event.tag
+        if tag is None or tag == "!":
+            tag = _resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+        builder = _SCALAR_BUILDERS.get(tag)
+        if builder is None:
+            raise self.fail(event, f"unsupported YAML tag {tag!r}", path)
+        try:
+            return builder(yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark))
+        except (ValueError, yaml.YAMLError):
+            raise self.fail(event, f"invalid {tag.removeprefix(_TAG)} value {event.value!r}", path) from None
+
+    def open(self, event: yaml.CollectionStartEvent) -> None:
+        path = self.child_path(event)
+        if path is None:
+            raise self.fail(event, "mapping keys must be plain scalars", self.stack[-1].path)
+        expected = _TAG + ("map" if isinstance(event, yaml.MappingStartEvent) else "seq")
+        if event.tag not in (None, "!", expected):
+            raise self.fail(event, f"unsupported YAML tag {event.tag!r}", path)
+        if len(self.stack) >= MAX_DEPTH:
+            raise self.fail(event, f"nesting deeper than {MAX_DEPTH} levels", path)
+        self.source.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+        value: dict | list = {} if isinstance(event, yaml.MappingStartEvent) else []
+        self.place(event, value, path, 0)
+        self.stack.append(_Frame(value, path, event.anchor))
+
+    def alias(self, event: yaml.AliasEvent) -> None:
+        path = self.child_path(event)
+        if path is None:
+            raise self.fail(event, "aliases cannot be mapping keys", self.stack[-1].path)
+        if event.anchor not in self.anchors:
+            open_anchors = {f.anchor for f in self.stack}
+            problem = "recursive alias" if event.anchor in open_anchors else "unknown alias"
+            raise self.fail(event, f"{problem} *{event.anchor}", path)
+        value, size = self.anchors[event.anchor]
+        self.source.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+        self.place(event, value, path, size)

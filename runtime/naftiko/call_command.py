@@ -1,0 +1,79 @@
+"""`naftiko call`: load one capability, invoke one target, print the result as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .engine.compile import CompileOptions, compile_capability
+from .engine.results import DryRun, Success, result_as_json
+from .spec.diagnostics import CapabilityError
+from .spec.document import load_document
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{what} must look like NAME=VALUE, got {pair!r}")
+        parsed[key] = value
+    return parsed
+
+
+def parse_inputs(args: Sequence[str], json_text: str | None) -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    if json_text is not None:
+        try:
+            loaded = json.loads(json_text)
+        except ValueError as exc:
+            raise UsageError(f"--json is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError("--json must be a JSON object")
+        inputs.update(loaded)
+    for key, value in parse_pairs(args, "--arg").items():
+        try:
+            inputs[key] = json.loads(value)
+        except ValueError:
+            inputs[key] = value
+    return inputs
+
+
+def run_call(file: str, target_name: str, args: Sequence[str], json_text: str | None, upstreams: Sequence[str], dry_run: bool) -> int:
+    try:
+        inputs = parse_inputs(args, json_text)
+        overrides = parse_pairs(upstreams, "--upstream")
+        document = load_document(file)
+        capability = compile_capability(document, CompileOptions(dry_run=dry_run, upstreams=overrides))
+    except UsageError as exc:
+        print(f"naftiko call: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"naftiko call: {file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except CapabilityError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    target = capability.find(target_name)
+    if target is None:
+        names = ", ".join(sorted({t.key for t in capability.targets()}))
+        print(f"naftiko call: no single target named {target_name!r} (known: {names})", file=sys.stderr)
+        return 2
+
+    async def invoke() -> Any:
+        try:
+            return await capability.invoke(target, inputs)
+        finally:
+            await capability.close()
+
+    result = asyncio.run(invoke())
+    print(json.dumps(result_as_json(result), indent=2, ensure_ascii=False))
+    ok = isinstance(result, DryRun) or (isinstance(result, Success) and 200 <= result.status < 300)
+    return 0 if ok else 1

@@ -1,0 +1,41 @@
+"""Every real capability file gets a verdict, and `--strict` agrees with the official schema.
+
+The oracle is the reference Python implementation of JSON Schema (`jsonschema`), independent
+of the jsonschema-rs validator the runtime uses.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import yaml
+
+from conftest import shared_path
+from naftiko.validation import check_files, discover
+
+
+def official_verdict(validator: jsonschema.Draft202012Validator, path) -> bool:
+    try:
+        data = yaml.load(path.read_bytes(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return False
+    return validator.is_valid(data)
+
+
+def test_corpus_verdicts_and_strict_agreement() -> None:
+    corpus = shared_path("corpus", "alpha2")
+    schema = json.loads(shared_path("reference", "naftiko-schema-1.0.0-alpha2.json").read_text())
+    oracle = jsonschema.Draft202012Validator(schema)
+    files = discover([str(corpus)])
+    assert len(files) > 4000
+    default = check_files(files)
+    strict = check_files(files, strict=True)
+    assert len(default) == len(strict) == len(files)
+    disagreements = [str(p) for p, report in zip(files, strict) if report.valid != official_verdict(oracle, p)]
+    assert disagreements == []
+    # Strict can only be harder than the default level.
+    assert all(d.valid or not s.valid for d, s in zip(default, strict))
+    valid_default = sum(r.valid for r in default)
+    assert valid_default > sum(r.valid for r in strict)
+    print(f"\ncorpus: {len(files)} files, {valid_default} valid by default, {sum(r.valid for r in strict)} valid with --strict")
