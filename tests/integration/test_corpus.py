@@ -32,10 +32,20 @@ def test_corpus_verdicts_and_strict_agreement() -> None:
     default = check_files(files)
     strict = check_files(files, strict=True)
     assert len(default) == len(strict) == len(files)
-    disagreements = [str(p) for p, report in zip(files, strict) if report.valid != official_verdict(oracle, p)]
+    # The strict verdict of the schema level equals the official schema's on every file. Checks
+    # beyond the schema (unresolvable imports: the corpus flattens folders) may fail a file more.
+    def schema_valid(report) -> bool:
+        return not any(e.origin in ("yaml", "schema", "official") for e in report.errors)
+
+    disagreements = [str(p) for p, report in zip(files, strict) if schema_valid(report) != official_verdict(oracle, p)]
     assert disagreements == []
+    beyond_schema = [r for r in strict if schema_valid(r) and not r.valid]
+    assert all(e.origin == "semantic" for r in beyond_schema for e in r.errors)
     # Strict can only be harder than the default level.
     assert all(d.valid or not s.valid for d, s in zip(default, strict))
     valid_default = sum(r.valid for r in default)
     assert valid_default > sum(r.valid for r in strict)
-    print(f"\ncorpus: {len(files)} files, {valid_default} valid by default, {sum(r.valid for r in strict)} valid with --strict")
+    print(
+        f"\ncorpus: {len(files)} files, {valid_default} valid by default, {sum(r.valid for r in strict)} valid with --strict,"
+        f" {len(beyond_schema)} schema-valid but failing checks beyond the schema"
+    )

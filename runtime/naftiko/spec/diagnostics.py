@@ -32,6 +32,7 @@ class Diagnostic:
     line: int
     column: int
     path: str = "$"
+    origin: str = "semantic"  # yaml | schema (ours) | official (the official schema) | semantic
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"

@@ -49,24 +49,24 @@ def load_document(path: str | Path, *, strict: bool = False) -> Document:
         return document
     document.source, document.data = source, source.data
 
-    def report(severity: str, message: str, at: JsonPath) -> None:
-        diagnostic = source.diagnostic(severity, message, at)
+    def report(severity: str, message: str, at: JsonPath, origin: str = "semantic") -> None:
+        diagnostic = source.diagnostic(severity, message, at, origin)
         (document.errors if severity == "error" else document.warnings).append(diagnostic)
 
     data = source.data
     if not isinstance(data, dict):
-        report("error", f"a capability file must be a mapping at its top level, not {_kind(data)}", ())
+        report("error", f"a capability file must be a mapping at its top level, not {_kind(data)}", (), "schema")
         return document
     version = data.get("naftiko")
     if version != SUPPORTED_VERSION:
         got = "missing" if version is None else repr(version)
-        report("error", f"unsupported naftiko version {got}: this runtime supports naftiko: {SUPPORTED_VERSION}", ("naftiko",))
+        report("error", f"unsupported naftiko version {got}: this runtime supports naftiko: {SUPPORTED_VERSION}", ("naftiko",), "schema")
         return document
     for at, message in schema_errors(DIALECT_SCHEMA, data):
-        report("error", message, at)
+        report("error", message, at, "schema")
     official = schema_errors(OFFICIAL_SCHEMA, data)
     for at, message in official:
-        report("error" if strict else "warning", f"{message} (official alpha2 schema)", at)
+        report("error" if strict else "warning", f"{message} (official alpha2 schema)", at, "official")
     if document.errors:
         return document
     document.resolved = _resolve_imports(document, report)

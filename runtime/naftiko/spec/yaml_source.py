@@ -50,9 +50,9 @@ class YamlSource:
             path = path[:-1]
         return self.positions.get(path, (1, 1))
 
-    def diagnostic(self, severity: str, message: str, path: JsonPath) -> Diagnostic:
+    def diagnostic(self, severity: str, message: str, path: JsonPath, origin: str = "semantic") -> Diagnostic:
         line, column = self.position(path)
-        return Diagnostic(severity, message, self.file, line, column, format_path(path))  # type: ignore[arg-type]
+        return Diagnostic(severity, message, self.file, line, column, format_path(path), origin)  # type: ignore[arg-type]
 
 
 class YamlError(Exception):
@@ -64,17 +64,17 @@ class YamlError(Exception):
 def parse_yaml(raw: bytes, file: str) -> YamlSource:
     """Parse one YAML document; raise YamlError with a located, one-line reason."""
     if len(raw) > MAX_BYTES:
-        raise YamlError(Diagnostic("error", f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}", file, 1, 1))
+        raise YamlError(Diagnostic("error", f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}", file, 1, 1, origin="yaml"))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise YamlError(Diagnostic("error", f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", file, line, column)) from None
+        raise YamlError(Diagnostic("error", f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", file, line, column, origin="yaml")) from None
     if "\x00" in text:
         offset = text.index("\x00")
         line = text.count("\n", 0, offset) + 1
-        raise YamlError(Diagnostic("error", "binary content (NUL byte) in a YAML file", file, line, 1))
+        raise YamlError(Diagnostic("error", "binary content (NUL byte) in a YAML file", file, line, 1, origin="yaml"))
     source = YamlSource(file, None)
     try:
         source.data = _Builder(source).build(yaml.parse(text, Loader=_Loader))
@@ -82,9 +82,9 @@ def parse_yaml(raw: bytes, file: str) -> YamlSource:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         reason = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise YamlError(Diagnostic("error", f"malformed YAML: {reason}", file, line, column)) from None
+        raise YamlError(Diagnostic("error", f"malformed YAML: {reason}", file, line, column, origin="yaml")) from None
     except yaml.YAMLError as exc:
-        raise YamlError(Diagnostic("error", f"malformed YAML: {exc}", file, 1, 1)) from None
+        raise YamlError(Diagnostic("error", f"malformed YAML: {exc}", file, 1, 1, origin="yaml")) from None
     return source
 
 
@@ -115,7 +115,7 @@ class _Builder:
 
     def fail(self, event: yaml.Event, message: str, path: JsonPath = ()) -> YamlError:
         mark = event.start_mark
-        return YamlError(Diagnostic("error", message, self.source.file, mark.line + 1, mark.column + 1, format_path(path)))
+        return YamlError(Diagnostic("error", message, self.source.file, mark.line + 1, mark.column + 1, format_path(path), origin="yaml"))
 
     def build(self, events: Any) -> Any:
         for event in events:
@@ -136,7 +136,7 @@ class _Builder:
                 if self.documents > 1:
                     raise self.fail(event, "several YAML documents in one file; a capability file holds one")
         if self.documents == 0 or self.root is None:
-            raise YamlError(Diagnostic("error", "the file is empty; expected a capability mapping", self.source.file, 1, 1))
+            raise YamlError(Diagnostic("error", "the file is empty; expected a capability mapping", self.source.file, 1, 1, origin="yaml"))
         return self.root
 
     def child_path(self, event: yaml.Event) -> JsonPath | None:
