@@ -20,6 +20,7 @@ from ..consumes.client import ClientSettings, NamespaceClient, UpstreamTimeout, 
 from ..consumes.formats import BodyDecodeError, UnsupportedFormat
 from ..consumes.operation import ConsumedOperation, ConsumedParameter, compile_operation, compile_parameter
 from ..consumes.request import OutgoingRequest
+from ..exposes.server_auth import ServerAuth
 from ..consumes.url import PathValueError, join_url
 from ..spec.diagnostics import CapabilityError, Diagnostic, JsonPath, format_path
 from ..spec.document import Document
@@ -54,10 +55,16 @@ class Target:
 
 @dataclass
 class Exposure:
-    kind: str
+    kind: str  # rest | mcp | skill | control
     namespace: str
-    spec: Mapping[str, Any]
+    spec: Mapping[str, Any]  # the exposes entry as written
     targets: list[Target]
+    auth: ServerAuth | None = None
+
+    @property
+    def port(self) -> int | None:
+        port = self.spec.get("port")
+        return port if isinstance(port, int) else None
 
 
 @dataclass

@@ -17,6 +17,7 @@ from ..consumes.body import BodyCompileError
 from ..consumes.client import ClientSettings, NamespaceClient
 from ..consumes.formats import UnsupportedFormat
 from ..consumes.operation import ConsumedOperation, ConsumedParameter, compile_operation, compile_parameter
+from ..exposes.server_auth import ServerAuth, ServerAuthConfigError, build_server_auth
 from ..spec.diagnostics import CapabilityError, Diagnostic, JsonPath
 from ..spec.document import Document
 from ..spec.semantics import path_parameters
@@ -185,7 +186,17 @@ class _Compiler:
                 targets.append(self._target(kind, namespace, name, operation, entry, (namespace,), resource))
             except JsonPathError as exc:
                 self.problem(str(exc), (*entry_at, "outputParameters"))
-        return Exposure(kind, namespace, spec, targets)
+        return Exposure(kind, namespace, spec, targets, self._server_auth(spec, (*at, "authentication")))
+
+    def _server_auth(self, spec: Mapping[str, Any], at: JsonPath) -> ServerAuth | None:
+        try:
+            auth = build_server_auth(spec.get("authentication"), lambda text: self._render_binds(text, at, secret=True))
+        except ServerAuthConfigError as exc:
+            self.problem(str(exc), at)
+            return None
+        if auth is not None:
+            self.secret_values.extend(auth.secrets)
+        return auth
 
     def _target(self, kind, namespace, name, operation, spec, namespaces, resource=None) -> Target:
         wiring = {str(k): compile_source(v, namespaces) for k, v in (spec.get("with") or {}).items()}

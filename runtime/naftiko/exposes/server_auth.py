@@ -1,0 +1,99 @@
+"""Authentication of callers on an exposure (REST, MCP over HTTP): bearer, apikey, basic.
+
+Credentials are resolved once at load; every check is constant-time. A refused request gets
+401 with a `WWW-Authenticate` challenge and an RFC 9457 problem body that never echoes what
+the caller sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+
+class ServerAuthConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ServerAuth:
+    scheme: str  # bearer | apikey | basic
+    expected: bytes  # the token, the api key value, or "user:password"
+    key: str = "Authorization"  # apikey: header or query parameter name
+    placement: str = "header"  # apikey: header | query
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        text = self.expected.decode()
+        if self.scheme == "basic":
+            return (text.partition(":")[2], base64.b64encode(self.expected).decode())
+        return (text,)
+
+    def presented(self, request: web.Request) -> bytes | None:
+        if self.scheme == "apikey":
+            value = request.query.get(self.key) if self.placement == "query" else request.headers.get(self.key)
+            return value.encode() if value is not None else None
+        header = request.headers.get("Authorization", "")
+        scheme, _, credential = header.partition(" ")
+        if self.scheme == "bearer" and scheme.lower() == "bearer":
+            return credential.strip().encode()
+        if self.scheme == "basic" and scheme.lower() == "basic":
+            try:
+                return base64.b64decode(credential.strip(), validate=True)
+            except ValueError:
+                return None
+        return None
+
+    def allows(self, request: web.Request) -> bool:
+        presented = self.presented(request)
+        return presented is not None and hmac.compare_digest(presented, self.expected)
+
+    def challenge(self) -> web.Response:
+        if self.scheme == "basic":
+            www = 'Basic realm="naftiko", charset="UTF-8"'
+        elif self.scheme == "bearer":
+            www = 'Bearer realm="naftiko"'
+        else:
+            www = f'ApiKey realm="naftiko", {self.placement}="{self.key}"'
+        body = {
+            "type": "https://naftiko.dev/problems/unauthorized",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "missing or invalid credentials for this exposure",
+        }
+        return web.Response(
+            status=401, text=json.dumps(body), content_type="application/problem+json", headers={"WWW-Authenticate": www}
+        )
+
+
+def build_server_auth(spec: Mapping[str, Any] | None, resolve: Callable[[str], str]) -> ServerAuth | None:
+    if spec is None:
+        return None
+    kind = str(spec.get("type", "")).lower()
+    if kind == "bearer":
+        return ServerAuth("bearer", _required(spec, "token", resolve).encode())
+    if kind == "apikey":
+        placement = str(spec.get("placement", "header")).lower()
+        if placement not in ("header", "query"):
+            raise ServerAuthConfigError(f"authentication.placement {placement!r} is not supported on an exposure (header, query)")
+        return ServerAuth("apikey", _required(spec, "value", resolve).encode(), _required(spec, "key", resolve), placement)
+    if kind == "basic":
+        user = _required(spec, "username", resolve)
+        return ServerAuth("basic", f"{user}:{_required(spec, 'password', resolve)}".encode())
+    raise ServerAuthConfigError(f"authentication.type {kind!r} is not supported on an exposure (bearer, apikey, basic)")
+
+
+def _required(spec: Mapping[str, Any], field: str, resolve: Callable[[str], str]) -> str:
+    value = spec.get(field)
+    if value is None or value == "":
+        raise ServerAuthConfigError(f"authentication.{field} is required")
+    resolved = resolve(str(value))
+    if not resolved:
+        raise ServerAuthConfigError(f"authentication.{field} resolves to an empty value")
+    return resolved
