@@ -124,7 +124,7 @@ class BindResolver:
             elif path.suffix == ".json":
                 data = json.loads(text)
             else:
-                data = _parse_dotenv(text)
+                data = parse_dotenv(text)
         except (yaml.YAMLError, ValueError) as exc:
             raise BindError(f"bind file {location} is not valid: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
@@ -132,7 +132,7 @@ class BindResolver:
         return data
 
 
-def _parse_dotenv(text: str) -> dict[str, str]:
+def parse_dotenv(text: str) -> dict[str, str]:
     values: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()

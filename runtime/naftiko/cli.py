@@ -25,6 +25,18 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("target", metavar="TARGET", help="namespace.name of a consumed operation, a REST operation or an MCP tool")
     call.add_argument("--arg", action="append", default=[], metavar="K=V", help="an input; V is parsed as JSON when it can be, else kept as text")
     call.add_argument("--json", metavar="JSON", help="all inputs as one JSON object")
+    run = commands.add_parser("run", help="serve capabilities: REST APIs and MCP servers")
+    run.add_argument("--dry-run", action="store_true", help="answer every call with the request that would be sent; needs no secrets")
+    run.add_argument("--upstream", action="append", default=[], metavar="NS=URL", help="override the baseUri of a consumed namespace")
+    run.add_argument("--host", help="bind address for every exposure (default: the file's address, else 127.0.0.1)")
+    run.add_argument("--port", action="append", default=[], metavar="NAMESPACE=PORT", help="serve an exposure on another port")
+    run.add_argument("--env-file", metavar="FILE", help="read variables from a .env file before resolving binds")
+    run.add_argument("--stdio", action="store_true", help="serve the MCP exposure over stdin/stdout (logs go to stderr)")
+    run.add_argument("paths", nargs="+", metavar="PATH", help="capability files or folders")
+
+    openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document of a REST exposure")
+    openapi.add_argument("--namespace", help="the REST exposure, when the file has several")
+    openapi.add_argument("file", metavar="FILE")
     return parser
 
 
@@ -36,6 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .call_command import run_call
 
         return run_call(args.file, args.target, args.arg, args.json, args.upstream, args.dry_run)
+    if args.command == "run":
+        from .run_command import run
+
+        return run(
+            args.paths, dry_run=args.dry_run, upstreams=args.upstream, host=args.host, ports=args.port, env_file=args.env_file, stdio=args.stdio
+        )
+    if args.command == "openapi":
+        from .openapi_command import print_openapi
+
+        return print_openapi(args.file, args.namespace)
     return 2
 
 

@@ -1,0 +1,138 @@
+"""OpenAPI 3.1 description of a REST port, from the same input model the engine checks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from .. import __version__
+from ..engine.inputs import InputField
+from .rest import Route
+
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def build_openapi(routes: Sequence[Route], server_url: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    tags: dict[str, str] = {}
+    for route in routes:
+        tag = route.exposure.namespace
+        tags.setdefault(tag, str(route.exposure.spec.get("description") or f"Operations of {tag}."))
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, tag)
+    info = _info(routes)
+    return {
+        "openapi": "3.1.0",
+        "info": info,
+        "servers": [{"url": server_url, "description": "this naftiko runtime"}],
+        "tags": [{"name": name, "description": text} for name, text in sorted(tags.items())],
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "description": "RFC 9457 problem details.",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+
+
+def _info(routes: Sequence[Route]) -> dict[str, Any]:
+    capabilities = {id(r.capability): r.capability for r in routes}.values()
+    infos = [c.document.resolved.get("info") or {} for c in capabilities]
+    labels = [str(i.get("label")) for i in infos if i.get("label")]
+    descriptions = [str(i.get("description")) for i in infos if i.get("description")]
+    return {
+        "title": " + ".join(labels) or "Naftiko capability",
+        "version": __version__,
+        "description": "\n\n".join(descriptions) or "REST exposure served by the naftiko runtime.",
+        "contact": {"name": "Naftiko runtime", "url": "https://naftiko.io"},
+    }
+
+
+def _operation(route: Route, tag: str) -> dict[str, Any]:
+    target = route.target
+    description = target.description or target.operation.description or f"{route.method} {route.path}"
+    operation: dict[str, Any] = {
+        "operationId": re.sub(r"[^A-Za-z0-9_.-]", "-", route.operation_id),
+        "summary": str(target.spec.get("label") or description).split("\n")[0][:120],
+        "description": description,
+        "tags": [tag],
+    }
+    parameters = [_parameter(f) for f in target.inputs if f.location in ("path", "query", "header", "cookie")]
+    path_names = set(re.findall(r"\{([^}]+)\}", route.path))
+    for name in sorted(path_names - {f.name for f in target.inputs if f.location == "path"}):
+        parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+    if parameters:
+        operation["parameters"] = parameters
+    body = _request_body(target.inputs)
+    if body is not None:
+        operation["requestBody"] = body
+    success: dict[str, Any] = {"description": "The upstream's answer, mapped by the capability's outputs."}
+    schema = target.outputs.json_schema()
+    if schema is not None:
+        success["content"] = {"application/json": {"schema": schema}}
+    else:
+        success["content"] = {"application/json": {"schema": {}}}
+    operation["responses"] = {
+        "200": success,
+        "400": {"description": "Invalid input.", "content": {"application/problem+json": {"schema": _PROBLEM}}},
+        "502": {"description": "The upstream failed or could not be reached.", "content": {"application/problem+json": {"schema": _PROBLEM}}},
+        "504": {"description": "The upstream did not answer in time.", "content": {"application/problem+json": {"schema": _PROBLEM}}},
+    }
+    return operation
+
+
+def _parameter(field: InputField) -> dict[str, Any]:
+    parameter: dict[str, Any] = {
+        "name": field.name,
+        "in": field.location,
+        "required": field.required or field.location == "path",
+        "schema": {"type": field.type} if field.type else {},
+    }
+    if field.description:
+        parameter["description"] = field.description
+    return parameter
+
+
+def _request_body(fields: Sequence[InputField]) -> dict[str, Any] | None:
+    whole = next((f for f in fields if f.whole_body), None)
+    if whole is not None:
+        return {
+            "required": whole.required,
+            "description": whole.description or "Request body (JSON).",
+            "content": {"application/json": {"schema": whole.json_schema() or {"type": "object"}}},
+        }
+    body_fields = [f for f in fields if f.location == "body"]
+    if not body_fields:
+        return None
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for field in body_fields:
+        if field.body_path is not None:
+            _place(properties, field.body_path, field.json_schema())
+        else:
+            properties[field.name] = field.json_schema()
+            if field.required:
+                required.append(field.name)
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return {"required": bool(required), "content": {"application/json": {"schema": schema}}}
+
+
+def _place(properties: dict[str, Any], body_path: str, schema: dict[str, Any]) -> None:
+    """`$.user.id` becomes properties.user.properties.id."""
+    keys = [k for k in body_path.removeprefix("$").strip(".").split(".") if k]
+    for key in keys[:-1]:
+        node = properties.setdefault(key, {"type": "object", "properties": {}})
+        properties = node.setdefault("properties", {})
+    if keys:
+        properties[keys[-1]] = schema

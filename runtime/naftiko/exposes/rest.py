@@ -1,0 +1,198 @@
+"""REST adapter: routes from `resources[].path`, requests turned into engine inputs.
+
+Each route is compiled at start-up: the target, how each input is read from the request
+(path, query, header, cookie, body, JSONPath into the body) and its type coercion. The handler
+only reads, coerces, invokes and translates the Result (DESIGN §4.6).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from ..engine.capability import Capability, Exposure, Target
+from ..engine.inputs import InputField
+from ..engine.jsonpath import JsonPath
+from ..engine.results import DryRun, Failed, InvalidInput, Result, Success, TimedOut, Unreachable, UpstreamError
+from .problems import problem
+
+_ROUTE_VARIABLE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+RESULT_KEY = web.RequestKey("naftiko.result", object)
+"""The engine's Result of a request, for logging and metrics."""
+
+
+def route_path(path: str) -> str:
+    """`/ships/{{imo}}` and `/ships/{imo}` are both the aiohttp route `/ships/{imo}`."""
+    path = _ROUTE_VARIABLE.sub(lambda m: "{" + m.group(1) + "}", path)
+    return path if path.startswith("/") else "/" + path
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    capability: Capability
+    exposure: Exposure
+    target: Target
+
+    @property
+    def operation_id(self) -> str:
+        return f"{self.exposure.namespace}.{self.target.name}"
+
+
+def collect_routes(entries: Sequence[tuple[Capability, Exposure]]) -> list[Route]:
+    """Every REST route of the exposures sharing one port; a duplicate is an error naming both files."""
+    routes: dict[tuple[str, str], Route] = {}
+    for capability, exposure in entries:
+        for target in exposure.targets:
+            method = str(target.spec.get("method", "GET")).upper()
+            resource_path = _resource_path(exposure, target)
+            route = Route(method, route_path(resource_path), capability, exposure, target)
+            key = (method, re.sub(r"\{[^}]+\}", "{}", route.path))
+            if key in routes:
+                other = routes[key]
+                raise ValueError(
+                    f"route {method} {route.path} is declared by both {other.capability.file} and {capability.file}"
+                )
+            routes[key] = route
+    return list(routes.values())
+
+
+def _resource_path(exposure: Exposure, target: Target) -> str:
+    for resource in exposure.spec.get("resources") or []:
+        if any(op is target.spec for op in resource.get("operations") or []):
+            return str(resource.get("path", "/"))
+    return "/"
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, kind: str, title: str, detail: str, name: str | None = None):
+        self.response = problem(status, kind, title, detail, **({"invalid-params": [{"name": name, "reason": detail}]} if name else {}))
+        super().__init__(detail)
+
+
+Reader = Callable[[web.Request, Any], Any]
+
+
+def _coerce(field: InputField, text: str) -> Any:
+    kind = field.type
+    try:
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+        if kind == "boolean":
+            if text.lower() in ("true", "1"):
+                return True
+            if text.lower() in ("false", "0"):
+                return False
+            raise ValueError
+        if kind in ("object", "array"):
+            return json.loads(text)
+    except ValueError:
+        raise RequestError(400, "invalid-input", "Invalid input", f"{field.location} parameter {field.name!r} must be of type {kind}", field.name) from None
+    return text
+
+
+def _reader(field: InputField) -> Reader:
+    """How one input is read from the request, decided once per route."""
+    name = field.name
+    if field.whole_body:
+        return lambda request, body: body
+    if field.body_path is not None:
+        path = JsonPath.compile(field.body_path)
+        return lambda request, body: path.select(body) if body is not None else None
+    if field.location == "body":
+        return lambda request, body: body.get(name) if isinstance(body, dict) else None
+    if field.location == "path":
+        return lambda request, body: _coerce(field, request.match_info[name]) if name in request.match_info else None
+    if field.location == "header":
+        return lambda request, body: _coerce(field, request.headers[name]) if name in request.headers else None
+    if field.location == "cookie":
+        return lambda request, body: _coerce(field, request.cookies[name]) if name in request.cookies else None
+    if field.type == "array":
+        return lambda request, body: [_coerce_item(field, v) for v in request.query.getall(name)] if name in request.query else None
+    return lambda request, body: _coerce(field, request.query[name]) if name in request.query else None
+
+
+def _coerce_item(field: InputField, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class RestHandler:
+    """One route: read inputs, invoke the engine, answer."""
+
+    def __init__(self, route: Route):
+        self.route = route
+        self.readers = tuple((field.name, _reader(field)) for field in route.target.inputs)
+        self.reads_body = any(f.location == "body" for f in route.target.inputs)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        auth = self.route.exposure.auth
+        if auth is not None and not auth.allows(request):
+            return auth.challenge()
+        try:
+            body = await self._body(request)
+            inputs = {}
+            for name, read in self.readers:
+                value = read(request, body)
+                if value is not None:
+                    inputs[name] = value
+        except RequestError as exc:
+            return exc.response
+        result = await self.route.capability.invoke(self.route.target, inputs)
+        request[RESULT_KEY] = result
+        return respond(result)
+
+    async def _body(self, request: web.Request) -> Any:
+        if not self.reads_body or not request.can_read_body:
+            return None
+        raw = await request.read()
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            raise RequestError(400, "malformed-json", "Malformed JSON", "the request body is not valid JSON") from None
+
+
+def respond(result: Result) -> web.StreamResponse:
+    """Translate an engine Result into an HTTP answer."""
+    match result:
+        case Success(status, body, _, raw, content_type):
+            if raw is not None:
+                headers = {"Content-Type": content_type} if content_type and raw else {}
+                return web.Response(status=status, body=raw, headers=headers)
+            return web.json_response(body, status=status, dumps=_dumps)
+        case UpstreamError(status, body, content_type):
+            if status < 500:
+                payload = body if isinstance(body, str) else _dumps(body) if body is not None else ""
+                return web.Response(status=status, text=payload, content_type=_media_type(content_type) if payload else None)
+            return problem(502, "upstream-error", "Upstream error", f"the upstream answered {status}", upstreamStatus=status, upstreamBody=body)
+        case Unreachable(message):
+            return problem(502, "upstream-unreachable", "Upstream unreachable", message)
+        case TimedOut(message):
+            return problem(504, "upstream-timeout", "Upstream timeout", message)
+        case InvalidInput(name, reason):
+            return problem(400, "invalid-input", "Invalid input", reason, **{"invalid-params": [{"name": name, "reason": reason}]})
+        case Failed(message):
+            return problem(502, "upstream-failure", "Upstream answer unusable", message)
+        case DryRun(request):
+            return web.json_response({"dryRun": True, "request": request}, dumps=_dumps)
+    raise TypeError(result)
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "application/json").split(";")[0].strip()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,128 @@
+"""`naftiko run`: load capabilities, refuse to start on any problem, serve until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .binds import parse_dotenv
+from .call_command import UsageError, parse_pairs
+from .engine.capability import Capability
+from .engine.compile import CompileOptions, compile_capability
+from .server import PlanError, PortPlan, Runtime, plan
+from .spec.diagnostics import CapabilityError
+from .spec.document import load_document
+from .validation import UnreadablePath, discover
+
+log = logging.getLogger("naftiko")
+
+
+def load_capabilities(paths: Sequence[str], options: CompileOptions) -> list[Capability]:
+    """Every capability under `paths`; files holding only shared consumes (imports) are skipped.
+
+    Raises CapabilityError with every problem of every file, so they are all shown at once.
+    """
+    problems = []
+    capabilities = []
+    for path in discover(paths):
+        document = load_document(path)
+        if document.valid and "capability" not in (document.data or {}):
+            continue
+        try:
+            capabilities.append(compile_capability(document, options))
+        except CapabilityError as exc:
+            problems.extend(exc.diagnostics)
+    if problems:
+        raise CapabilityError(problems)
+    return capabilities
+
+
+def run(paths: Sequence[str], *, dry_run: bool, upstreams: Sequence[str], host: str | None, ports: Sequence[str], env_file: str | None, stdio: bool) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    try:
+        environ = dict(os.environ)
+        if env_file is not None:
+            environ.update(parse_dotenv(Path(env_file).read_text(encoding="utf-8")))
+        port_numbers = {ns: _port(value) for ns, value in parse_pairs(ports, "--port").items()}
+        options = CompileOptions(dry_run=dry_run, upstreams=parse_pairs(upstreams, "--upstream"), environ=environ)
+        capabilities = load_capabilities(paths, options)
+        if not capabilities:
+            raise UsageError("no capability found in the paths given")
+        if stdio or _stdio_only(capabilities):
+            return asyncio.run(_serve_stdio(capabilities))
+        plans = plan(capabilities, host, port_numbers)
+        if not plans:
+            raise UsageError("the capabilities expose nothing this runtime serves over HTTP (rest, mcp)")
+    except (UsageError, UnreadablePath, PlanError) as exc:
+        print(f"naftiko run: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"naftiko run: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except CapabilityError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(plans))
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UsageError(f"--port needs a port number between 1 and 65535, got {text!r}")
+    return int(text)
+
+
+def _stdio_only(capabilities: Sequence[Capability]) -> bool:
+    exposures = [e for c in capabilities for e in c.exposures if e.kind in ("rest", "mcp")]
+    return bool(exposures) and all(e.kind == "mcp" and e.spec.get("transport") == "stdio" for e in exposures)
+
+
+def _mcp_routes(port_plan: PortPlan):
+    from .exposes.mcp import McpServer
+    from .exposes.mcp_http import mcp_routes
+
+    auths = {id(e.auth): e.auth for _, e in port_plan.entries}
+    if len(auths) > 1:
+        raise PlanError(f"MCP exposures sharing port {port_plan.port} declare different authentication")
+    return mcp_routes(McpServer(port_plan.entries), next(iter(auths.values())))
+
+
+async def _serve(plans: list[PortPlan]) -> int:
+    runtime = Runtime(plans, _mcp_routes)
+    try:
+        urls = await runtime.start()
+    except (OSError, ValueError, PlanError) as exc:
+        print(f"naftiko run: cannot start: {exc}", file=sys.stderr)
+        return 2
+    for url in urls:
+        log.info("serving %s", url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("stopping: draining in-flight requests")
+    await runtime.stop()
+    for capability in {id(c): c for p in plans for c, _ in p.entries}.values():
+        await capability.close()
+    return 0
+
+
+async def _serve_stdio(capabilities: list[Capability]) -> int:
+    from .exposes.mcp import McpServer
+    from .exposes.mcp_stdio import run_stdio
+
+    entries = [(c, e) for c in capabilities for e in c.exposures if e.kind == "mcp"]
+    if not entries:
+        print("naftiko run: --stdio needs an mcp exposure", file=sys.stderr)
+        return 2
+    try:
+        await run_stdio(McpServer(entries))
+    finally:
+        for capability in capabilities:
+            await capability.close()
+    return 0
