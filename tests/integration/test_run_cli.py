@@ -1,0 +1,88 @@
+"""`naftiko run` as a process: refuses bad input before opening ports, serves, stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from conftest import SEED
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from node_tools import free_port  # noqa: E402
+
+
+def naftiko(*args: str, env: dict | None = None) -> subprocess.Popen:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOMER_IO")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "naftiko.cli", "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**base, **(env or {})}
+    )
+
+
+def wait_ready(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def ports() -> list[str]:
+    return ["--port", f"track-customers-rest={free_port()}", "--port", f"track-customers-mcp={free_port()}"]
+
+
+def test_missing_credentials_refuse_to_start_with_one_line_each() -> None:
+    process = naftiko(str(SEED), *ports())
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and all("is not set" in line and "track-customers.yaml:" in line for line in lines)
+
+
+def test_dry_run_serves_without_credentials_and_stops_on_sigterm() -> None:
+    rest_port = free_port()
+    process = naftiko("--dry-run", str(SEED), "--port", f"track-customers-rest={rest_port}", "--port", f"track-customers-mcp={free_port()}")
+    try:
+        wait_ready(f"http://127.0.0.1:{rest_port}/health", process)
+        request = urllib.request.Request(f"http://127.0.0.1:{rest_port}/v1/customers/c%2F1/suppress", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert answer["request"]["url"] == "https://track.customer.io/api/v1/customers/c%2F1/suppress"
+    assert answer["request"]["headers"]["Authorization"] == "Basic ****"
+    logged = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert {"method": "POST", "route": "/v1/customers/{identifier}/suppress", "status": 200}.items() <= logged[0].items()
+
+
+def test_conflicting_routes_name_both_files(tmp_path: Path) -> None:
+    first = tmp_path / "a.yaml"
+    second = tmp_path / "b.yaml"
+    first.write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    second.write_text(
+        SEED.read_text(encoding="utf-8").replace("namespace: track-customers-mcp", "namespace: other-mcp").replace(
+            "namespace: track-customers\n", "namespace: other\n"
+        ).replace("call: track-customers.", "call: other."),
+        encoding="utf-8",
+    )
+    process = naftiko("--dry-run", str(tmp_path))
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "a.yaml" in err and "b.yaml" in err and "Traceback" not in err
+
+
+def test_unreadable_path_is_exit_2(tmp_path: Path) -> None:
+    process = naftiko(str(tmp_path / "missing.yaml"))
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 2 and "no such file" in err
