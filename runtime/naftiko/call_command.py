@@ -46,12 +46,25 @@ def parse_inputs(args: Sequence[str], json_text: str | None) -> dict[str, Any]:
     return inputs
 
 
-def run_call(file: str, target_name: str, args: Sequence[str], json_text: str | None, upstreams: Sequence[str], dry_run: bool) -> int:
+def parse_rates(pairs: Sequence[str]) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for namespace, text in parse_pairs(pairs, "--rate-limit").items():
+        try:
+            rates[namespace] = float(text)
+        except ValueError:
+            rates[namespace] = 0.0
+        if not rates[namespace] > 0:
+            raise UsageError(f"--rate-limit needs a positive number of requests per second, got {text!r}")
+    return rates
+
+
+def run_call(
+    file: str, target_name: str, args: Sequence[str], json_text: str | None, upstreams: Sequence[str], rate_limits: Sequence[str], dry_run: bool
+) -> int:
     try:
         inputs = parse_inputs(args, json_text)
-        overrides = parse_pairs(upstreams, "--upstream")
-        document = load_document(file)
-        capability = compile_capability(document, CompileOptions(dry_run=dry_run, upstreams=overrides))
+        options = CompileOptions(dry_run=dry_run, upstreams=parse_pairs(upstreams, "--upstream"), rate_limits=parse_rates(rate_limits))
+        capability = compile_capability(load_document(file), options)
     except UsageError as exc:
         print(f"naftiko call: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     call = commands.add_parser("call", help="invoke one operation or tool and print the JSON result")
     call.add_argument("--dry-run", action="store_true", help="print the request that would be sent; needs no secrets")
     call.add_argument("--upstream", action="append", default=[], metavar="NS=URL", help="override the baseUri of a consumed namespace")
+    call.add_argument("--rate-limit", action="append", default=[], metavar="NS=RPS", help="at most RPS requests per second to a consumed namespace")
     call.add_argument("file", metavar="FILE")
     call.add_argument("target", metavar="TARGET", help="namespace.name of a consumed operation, a REST operation or an MCP tool")
     call.add_argument("--arg", action="append", default=[], metavar="K=V", help="an input; V is parsed as JSON when it can be, else kept as text")
@@ -28,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="serve capabilities: REST APIs and MCP servers")
     run.add_argument("--dry-run", action="store_true", help="answer every call with the request that would be sent; needs no secrets")
     run.add_argument("--upstream", action="append", default=[], metavar="NS=URL", help="override the baseUri of a consumed namespace")
+    run.add_argument("--rate-limit", action="append", default=[], metavar="NS=RPS", help="at most RPS requests per second to a consumed namespace")
     run.add_argument("--host", help="bind address for every exposure (default: the file's address, else 127.0.0.1)")
     run.add_argument("--port", action="append", default=[], metavar="NAMESPACE=PORT", help="serve an exposure on another port")
     run.add_argument("--env-file", metavar="FILE", help="read variables from a .env file before resolving binds")
@@ -47,12 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "call":
         from .call_command import run_call
 
-        return run_call(args.file, args.target, args.arg, args.json, args.upstream, args.dry_run)
+        return run_call(args.file, args.target, args.arg, args.json, args.upstream, args.rate_limit, args.dry_run)
     if args.command == "run":
         from .run_command import run
 
         return run(
-            args.paths, dry_run=args.dry_run, upstreams=args.upstream, host=args.host, ports=args.port, env_file=args.env_file, stdio=args.stdio
+            args.paths,
+            dry_run=args.dry_run,
+            upstreams=args.upstream,
+            rate_limits=args.rate_limit,
+            host=args.host,
+            ports=args.port,
+            env_file=args.env_file,
+            stdio=args.stdio,
         )
     if args.command == "openapi":
         from .openapi_command import print_openapi

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .binds import parse_dotenv
-from .call_command import UsageError, parse_pairs
+from .call_command import UsageError, parse_pairs, parse_rates
 from .engine.capability import Capability
 from .engine.compile import CompileOptions, compile_capability
 from .server import PlanError, PortPlan, Runtime, plan
@@ -42,14 +42,26 @@ def load_capabilities(paths: Sequence[str], options: CompileOptions) -> list[Cap
     return capabilities
 
 
-def run(paths: Sequence[str], *, dry_run: bool, upstreams: Sequence[str], host: str | None, ports: Sequence[str], env_file: str | None, stdio: bool) -> int:
+def run(
+    paths: Sequence[str],
+    *,
+    dry_run: bool,
+    upstreams: Sequence[str],
+    rate_limits: Sequence[str],
+    host: str | None,
+    ports: Sequence[str],
+    env_file: str | None,
+    stdio: bool,
+) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     try:
         environ = dict(os.environ)
         if env_file is not None:
             environ.update(parse_dotenv(Path(env_file).read_text(encoding="utf-8")))
         port_numbers = {ns: _port(value) for ns, value in parse_pairs(ports, "--port").items()}
-        options = CompileOptions(dry_run=dry_run, upstreams=parse_pairs(upstreams, "--upstream"), environ=environ)
+        options = CompileOptions(
+            dry_run=dry_run, upstreams=parse_pairs(upstreams, "--upstream"), rate_limits=parse_rates(rate_limits), environ=environ
+        )
         capabilities = load_capabilities(paths, options)
         if not capabilities:
             raise UsageError("no capability found in the paths given")

@@ -32,7 +32,6 @@ class ClientSettings:
     retries: int = 2
     backoff: float = 0.2
     max_retry_after: float = 10.0
-    rate_limit: float | None = None  # requests per second, per namespace
     max_body_bytes: int = 64 * 1024 * 1024
 
 
@@ -77,12 +76,12 @@ class _RateLimiter:
 
 
 class NamespaceClient:
-    def __init__(self, namespace: str, auth: Authenticator | None, settings: ClientSettings):
+    def __init__(self, namespace: str, auth: Authenticator | None, settings: ClientSettings, rate_limit: float | None = None):
         self.namespace = namespace
         self.auth = auth
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
-        self._limiter = _RateLimiter(settings.rate_limit) if settings.rate_limit else None
+        self._limiter = _RateLimiter(rate_limit) if rate_limit else None
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -35,6 +35,7 @@ class CompileOptions:
     upstreams: Mapping[str, str] = field(default_factory=dict)
     environ: Mapping[str, str] | None = None
     settings: ClientSettings = field(default_factory=ClientSettings)
+    rate_limits: Mapping[str, float] = field(default_factory=dict)  # requests per second, by namespace
 
 
 def compile_capability(document: Document, options: CompileOptions | None = None) -> Capability:
@@ -139,7 +140,7 @@ class _Compiler:
         except AuthConfigError as exc:
             self.problem(str(exc), auth_at)
             auth = None
-        return NamespaceClient(namespace, auth, self.options.settings)
+        return NamespaceClient(namespace, auth, self.options.settings, self.options.rate_limits.get(namespace))
 
     def _base_uri(self, namespace: str, spec: Mapping[str, Any], at: JsonPath) -> str:
         override = self.options.upstreams.get(namespace)
@@ -243,7 +244,8 @@ def infer_inputs(operation: ConsumedOperation, wiring: Mapping[str, Source], is_
         whole_body = parameter is not None and parameter is operation.whole_body
         fields[name] = InputField(
             name=name,
-            type=(parameter.type if parameter else None) or ("object" if whole_body else "string"),
+            # Without a declared type: a path segment is text; a template slot takes any JSON value.
+            type=(parameter.type if parameter else None) or ("object" if whole_body else "string" if location in ("path", "query", "header", "cookie") else None),
             description=parameter.description if parameter else None,
             required=required or location == "path",
             location="body" if whole_body else location,

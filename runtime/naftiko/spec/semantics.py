@@ -19,6 +19,8 @@ from .diagnostics import JsonPath
 Report = Callable[[str, str, JsonPath], None]
 PATH_PARAMETER = re.compile(r"\{\{?\s*([^{}\s]+?)\s*\}?\}")
 _INPUT_PREFIXES = ("tools.", "rest.", "$this.")
+# Bind variables are UPPER_CASE by convention (every corpus file); other names are caller inputs.
+_BIND_STYLE = re.compile(r"(?:[\w-]+\.)?[A-Z][A-Z0-9_]*")
 
 
 def path_parameters(path: str) -> list[str]:
@@ -191,7 +193,11 @@ def _check_templates(
     expose_namespaces: set[str],
     report: Report,
 ) -> None:
-    """Template variables in consumes must be binds, `env.` variables or the operation's inputs."""
+    """Template variables in consumes must be binds, `env.` variables or inputs.
+
+    An unknown lower-case name is a caller input the engine infers; an unknown UPPER_CASE one
+    is a bind variable nobody declared — almost always a typo or a missing `binds` entry.
+    """
     prefixes = _INPUT_PREFIXES + tuple(f"{ns}." for ns in expose_namespaces)
 
     def check(text: Any, path: JsonPath, inputs: set[str]) -> None:
@@ -201,7 +207,8 @@ def _check_templates(
                     continue
                 declaration = lookup_declaration(name, declared)
                 if declaration is None:
-                    report("error", f"template variable {{{{{name}}}}} is not declared in binds and is not an input", text_path)
+                    if _BIND_STYLE.fullmatch(name):
+                        report("error", f"template variable {{{{{name}}}}} is not declared in binds and is not an input", text_path)
                 elif declaration.bind is None:
                     report("warning", f"{{{{{name}}}}} is not declared in binds; it is read from the environment variable {declaration.key}", text_path)
 

@@ -1,0 +1,649 @@
+"""The MCP protocol core (DESIGN §4.7), shared by the Streamable HTTP and stdio transports.
+
+`McpServer.handle(payload, session)` takes one decoded JSON-RPC message (or a batch) and returns
+the response to send, or None when there is none. Everything a request needs — tool listings,
+input schemas, resource and prompt tables — is built once, in the constructor.
+
+Two protocol eras are served side by side:
+- the handshake era (2024-11-05 … 2025-11-25): `initialize` negotiates a version held by a
+  `Session` (one per `Mcp-Session-Id`, or one per stdio connection);
+- the stateless era (2026-07-28): no handshake, every request carries its protocol version and
+  client capabilities in `params._meta`; `server/discover` replaces `initialize`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import mimetypes
+import re
+import secrets
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from .. import __version__
+from ..engine.capability import Capability, Exposure, Target
+from ..engine.inputs import InputRef, Literal, compile_source
+from ..engine.results import DryRun, InvalidInput, Result, Success, result_as_json
+from ..templates import MISSING
+
+logger = logging.getLogger("naftiko.mcp")
+
+HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+MODERN_VERSIONS = ("2026-07-28",)
+SUPPORTED_VERSIONS = HANDSHAKE_VERSIONS + MODERN_VERSIONS
+LATEST_HANDSHAKE = HANDSHAKE_VERSIONS[-1]
+BATCH_VERSIONS = frozenset({"2025-03-26"})  # JSON-RPC batches existed in this revision only
+
+VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
+CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
+SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
+
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
+HEADER_MISMATCH, UNSUPPORTED_VERSION = -32020, -32022
+
+LOG_LEVELS = frozenset({"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"})
+_CACHEABLE = frozenset({"tools/list", "resources/list", "resources/templates/list", "prompts/list", "resources/read", "server/discover"})
+_HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel"})
+_PROMPT_ARGUMENT = re.compile(r"\{\{\s*([A-Za-z0-9_-]+)\s*\}\}")
+_URI_VARIABLE = re.compile(r"\{([A-Za-z0-9_-]+)\}")
+_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+_EXTRA_MIME_TYPES = {".md": "text/markdown", ".yaml": "application/yaml", ".yml": "application/yaml", ".json": "application/json"}
+
+
+class JsonRpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+def error_response(id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": id, "error": error}
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(eq=False)
+class Session:
+    """A handshake-era conversation: the negotiated version and the calls still running."""
+
+    version: str = LATEST_HANDSHAKE
+    id: str | None = None
+    log_level: str = "info"
+    inflight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
+    cancelled: set[Any] = field(default_factory=set)
+
+    def cancel(self, request_id: Any) -> None:
+        task = self.inflight.pop(request_id, None)
+        if task is not None:
+            self.cancelled.add(request_id)
+            task.cancel()
+
+
+class _Cancelled(Exception):
+    """The client cancelled the request: it gets no response."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Tool:
+    capability: Capability
+    target: Target
+    listing: dict[str, Any]
+    typed_output: bool  # an object outputSchema is published: results always carry an object
+
+
+@dataclass(frozen=True, slots=True)
+class _StaticResource:
+    uri: str
+    root: Path  # a directory (one resource per file under it) or a file
+    listing: dict[str, Any]  # name, title, description, mimeType?
+
+
+@dataclass(frozen=True, slots=True)
+class _DynamicResource:
+    uri: str
+    pattern: re.Pattern[str] | None  # None: the uri is matched exactly
+    capability: Capability
+    target: Target  # the consumed operation it calls
+    wiring: Mapping[str, Any]
+    mime_type: str
+    listing: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prompt:
+    listing: dict[str, Any]
+    messages: tuple[tuple[str, str], ...]  # (role, text with {{argument}} placeholders)
+
+
+class McpServer:
+    """The tools, resources and prompts of one or more MCP exposures, and their sessions."""
+
+    def __init__(
+        self,
+        entries: Sequence[tuple[Capability, Exposure]],
+        server_name: str | None = None,
+        instructions: str | None = None,
+        page_size: int = 100,
+        max_sessions: int = 10_000,
+    ):
+        self.page_size = page_size
+        self.max_sessions = max_sessions
+        self.sessions: OrderedDict[str, Session] = OrderedDict()
+        self.tools: dict[str, _Tool] = {}
+        self.static_resources: list[_StaticResource] = []
+        self.dynamic_resources: list[_DynamicResource] = []
+        self.prompts: dict[str, _Prompt] = {}
+        origins: dict[tuple[str, str], str] = {}
+        for capability, exposure in entries:
+            self._add_tools(capability, exposure, origins)
+            self._add_resources(capability, exposure, origins)
+            self._add_prompts(capability, exposure, origins)
+        self.tool_list = [t.listing for t in self.tools.values()]
+        self.resource_list = [s.listing for s in self.static_resources] + [d.listing for d in self.dynamic_resources if d.pattern is None]
+        self.template_list = [d.listing for d in self.dynamic_resources if d.pattern is not None]
+        self.prompt_list = [p.listing for p in self.prompts.values()]
+        namespaces = [e.namespace for _, e in entries]
+        self.server_info = {"name": server_name or (namespaces[0] if len(namespaces) == 1 else "naftiko"), "version": __version__}
+        descriptions = [str(e.spec["description"]) for _, e in entries if e.spec.get("description")]
+        self.instructions = instructions if instructions is not None else ("\n\n".join(dict.fromkeys(descriptions)) or None)
+        self.capabilities: dict[str, Any] = {"tools": {}}
+        if self.resource_list or self.template_list:
+            self.capabilities["resources"] = {}
+        if self.prompt_list:
+            self.capabilities["prompts"] = {}
+        self.handshake_capabilities = {**self.capabilities, "logging": {}}
+        self.cache_scope = "private" if any(e.auth is not None for _, e in entries) else "public"
+        self._requests = {
+            "initialize": self._initialize,
+            "ping": self._ping,
+            "logging/setLevel": self._set_level,
+            "server/discover": self._discover,
+            "tools/list": self._list_tools,
+            "tools/call": self._call_tool,
+            "resources/list": self._list_resources,
+            "resources/templates/list": self._list_templates,
+            "resources/read": self._read_resource,
+            "prompts/list": self._list_prompts,
+            "prompts/get": self._get_prompt,
+        }
+
+    # -- building (once) ----------------------------------------------------------------------
+
+    @staticmethod
+    def _claim(origins: dict[tuple[str, str], str], kind: str, name: str, capability: Capability) -> None:
+        previous = origins.setdefault((kind, name), capability.file)
+        if previous is not capability.file:
+            raise ValueError(f"MCP {kind} {name!r} is declared twice on one server: in {previous} and in {capability.file}")
+
+    def _add_tools(self, capability: Capability, exposure: Exposure, origins: dict[tuple[str, str], str]) -> None:
+        served = {t.name for t in exposure.targets}
+        for spec in exposure.spec.get("tools") or []:
+            if isinstance(spec, Mapping) and spec.get("name") not in served:
+                logger.warning("%s: MCP tool %r is not served (steps, ref and mock tools are not supported yet)", capability.file, spec.get("name"))
+        for target in exposure.targets:
+            self._claim(origins, "tool", target.name, capability)
+            listing: dict[str, Any] = {"name": target.name}
+            if isinstance(target.spec.get("label"), str):
+                listing["title"] = target.spec["label"]
+            if target.description:
+                listing["description"] = target.description
+            listing["inputSchema"] = input_schema(target)
+            output = None if capability.dry_run else target.outputs.json_schema()
+            typed_output = isinstance(output, dict) and output.get("type") == "object"
+            if typed_output:
+                listing["outputSchema"] = output
+            annotations = tool_annotations(target.spec.get("hints"))
+            if annotations:
+                listing["annotations"] = annotations
+            self.tools[target.name] = _Tool(capability, target, listing, typed_output)
+
+    def _add_resources(self, capability: Capability, exposure: Exposure, origins: dict[tuple[str, str], str]) -> None:
+        for spec in exposure.spec.get("resources") or []:
+            uri, name = str(spec.get("uri", "")), str(spec.get("name", ""))
+            self._claim(origins, "resource", uri, capability)
+            listing = {"name": name, "title": str(spec.get("label") or name)}
+            if spec.get("description"):
+                listing["description"] = str(spec["description"])
+            location, call = spec.get("location"), spec.get("call")
+            if isinstance(location, str):
+                root = local_path(capability, location)
+                for file_uri, path in static_files(uri, root):
+                    mime = spec.get("mimeType") or guess_mime_type(path)
+                    entry = {"uri": file_uri, **listing, "mimeType": mime}
+                    self.static_resources.append(_StaticResource(uri, root, entry))
+                if not root.exists():
+                    logger.warning("%s: MCP resource %r: %s does not exist", capability.file, name, root)
+                continue
+            target = capability.consumed.get(call) if isinstance(call, str) else None
+            if target is None:
+                logger.warning("%s: MCP resource %r is not served (only `location` and `call` resources are supported)", capability.file, name)
+                continue
+            mime = str(spec.get("mimeType") or "application/json")
+            variables = _URI_VARIABLE.findall(uri)
+            pattern = None
+            if variables:
+                regex = "".join(f"(?P<{_group(p)}>[^/]+)" if i % 2 else re.escape(p) for i, p in enumerate(_URI_VARIABLE.split(uri)))
+                pattern = re.compile(regex)
+                listing = {"uriTemplate": uri, **listing, "mimeType": mime}
+            else:
+                listing = {"uri": uri, **listing, "mimeType": mime}
+            wiring = {str(k): compile_source(v, (exposure.namespace,)) for k, v in (spec.get("with") or {}).items()}
+            self.dynamic_resources.append(_DynamicResource(uri, pattern, capability, target, wiring, mime, listing))
+
+    def _add_prompts(self, capability: Capability, exposure: Exposure, origins: dict[tuple[str, str], str]) -> None:
+        for spec in exposure.spec.get("prompts") or []:
+            name = str(spec.get("name", ""))
+            self._claim(origins, "prompt", name, capability)
+            listing: dict[str, Any] = {"name": name}
+            if spec.get("label"):
+                listing["title"] = str(spec["label"])
+            if spec.get("description"):
+                listing["description"] = str(spec["description"])
+            arguments = []
+            for argument in spec.get("arguments") or []:
+                entry: dict[str, Any] = {"name": str(argument.get("name"))}
+                if argument.get("label"):
+                    entry["title"] = str(argument["label"])
+                if argument.get("description"):
+                    entry["description"] = str(argument["description"])
+                entry["required"] = argument.get("required") is not False  # schema default: true
+                arguments.append(entry)
+            if arguments:
+                listing["arguments"] = arguments
+            if isinstance(spec.get("location"), str):
+                path = local_path(capability, spec["location"])
+                try:
+                    messages: tuple[tuple[str, str], ...] = (("user", path.read_text(encoding="utf-8")),)
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise ValueError(f"{capability.file}: MCP prompt {name!r}: cannot read {path}: {exc}") from None
+            else:
+                messages = tuple((str(m.get("role", "user")), str(m.get("content", ""))) for m in spec.get("template") or [])
+            self.prompts[name] = _Prompt(listing, messages)
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def new_session(self) -> Session:
+        """A session not yet kept: the HTTP transport keeps it once `initialize` succeeded."""
+        return Session()
+
+    def keep(self, session: Session) -> str:
+        session.id = secrets.token_urlsafe(24)
+        self.sessions[session.id] = session
+        while len(self.sessions) > self.max_sessions:  # drop the least recently used
+            _, oldest = self.sessions.popitem(last=False)
+            self._abandon(oldest)
+        return session.id
+
+    def session(self, session_id: str) -> Session | None:
+        session = self.sessions.get(session_id)
+        if session is not None:
+            self.sessions.move_to_end(session_id)
+        return session
+
+    def end_session(self, session_id: str) -> bool:
+        session = self.sessions.pop(session_id, None)
+        if session is not None:
+            self._abandon(session)
+        return session is not None
+
+    @staticmethod
+    def _abandon(session: Session) -> None:
+        for request_id in list(session.inflight):
+            session.cancel(request_id)
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    async def handle(self, payload: Any, session: Session | None) -> Any | None:
+        """The response to one message or batch; None when nothing is owed (notifications).
+
+        `session` None means a stateless request: it must carry the 2026-07-28 envelope.
+        """
+        if isinstance(payload, list):
+            if not payload or session is None or session.version not in BATCH_VERSIONS:
+                return error_response(None, INVALID_REQUEST, "Invalid Request: batches are only accepted at protocol version 2025-03-26")
+            replies = await asyncio.gather(*(self._message(item, session) for item in payload))
+            return [r for r in replies if r is not None] or None
+        return await self._message(payload, session)
+
+    async def _message(self, message: Any, session: Session | None) -> dict[str, Any] | None:
+        if not isinstance(message, dict):
+            return error_response(None, INVALID_REQUEST, "Invalid Request: a JSON-RPC message is an object")
+        request_id = message.get("id")
+        if "id" in message and (request_id is None or isinstance(request_id, bool) or not isinstance(request_id, (str, int))):
+            return error_response(None, INVALID_REQUEST, "Invalid Request: id must be a string or an integer")
+        method = message.get("method")
+        if message.get("jsonrpc") != "2.0":
+            return error_response(request_id, INVALID_REQUEST, "Invalid Request: jsonrpc must be '2.0'")
+        if method is None and "id" in message and ("result" in message or "error" in message):
+            return None  # a response to a server request: we send none, so there is nothing to match
+        if not isinstance(method, str):
+            return error_response(request_id, INVALID_REQUEST, "Invalid Request: method must be a string")
+        params = message.get("params")
+        if "id" not in message:
+            if method == "notifications/cancelled" and session is not None and isinstance(params, dict):
+                session.cancel(params.get("requestId"))
+            return None
+        try:
+            if params is None:
+                params = {}
+            elif not isinstance(params, dict):
+                raise JsonRpcError(INVALID_PARAMS, "Invalid params: params must be an object")
+            modern = self._modern_version(method, params, session)
+            handler = self._requests.get(method)
+            if handler is None or (modern is not None and method in _HANDSHAKE_ONLY) or (modern is None and method == "server/discover"):
+                raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
+            result = await handler(params, session, request_id)
+            if modern is not None:
+                result = self._stamp(method, result)
+            return {"jsonrpc": "2.0", "id": request_id, "result": result}
+        except JsonRpcError as exc:
+            return error_response(request_id, exc.code, exc.message, exc.data)
+        except _Cancelled:
+            return None
+        except Exception as exc:  # a bug: never a traceback on the wire, never a hang
+            logger.error("MCP %s failed: %s", method, type(exc).__name__, exc_info=logger.isEnabledFor(logging.DEBUG))
+            return error_response(request_id, INTERNAL_ERROR, "Internal error")
+
+    def _modern_version(self, method: str, params: dict[str, Any], session: Session | None) -> str | None:
+        """The 2026-07-28 version a request carries in `_meta`, or None for a handshake-era one."""
+        meta = params.get("_meta")
+        if method == "initialize" or not isinstance(meta, dict) or VERSION_KEY not in meta:
+            if session is None:
+                raise JsonRpcError(
+                    INVALID_REQUEST, f"Invalid Request: no session; send initialize first, or carry {VERSION_KEY} and {CAPABILITIES_KEY} in params._meta"
+                )
+            return None
+        version = meta[VERSION_KEY]
+        if CAPABILITIES_KEY not in meta or not isinstance(version, str):
+            raise JsonRpcError(INVALID_PARAMS, f"Invalid params: params._meta needs a string {VERSION_KEY} and an object {CAPABILITIES_KEY}")
+        if version not in MODERN_VERSIONS:
+            raise JsonRpcError(UNSUPPORTED_VERSION, "Unsupported protocol version", {"supported": list(MODERN_VERSIONS), "requested": version})
+        return version
+
+    def _stamp(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
+        """2026-07-28 results: `resultType`, the server's identity, and cache hints on listings."""
+        stamped = {**result, "resultType": "complete", "_meta": {SERVER_INFO_KEY: self.server_info}}
+        if method in _CACHEABLE:
+            stamped["ttlMs"] = 0  # capabilities may be reloaded at any time
+            stamped["cacheScope"] = self.cache_scope
+        return stamped
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def _initialize(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        requested = params.get("protocolVersion")
+        version = requested if requested in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE
+        if session is not None:
+            session.version = version
+        result: dict[str, Any] = {"protocolVersion": version, "capabilities": self.handshake_capabilities, "serverInfo": self.server_info}
+        if self.instructions:
+            result["instructions"] = self.instructions
+        return result
+
+    async def _discover(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        result: dict[str, Any] = {"supportedVersions": list(MODERN_VERSIONS), "capabilities": self.capabilities}
+        if self.instructions:
+            result["instructions"] = self.instructions
+        return result
+
+    async def _ping(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        return {}
+
+    async def _set_level(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        level = params.get("level")
+        if level not in LOG_LEVELS:
+            raise JsonRpcError(INVALID_PARAMS, f"Invalid params: level must be one of {', '.join(sorted(LOG_LEVELS))}")
+        if session is not None:
+            session.log_level = level
+        return {}
+
+    # -- tools --------------------------------------------------------------------------------
+
+    async def _list_tools(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        return self._page(self.tool_list, params, "tools")
+
+    async def _call_tool(self, params: dict[str, Any], session: Session | None, request_id: Any) -> dict[str, Any]:
+        name = params.get("name")
+        tool = self.tools.get(name) if isinstance(name, str) else None
+        if tool is None:
+            raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+        arguments = params.get("arguments")
+        if arguments is None:
+            arguments = {}
+        elif not isinstance(arguments, dict):
+            raise JsonRpcError(INVALID_PARAMS, "Invalid params: arguments must be an object")
+        result = await self._invoke(tool.capability, tool.target, arguments, session, request_id)
+        if isinstance(result, InvalidInput):
+            raise JsonRpcError(INVALID_PARAMS, f"Invalid arguments for tool {name}: {result.reason}", {"argument": result.name})
+        return tool_result(result, tool.typed_output, tool.capability)
+
+    @staticmethod
+    async def _invoke(capability: Capability, target: Target, arguments: Mapping[str, Any], session: Session | None, request_id: Any) -> Result:
+        """Invoke, cancellable by `notifications/cancelled` for this request id."""
+        if session is None:
+            return await capability.invoke(target, arguments)
+        task = asyncio.current_task()
+        assert task is not None
+        session.inflight[request_id] = task
+        try:
+            return await capability.invoke(target, arguments)
+        except asyncio.CancelledError:
+            if request_id not in session.cancelled:
+                raise
+            task.uncancel()
+            raise _Cancelled from None
+        finally:
+            session.cancelled.discard(request_id)
+            if session.inflight.get(request_id) is task:
+                del session.inflight[request_id]
+
+    # -- resources ----------------------------------------------------------------------------
+
+    async def _list_resources(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        return self._page(self.resource_list, params, "resources")
+
+    async def _list_templates(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        return self._page(self.template_list, params, "resourceTemplates")
+
+    async def _read_resource(self, params: dict[str, Any], session: Session | None, request_id: Any) -> dict[str, Any]:
+        uri = params.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise JsonRpcError(INVALID_PARAMS, "Invalid params: uri is required")
+        for static in self.static_resources:
+            if uri == static.listing["uri"]:
+                path = static.root / uri[len(static.uri) :].lstrip("/") if static.root.is_dir() else static.root
+                return {"contents": [await asyncio.to_thread(read_file, uri, path, static.listing["mimeType"])]}
+        for resource in self.dynamic_resources:
+            match = resource.pattern.fullmatch(uri) if resource.pattern is not None else None
+            if match is None and uri != resource.uri:
+                continue
+            captured = {_ungroup(k): unquote(v) for k, v in (match.groupdict() if match else {}).items()}
+            arguments = resource_arguments(resource, captured)
+            result = await self._invoke(resource.capability, resource.target, arguments, session, request_id)
+            return {"contents": [resource_contents(uri, resource.mime_type, result)]}
+        static_dir = next((s for s in self.static_resources if uri.startswith(s.uri + "/")), None)
+        if static_dir is not None:  # a file added after start-up, or a path that tries to escape
+            path = safe_child(static_dir.root, uri[len(static_dir.uri) + 1 :])
+            return {"contents": [await asyncio.to_thread(read_file, uri, path, None)]}
+        raise JsonRpcError(INVALID_PARAMS, f"Unknown resource URI: {uri}")
+
+    # -- prompts ------------------------------------------------------------------------------
+
+    async def _list_prompts(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        return self._page(self.prompt_list, params, "prompts")
+
+    async def _get_prompt(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        name = params.get("name")
+        prompt = self.prompts.get(name) if isinstance(name, str) else None
+        if prompt is None:
+            raise JsonRpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
+        arguments = params.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise JsonRpcError(INVALID_PARAMS, "Invalid params: arguments must be an object")
+
+        def substitute(match: re.Match[str]) -> str:
+            value = arguments.get(match.group(1))
+            return match.group(0) if value is None else str(value)  # a missing argument stays literal
+
+        messages = [{"role": role, "content": {"type": "text", "text": _PROMPT_ARGUMENT.sub(substitute, text)}} for role, text in prompt.messages]
+        result: dict[str, Any] = {"messages": messages}
+        if "description" in prompt.listing:
+            result["description"] = prompt.listing["description"]
+        return result
+
+    # -- pagination ---------------------------------------------------------------------------
+
+    def _page(self, items: list[dict[str, Any]], params: dict[str, Any], key: str) -> dict[str, Any]:
+        start = 0
+        cursor = params.get("cursor")
+        if cursor is not None:
+            try:
+                start = int(base64.urlsafe_b64decode(str(cursor).encode()).decode().removeprefix("offset:"))
+            except (ValueError, binascii.Error, UnicodeDecodeError):
+                raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor") from None
+            if not 0 <= start <= len(items):
+                raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
+        end = start + self.page_size
+        result: dict[str, Any] = {key: items[start:end]}
+        if end < len(items):
+            result["nextCursor"] = base64.urlsafe_b64encode(f"offset:{end}".encode()).decode()
+        return result
+
+
+# -- tools: schemas and results ---------------------------------------------------------------
+
+
+def input_schema(target: Target) -> dict[str, Any]:
+    """The tool's arguments as JSON Schema, from the engine's declared or inferred inputs."""
+    schema: dict[str, Any] = {"type": "object", "properties": {f.name: f.json_schema() for f in target.inputs}}
+    required = [f.name for f in target.inputs if f.required]
+    if required:
+        schema["required"] = required
+    schema["additionalProperties"] = False  # the engine refuses unknown arguments
+    return schema
+
+
+_HINTS = {"readOnly": "readOnlyHint", "destructive": "destructiveHint", "idempotent": "idempotentHint", "openWorld": "openWorldHint"}
+
+
+def tool_annotations(hints: Any) -> dict[str, bool]:
+    """Only the hints the file sets explicitly: MCP's defaults are not ours to assert."""
+    if not isinstance(hints, Mapping):
+        return {}
+    return {wire: hints[key] for key, wire in _HINTS.items() if isinstance(hints.get(key), bool)}
+
+
+def tool_result(result: Result, typed_output: bool, capability: Capability) -> dict[str, Any]:
+    """A `CallToolResult`: one text item holding compact JSON, plus `structuredContent` when the
+    value is a JSON object. Failures are results with `isError` (the model can read them)."""
+    if isinstance(result, Success):
+        body = {} if typed_output and result.body is None else result.body
+    elif isinstance(result, DryRun):
+        body = result.request
+    else:
+        if not isinstance(result, InvalidInput):
+            logger.warning("tool call failed: %s", capability.masker.text(dumps(result_as_json(result))))
+        return {"content": [{"type": "text", "text": dumps(result_as_json(result))}], "isError": True}
+    reply: dict[str, Any] = {"content": [{"type": "text", "text": dumps(body)}]}
+    if isinstance(body, dict):
+        reply["structuredContent"] = body
+    reply["isError"] = False
+    return reply
+
+
+# -- resources ---------------------------------------------------------------------------------
+
+
+def local_path(capability: Capability, location: str) -> Path:
+    """`file://` locations: relative paths are relative to the capability file."""
+    path = location.removeprefix("file://")
+    return (Path(capability.file).parent / unquote(path)).resolve()
+
+
+def static_files(uri: str, root: Path) -> list[tuple[str, Path]]:
+    if root.is_file():
+        return [(uri, root)]
+    if not root.is_dir():
+        return []
+    return [(f"{uri}/{p.relative_to(root).as_posix()}", p) for p in sorted(root.rglob("*")) if p.is_file()]
+
+
+def guess_mime_type(path: Path) -> str:
+    return _EXTRA_MIME_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def safe_child(root: Path, relative: str) -> Path:
+    """`relative` under `root`, or -32602: each segment is a plain name and the result stays inside."""
+    segments = relative.split("/")
+    if not all(_SAFE_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments):
+        raise JsonRpcError(INVALID_PARAMS, f"Unknown resource URI: {relative}")
+    path = root.joinpath(*segments).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise JsonRpcError(INVALID_PARAMS, f"Unknown resource URI: {relative}")
+    return path
+
+
+def read_file(uri: str, path: Path, mime_type: str | None) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise JsonRpcError(INTERNAL_ERROR, f"Internal error: cannot read resource {uri}: {exc.strerror}") from None
+    contents: dict[str, Any] = {"uri": uri, "mimeType": mime_type or guess_mime_type(path)}
+    try:
+        contents["text"] = data.decode("utf-8")
+    except UnicodeDecodeError:
+        contents["blob"] = base64.b64encode(data).decode()
+    return contents
+
+
+def resource_arguments(resource: _DynamicResource, captured: Mapping[str, str]) -> dict[str, Any]:
+    """The consumed operation's inputs: URI variables plus the resource's `with`, limited to
+    what the operation takes (a URI variable used only by `with` is not an upstream input)."""
+    values: dict[str, Any] = dict(captured)
+    for name, source in resource.wiring.items():
+        if isinstance(source, InputRef):
+            value = captured.get(source.name, MISSING)
+        elif isinstance(source, Literal):
+            value = source.value
+        else:
+            value = source.render(lambda n: captured.get(n, MISSING))
+        if value is not MISSING:
+            values[name] = value
+    accepted = {f.name for f in resource.target.inputs}
+    return {k: v for k, v in values.items() if k in accepted}
+
+
+def resource_contents(uri: str, mime_type: str, result: Result) -> dict[str, Any]:
+    if isinstance(result, Success):
+        text = result.body if isinstance(result.body, str) else dumps(result.body)
+    elif isinstance(result, DryRun):
+        text = dumps(result.request)
+    elif isinstance(result, InvalidInput):
+        raise JsonRpcError(INVALID_PARAMS, f"Invalid resource URI {uri}: {result.reason}")
+    else:
+        raise JsonRpcError(INTERNAL_ERROR, f"Internal error: resource {uri} could not be read", result_as_json(result))
+    return {"uri": uri, "mimeType": mime_type, "text": text}
+
+
+def _group(name: str) -> str:
+    """A regex group name for a URI variable (hyphens are not allowed in group names)."""
+    return "v_" + name.replace("-", "__")
+
+
+def _ungroup(group: str) -> str:
+    return group[2:].replace("__", "-")
