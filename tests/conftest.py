@@ -1,58 +1,14 @@
-"""Shared test helpers: where ../shared is, and a recording fake upstream on 127.0.0.1."""
+"""Fixtures shared by every test: a recording fake upstream on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-SEED = REPO / "capabilities" / "track-customers.yaml"
-
-
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared, or skip the test when that folder is not beside the repository."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is not available (the ../shared reference folder is missing)")
-    return path
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str  # raw path as sent, percent-encoding kept
-    query: list[tuple[str, str]]
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
-
-
-@dataclass
-class FakeUpstream:
-    """Records every request; answers with `respond` (default: 200 and an empty body)."""
-
-    requests: list[Recorded] = field(default_factory=list)
-    respond: Callable[[web.Request, bytes], web.StreamResponse] | None = None
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        self.requests.append(
-            Recorded(request.method, request.raw_path.split("?")[0], list(request.query.items()), dict(request.headers), body)
-        )
-        if self.respond is not None:
-            return self.respond(request, body)
-        return web.Response(status=200)
+from support import FakeUpstream
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ import urllib.request
 
 import pytest
 
-from conftest import started
-from node_tools import REPO, free_port, node_tool
+from processes import started
+from node_tools import REPO, node_tool
+from support import free_port
 
 SEED = REPO / "capabilities" / "track-customers.yaml"
 SHARED = REPO.parent / "shared"

@@ -11,7 +11,7 @@ import json
 import jsonschema
 import yaml
 
-from conftest import shared_path
+from support import shared_path
 from naftiko.validation import check_files, discover
 
 

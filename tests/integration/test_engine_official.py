@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from conftest import FakeUpstream, shared_path
+from support import FakeUpstream, shared_path
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.results import Success
 from naftiko.spec.document import load_document

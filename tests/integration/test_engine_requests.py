@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import web
 
-from conftest import FakeUpstream
+from support import FakeUpstream
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.results import DryRun, Success
 from naftiko.spec.document import load_document

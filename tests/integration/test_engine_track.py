@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from conftest import SEED, FakeUpstream
+from support import SEED, FakeUpstream
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.results import DryRun, InvalidInput, Success, TimedOut, Unreachable, UpstreamError
 from naftiko.spec.document import load_document

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from conftest import SEED, FakeUpstream
+from support import SEED, FakeUpstream
 from naftiko.consumes.client import ClientSettings
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.server import MAX_REQUEST_BYTES, build_app, plan

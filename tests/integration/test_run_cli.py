@@ -11,10 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from conftest import SEED
+from support import SEED, free_port
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from node_tools import free_port  # noqa: E402
 
 
 def naftiko(*args: str, env: dict | None = None) -> subprocess.Popen:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SEED, shared_path
+from support import SEED, shared_path
 
 MUST_FAIL = {
     "baseuri-trailing-slash-capability.yaml": "baseUri must not end with '/'",

@@ -31,7 +31,7 @@ from urllib.parse import unquote
 from .. import __version__
 from ..engine.capability import Capability, Exposure, Target
 from ..engine.inputs import InputRef, Literal, compile_source
-from ..engine.results import DryRun, InvalidInput, Result, Success, result_as_json
+from ..engine.results import DryRun, InvalidInput, Result, Success, UpstreamError, result_as_json
 from ..templates import MISSING
 
 logger = logging.getLogger("naftiko.mcp")
@@ -109,14 +109,15 @@ class _Tool:
 @dataclass(frozen=True, slots=True)
 class _StaticResource:
     uri: str
-    root: Path  # a directory (one resource per file under it) or a file
-    listing: dict[str, Any]  # name, title, description, mimeType?
+    root: Path  # a file, or a directory: one resource per file under it
+    mime_type: str | None  # declared; else guessed per file
 
 
 @dataclass(frozen=True, slots=True)
 class _DynamicResource:
     uri: str
     pattern: re.Pattern[str] | None  # None: the uri is matched exactly
+    variables: tuple[str, ...]  # the pattern's groups, in order
     capability: Capability
     target: Target  # the consumed operation it calls
     wiring: Mapping[str, Any]
@@ -146,6 +147,7 @@ class McpServer:
         self.sessions: OrderedDict[str, Session] = OrderedDict()
         self.tools: dict[str, _Tool] = {}
         self.static_resources: list[_StaticResource] = []
+        self.static_listing: list[dict[str, Any]] = []
         self.dynamic_resources: list[_DynamicResource] = []
         self.prompts: dict[str, _Prompt] = {}
         origins: dict[tuple[str, str], str] = {}
@@ -154,7 +156,7 @@ class McpServer:
             self._add_resources(capability, exposure, origins)
             self._add_prompts(capability, exposure, origins)
         self.tool_list = [t.listing for t in self.tools.values()]
-        self.resource_list = [s.listing for s in self.static_resources] + [d.listing for d in self.dynamic_resources if d.pattern is None]
+        self.resource_list = self.static_listing + [d.listing for d in self.dynamic_resources if d.pattern is None]
         self.template_list = [d.listing for d in self.dynamic_resources if d.pattern is not None]
         self.prompt_list = [p.listing for p in self.prompts.values()]
         namespaces = [e.namespace for _, e in entries]
@@ -186,9 +188,10 @@ class McpServer:
 
     @staticmethod
     def _claim(origins: dict[tuple[str, str], str], kind: str, name: str, capability: Capability) -> None:
-        previous = origins.setdefault((kind, name), capability.file)
-        if previous is not capability.file:
+        previous = origins.get((kind, name))
+        if previous is not None:
             raise ValueError(f"MCP {kind} {name!r} is declared twice on one server: in {previous} and in {capability.file}")
+        origins[(kind, name)] = capability.file
 
     def _add_tools(self, capability: Capability, exposure: Exposure, origins: dict[tuple[str, str], str]) -> None:
         served = {t.name for t in exposure.targets}
@@ -221,29 +224,26 @@ class McpServer:
                 listing["description"] = str(spec["description"])
             location, call = spec.get("location"), spec.get("call")
             if isinstance(location, str):
-                root = local_path(capability, location)
-                for file_uri, path in static_files(uri, root):
-                    mime = spec.get("mimeType") or guess_mime_type(path)
-                    entry = {"uri": file_uri, **listing, "mimeType": mime}
-                    self.static_resources.append(_StaticResource(uri, root, entry))
-                if not root.exists():
-                    logger.warning("%s: MCP resource %r: %s does not exist", capability.file, name, root)
+                static = _StaticResource(uri, local_path(capability, location), spec.get("mimeType"))
+                self.static_resources.append(static)
+                self.static_listing += [{"uri": u, **listing, "mimeType": static.mime_type or guess_mime_type(p)} for u, p in static_files(uri, static.root)]
+                if not static.root.exists():
+                    logger.warning("%s: MCP resource %r: %s does not exist", capability.file, name, static.root)
                 continue
             target = capability.consumed.get(call) if isinstance(call, str) else None
             if target is None:
                 logger.warning("%s: MCP resource %r is not served (only `location` and `call` resources are supported)", capability.file, name)
                 continue
             mime = str(spec.get("mimeType") or "application/json")
-            variables = _URI_VARIABLE.findall(uri)
+            variables = tuple(_URI_VARIABLE.findall(uri))
             pattern = None
-            if variables:
-                regex = "".join(f"(?P<{_group(p)}>[^/]+)" if i % 2 else re.escape(p) for i, p in enumerate(_URI_VARIABLE.split(uri)))
-                pattern = re.compile(regex)
+            if variables:  # each {name} matches one path segment
+                pattern = re.compile("".join("([^/]+)" if i % 2 else re.escape(p) for i, p in enumerate(_URI_VARIABLE.split(uri))))
                 listing = {"uriTemplate": uri, **listing, "mimeType": mime}
             else:
                 listing = {"uri": uri, **listing, "mimeType": mime}
             wiring = {str(k): compile_source(v, (exposure.namespace,)) for k, v in (spec.get("with") or {}).items()}
-            self.dynamic_resources.append(_DynamicResource(uri, pattern, capability, target, wiring, mime, listing))
+            self.dynamic_resources.append(_DynamicResource(uri, pattern, variables, capability, target, wiring, mime, listing))
 
     def _add_prompts(self, capability: Capability, exposure: Exposure, origins: dict[tuple[str, str], str]) -> None:
         for spec in exposure.spec.get("prompts") or []:
@@ -465,21 +465,19 @@ class McpServer:
         if not isinstance(uri, str) or not uri:
             raise JsonRpcError(INVALID_PARAMS, "Invalid params: uri is required")
         for static in self.static_resources:
-            if uri == static.listing["uri"]:
-                path = static.root / uri[len(static.uri) :].lstrip("/") if static.root.is_dir() else static.root
-                return {"contents": [await asyncio.to_thread(read_file, uri, path, static.listing["mimeType"])]}
+            if uri == static.uri and static.root.is_file():
+                return {"contents": [await asyncio.to_thread(read_file, uri, static.root, static.mime_type)]}
+            if uri.startswith(static.uri + "/"):
+                path = safe_child(static.root, uri[len(static.uri) + 1 :])
+                return {"contents": [await asyncio.to_thread(read_file, uri, path, static.mime_type)]}
         for resource in self.dynamic_resources:
             match = resource.pattern.fullmatch(uri) if resource.pattern is not None else None
             if match is None and uri != resource.uri:
                 continue
-            captured = {_ungroup(k): unquote(v) for k, v in (match.groupdict() if match else {}).items()}
+            captured = dict(zip(resource.variables, map(unquote, match.groups()))) if match else {}
             arguments = resource_arguments(resource, captured)
             result = await self._invoke(resource.capability, resource.target, arguments, session, request_id)
             return {"contents": [resource_contents(uri, resource.mime_type, result)]}
-        static_dir = next((s for s in self.static_resources if uri.startswith(s.uri + "/")), None)
-        if static_dir is not None:  # a file added after start-up, or a path that tries to escape
-            path = safe_child(static_dir.root, uri[len(static_dir.uri) + 1 :])
-            return {"contents": [await asyncio.to_thread(read_file, uri, path, None)]}
         raise JsonRpcError(INVALID_PARAMS, f"Unknown resource URI: {uri}")
 
     # -- prompts ------------------------------------------------------------------------------
@@ -556,7 +554,7 @@ def tool_result(result: Result, typed_output: bool, capability: Capability) -> d
     elif isinstance(result, DryRun):
         body = result.request
     else:
-        if not isinstance(result, InvalidInput):
+        if not isinstance(result, UpstreamError):  # an upstream 4xx/5xx is the caller's to read, not ours
             logger.warning("tool call failed: %s", capability.masker.text(dumps(result_as_json(result))))
         return {"content": [{"type": "text", "text": dumps(result_as_json(result))}], "isError": True}
     reply: dict[str, Any] = {"content": [{"type": "text", "text": dumps(body)}]}
@@ -580,7 +578,8 @@ def static_files(uri: str, root: Path) -> list[tuple[str, Path]]:
         return [(uri, root)]
     if not root.is_dir():
         return []
-    return [(f"{uri}/{p.relative_to(root).as_posix()}", p) for p in sorted(root.rglob("*")) if p.is_file()]
+    files = (p for p in sorted(root.rglob("*")) if p.is_file() and p.resolve().is_relative_to(root))
+    return [(f"{uri}/{p.relative_to(root).as_posix()}", p) for p in files]
 
 
 def guess_mime_type(path: Path) -> str:
@@ -590,10 +589,10 @@ def guess_mime_type(path: Path) -> str:
 def safe_child(root: Path, relative: str) -> Path:
     """`relative` under `root`, or -32602: each segment is a plain name and the result stays inside."""
     segments = relative.split("/")
-    if not all(_SAFE_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments):
-        raise JsonRpcError(INVALID_PARAMS, f"Unknown resource URI: {relative}")
     path = root.joinpath(*segments).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    if not all(_SAFE_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments) or not path.is_relative_to(root):
+        raise JsonRpcError(INVALID_PARAMS, f"Invalid params: resource URI escapes its directory: {relative}")
+    if not path.is_file():
         raise JsonRpcError(INVALID_PARAMS, f"Unknown resource URI: {relative}")
     return path
 
@@ -638,12 +637,3 @@ def resource_contents(uri: str, mime_type: str, result: Result) -> dict[str, Any
     else:
         raise JsonRpcError(INTERNAL_ERROR, f"Internal error: resource {uri} could not be read", result_as_json(result))
     return {"uri": uri, "mimeType": mime_type, "text": text}
-
-
-def _group(name: str) -> str:
-    """A regex group name for a URI variable (hyphens are not allowed in group names)."""
-    return "v_" + name.replace("-", "__")
-
-
-def _ungroup(group: str) -> str:
-    return group[2:].replace("__", "-")
