@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", action="append", default=[], metavar="NAMESPACE=PORT", help="serve an exposure on another port")
     run.add_argument("--env-file", metavar="FILE", help="read variables from a .env file before resolving binds")
     run.add_argument("--stdio", action="store_true", help="serve the MCP exposure over stdin/stdout (logs go to stderr)")
-    run.add_argument("paths", nargs="+", metavar="PATH", help="capability files or folders")
+    run.add_argument("paths", nargs="*", metavar="PATH", help="capability files or folders (default: the embedded Customer.io Track capability)")
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document of a REST exposure")
     openapi.add_argument("--namespace", help="the REST exposure, when the file has several")

@@ -20,6 +20,7 @@ from .spec.document import load_document
 from .validation import UnreadablePath, discover
 
 log = logging.getLogger("naftiko")
+DEFAULT_CAPABILITY = Path(__file__).parent / "defaults" / "track-customers.yaml"
 
 
 def load_capabilities(paths: Sequence[str], options: CompileOptions) -> list[Capability]:
@@ -62,6 +63,9 @@ def run(
         options = CompileOptions(
             dry_run=dry_run, upstreams=parse_pairs(upstreams, "--upstream"), rate_limits=parse_rates(rate_limits), environ=environ
         )
+        if not paths:
+            paths = [str(DEFAULT_CAPABILITY)]
+            log.info("no PATH given: serving the embedded default %s", DEFAULT_CAPABILITY.name)
         capabilities = load_capabilities(paths, options)
         if not capabilities:
             raise UsageError("no capability found in the paths given")

@@ -31,8 +31,22 @@ class JsonValueBody:
 
     data: Any
 
+    @property
+    def variables(self) -> list[str]:
+        return _variables(self.data)
+
     def render(self, lookup: Lookup) -> RenderedBody:
         return json.dumps(_fill(self.data, lookup), ensure_ascii=False).encode(), "application/json"
+
+
+def _variables(data: Any) -> list[str]:
+    if isinstance(data, Template):
+        return list(data.variables)
+    if isinstance(data, dict):
+        return [name for value in data.values() for name in _variables(value)]
+    if isinstance(data, (list, tuple)):
+        return [name for value in data for name in _variables(value)]
+    return []
 
 
 def _fill(data: Any, lookup: Lookup) -> Any:
@@ -85,6 +99,10 @@ class RawJsonTemplateBody:
                     in_string = not in_string
         return cls(tuple(parts))
 
+    @property
+    def variables(self) -> list[str]:
+        return [part[0] for part in self.parts if isinstance(part, tuple)]
+
     def render(self, lookup: Lookup) -> RenderedBody:
         out: list[str] = []
         for part in self.parts:
@@ -107,6 +125,10 @@ class TextBody:
     template: Template
     content_type: str
 
+    @property
+    def variables(self) -> list[str]:
+        return list(self.template.variables)
+
     def render(self, lookup: Lookup) -> RenderedBody:
         return self.template.render(lookup).encode(), self.content_type
 
@@ -114,6 +136,10 @@ class TextBody:
 @dataclass(frozen=True, slots=True)
 class FormBody:
     data: Any  # dict of templates, or one template rendering the encoded form
+
+    @property
+    def variables(self) -> list[str]:
+        return _variables(self.data)
 
     def render(self, lookup: Lookup) -> RenderedBody:
         if isinstance(self.data, Template):
@@ -125,6 +151,10 @@ class FormBody:
 @dataclass(frozen=True, slots=True)
 class MultipartBody:
     parts: tuple[tuple[str, Template, str | None, str | None], ...]  # name, value, filename, content type
+
+    @property
+    def variables(self) -> list[str]:
+        return [name for _, value, _, _ in self.parts for name in value.variables]
 
     def render(self, lookup: Lookup) -> RenderedBody:
         boundary = f"naftiko-{uuid.uuid4().hex}"

@@ -117,19 +117,22 @@ class NamespaceClient:
             try:
                 response = await self._once(session, request)
             except (aiohttp.ClientConnectionError, OSError) as exc:
-                if not self._may_retry(request, attempt, deadline, None):
+                delay = self._retry_delay(request, attempt, deadline, None)
+                if delay is None:
                     raise UpstreamUnreachable(f"{self.namespace}: cannot reach {URL(request.url).origin()}: {_reason(exc)}") from None
-                await self._wait(attempt, None, deadline)
+                await asyncio.sleep(delay)
                 attempt += 1
                 continue
             if response.status == 401 and self.auth is not None and not challenged:
                 challenged = True
                 if self.auth.answer_challenge(request, response.status, response.headers):
                     continue
-            if response.status in RETRY_STATUSES and self._may_retry(request, attempt, deadline, response):
-                await self._wait(attempt, response, deadline)
-                attempt += 1
-                continue
+            if response.status in RETRY_STATUSES:
+                delay = self._retry_delay(request, attempt, deadline, response)
+                if delay is not None:
+                    await asyncio.sleep(delay)
+                    attempt += 1
+                    continue
             return response
 
     async def _once(self, session: aiohttp.ClientSession, request: OutgoingRequest) -> UpstreamResponse:
@@ -150,20 +153,16 @@ class NamespaceClient:
                 raise UpstreamTooLarge(f"{self.namespace}: response exceeds {limit:,} bytes")
             return UpstreamResponse(response.status, response.headers, body)
 
-    def _may_retry(self, request: OutgoingRequest, attempt: int, deadline: float, response: UpstreamResponse | None) -> bool:
+    def _retry_delay(self, request: OutgoingRequest, attempt: int, deadline: float, response: UpstreamResponse | None) -> float | None:
+        """How long to wait before the next attempt, or None when this call must not be retried."""
         if request.method not in IDEMPOTENT or attempt >= self.settings.retries:
-            return False
-        return self._delay(attempt, response) < deadline - time.monotonic()
-
-    def _delay(self, attempt: int, response: UpstreamResponse | None) -> float:
-        if response is not None:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
-            if retry_after is not None:
-                return min(retry_after, self.settings.max_retry_after)
-        return self.settings.backoff * (2**attempt) * (0.5 + random.random())
-
-    async def _wait(self, attempt: int, response: UpstreamResponse | None, deadline: float) -> None:
-        await asyncio.sleep(min(self._delay(attempt, response), max(0.0, deadline - time.monotonic())))
+            return None
+        retry_after = _retry_after(response.headers.get("Retry-After")) if response is not None else None
+        if retry_after is not None:
+            delay = min(retry_after, self.settings.max_retry_after)
+        else:
+            delay = self.settings.backoff * (2**attempt) * (0.5 + random.random())
+        return delay if delay < deadline - time.monotonic() else None
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -76,8 +76,8 @@ class Capability:
     binds: dict[str, str]
     masker: Masker
     clients: list[NamespaceClient]
+    base_uris: dict[str, str]  # by consumed namespace, overrides applied
     dry_run: bool = False
-    warnings: list[str] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
         return [*self.consumed.values(), *(t for e in self.exposures for t in e.targets)]
@@ -173,7 +173,7 @@ class Capability:
                 raise _Invalid(name, f"missing value for path parameter {name!r}")
             return value
 
-        base = self.base_uri(operation.namespace)
+        base = self.base_uris[operation.namespace]
         try:
             url = join_url(base, operation.path.render(path_value))
         except PathValueError as exc:
@@ -221,9 +221,6 @@ class Capability:
         if fields:
             return JsonValueBody(fields).render(lookup)
         return None
-
-    def base_uri(self, namespace: str) -> str:
-        return self._base_uris[namespace]
 
     async def _describe(self, target: Target, request: OutgoingRequest) -> dict[str, Any]:
         """The request as it would be sent. OAuth2 and digest show only their scheme: no network."""

@@ -82,7 +82,7 @@ class _Compiler:
         exposures = [self._exposure(index, spec, consumed) for index, spec in enumerate(capability.get("exposes") or [])]
         if self.problems:
             raise CapabilityError(self.problems)
-        result = Capability(
+        return Capability(
             file=self.document.file,
             document=self.document,
             consumed=consumed,
@@ -90,10 +90,9 @@ class _Compiler:
             binds=self.binds,
             masker=Masker(self.secret_values + [s for c in clients if c.auth for s in c.auth.secrets]),
             clients=clients,
+            base_uris=base_uris,
             dry_run=self.options.dry_run,
         )
-        result._base_uris = base_uris  # type: ignore[attr-defined]
-        return result
 
     # -- binds --------------------------------------------------------------------------------
 
@@ -273,7 +272,7 @@ def infer_inputs(operation: ConsumedOperation, wiring: Mapping[str, Source], is_
         else:
             for variable in parameter.value.variables:
                 add(_strip_input_prefix(variable), None, False, "query")
-    for variable in _body_variables(operation):
+    for variable in operation.body.variables if operation.body is not None else ():
         add(_strip_input_prefix(variable), None, False, "body")
     return tuple(fields.values())
 
@@ -283,28 +282,3 @@ def _strip_input_prefix(name: str) -> str:
         if name.startswith(prefix):
             return name[len(prefix) :]
     return name
-
-
-def _body_variables(operation: ConsumedOperation) -> list[str]:
-    body = operation.body
-    if body is None:
-        return []
-    found: list[str] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, Template):
-            found.extend(value.variables)
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item)
-        elif isinstance(value, str):
-            return
-
-    for attribute in ("data", "template", "parts"):
-        walk(getattr(body, attribute, None))
-    if hasattr(body, "parts") and body.parts and isinstance(body.parts[0], (str, tuple)):
-        found.extend(p[0] for p in body.parts if isinstance(p, tuple) and isinstance(p[0], str) and len(p) == 2)
-    return found

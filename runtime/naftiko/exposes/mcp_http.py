@@ -1,0 +1,191 @@
+"""MCP Streamable HTTP at `/mcp`, on aiohttp (DESIGN §4.7).
+
+POST carries one JSON-RPC message (or a 2025-03-26 batch). A handshake-era client gets an
+`Mcp-Session-Id` from `initialize` and must send it afterwards (400 without, 404 when unknown);
+a 2026-07-28 client sends self-contained requests whose routing headers must agree with the
+body. Answers are JSON, or one SSE event when the client accepts only `text/event-stream`.
+The server never opens streams of its own, so GET is 405; DELETE ends a session.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from .mcp import (
+    HANDSHAKE_VERSIONS,
+    HEADER_MISMATCH,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    UNSUPPORTED_VERSION,
+    VERSION_KEY,
+    McpServer,
+    dumps,
+    error_response,
+)
+from .server_auth import ServerAuth
+
+MAX_BODY = 4 * 1024 * 1024
+SESSION_HEADER = "Mcp-Session-Id"
+VERSION_HEADER = "MCP-Protocol-Version"
+_LOCAL_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?", re.IGNORECASE)
+_NAME_PARAMS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+_B64_HEADER = re.compile(r"=\?base64\?(.*)\?=")
+# 2026-07-28 answers JSON-RPC errors with a matching HTTP status; handshake-era ones with 200.
+_MODERN_STATUS = {PARSE_ERROR: 400, INVALID_REQUEST: 400, INVALID_PARAMS: 400, HEADER_MISMATCH: 400, UNSUPPORTED_VERSION: 400, METHOD_NOT_FOUND: 404}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequence[str] = ()) -> list[web.RouteDef]:
+    """POST, GET and DELETE `/mcp`; `allowed_origins` adds to the loopback origins always allowed."""
+    allowed = frozenset(o.rstrip("/").lower() for o in allowed_origins)
+
+    def guarded(handler: Handler) -> Handler:
+        async def guard(request: web.Request) -> web.StreamResponse:
+            origin = request.headers.get("Origin")
+            if origin is not None and not _LOCAL_ORIGIN.fullmatch(origin) and origin.rstrip("/").lower() not in allowed:
+                return _reply(error_response(None, INVALID_REQUEST, "Forbidden: origin not allowed"), status=403)
+            if auth is not None and not auth.allows(request):
+                return auth.challenge()
+            return await handler(request)
+
+        return guard
+
+    async def post(request: web.Request) -> web.StreamResponse:
+        if request.content_type != "application/json":
+            return _reply(error_response(None, INVALID_REQUEST, "Unsupported Media Type: send application/json"), status=415)
+        sse = _wants_sse(request.headers.get("Accept"))
+        if sse is None:
+            return _reply(error_response(None, INVALID_REQUEST, "Not Acceptable: accept application/json or text/event-stream"), status=406)
+        body = await _read_body(request)
+        if body is None:
+            return _reply(error_response(None, INVALID_REQUEST, f"Payload Too Large: at most {MAX_BODY} bytes"), status=413)
+        session_id = request.headers.get(SESSION_HEADER)
+        session = server.session(session_id) if session_id is not None else None
+        if session_id is not None and session is None:
+            return _reply(error_response(None, INVALID_REQUEST, "Session not found: initialize again"), status=404, sse=sse)
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            return _reply(error_response(None, PARSE_ERROR, "Parse error: the body is not JSON"), status=400, sse=sse)
+        version = request.headers.get(VERSION_HEADER)
+        if session is not None:
+            if version is not None and version not in HANDSHAKE_VERSIONS:
+                message = f"Bad Request: unsupported {VERSION_HEADER} {version!r} (supported: {', '.join(HANDSHAKE_VERSIONS)})"
+                return _reply(error_response(_id(payload), INVALID_REQUEST, message), status=400, sse=sse)
+            return _reply(await server.handle(payload, session), sse=sse)
+        if isinstance(payload, dict) and payload.get("method") == "initialize":
+            session = server.new_session()
+            reply = await server.handle(payload, session)
+            headers = {SESSION_HEADER: server.keep(session)} if isinstance(reply, dict) and "result" in reply else None
+            return _reply(reply, headers=headers, sse=sse)
+        if isinstance(payload, dict) and (version not in (None, *HANDSHAKE_VERSIONS) or _envelope_version(payload) is not None):
+            mismatch = _routing_mismatch(payload, request.headers)
+            if mismatch is not None:
+                return _reply(error_response(_id(payload), HEADER_MISMATCH, mismatch), status=400, sse=sse)
+            reply = await server.handle(payload, None)
+            status = _MODERN_STATUS.get(reply["error"]["code"], 200) if isinstance(reply, dict) and "error" in reply else 200
+            return _reply(reply, status=status, sse=sse)
+        message = f"Bad Request: missing {SESSION_HEADER}; send initialize first"
+        return _reply(error_response(_id(payload), INVALID_REQUEST, message), status=400, sse=sse)
+
+    async def get(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=405, text="this server opens no streams of its own", headers={"Allow": "POST, DELETE"})
+
+    async def delete(request: web.Request) -> web.StreamResponse:
+        session_id = request.headers.get(SESSION_HEADER)
+        if session_id is None:
+            return _reply(error_response(None, INVALID_REQUEST, f"Bad Request: missing {SESSION_HEADER}"), status=400)
+        if not server.end_session(session_id):
+            return _reply(error_response(None, INVALID_REQUEST, "Session not found"), status=404)
+        return web.Response(status=204)
+
+    return [
+        web.post("/mcp", guarded(post)),
+        web.get("/mcp", guarded(get), allow_head=False),
+        web.delete("/mcp", guarded(delete)),
+    ]
+
+
+def _reply(message: Any, status: int = 200, headers: Mapping[str, str] | None = None, sse: bool = False) -> web.Response:
+    """Notifications and responses get 202; a JSON-RPC message as JSON or as one SSE event."""
+    if message is None:
+        return web.Response(status=202, headers=headers)
+    if isinstance(message, dict) and status == 200 and message.get("error", {}).get("code") in (PARSE_ERROR, INVALID_REQUEST):
+        status = 400
+    if sse:
+        return web.Response(body=f"event: message\ndata: {dumps(message)}\n\n".encode(), status=status, headers=headers, content_type="text/event-stream")
+    return web.Response(body=dumps(message).encode(), status=status, headers=headers, content_type="application/json")
+
+
+def _wants_sse(accept: str | None) -> bool | None:
+    """False: answer JSON; True: the client takes only SSE; None: it takes neither."""
+    if accept is None:
+        return False
+    accept = accept.lower()
+    if "application/json" in accept or "*/*" in accept or "application/*" in accept:
+        return False
+    return True if "text/event-stream" in accept or "text/*" in accept else None
+
+
+async def _read_body(request: web.Request) -> bytes | None:
+    """The body, or None past MAX_BODY (aiohttp's own limit is the application's to choose)."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _id(payload: Any) -> Any:
+    request_id = payload.get("id") if isinstance(payload, dict) else None
+    return request_id if isinstance(request_id, (str, int)) and not isinstance(request_id, bool) else None
+
+
+def _envelope_version(payload: Mapping[str, Any]) -> Any:
+    params = payload.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta.get(VERSION_KEY) if isinstance(meta, dict) else None
+
+
+def _routing_mismatch(payload: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
+    """2026-07-28: the routing headers must repeat what the body says (a proxy routes on them)."""
+    version = _envelope_version(payload)
+    if version is None:
+        return None  # no envelope: the core answers that the request needs one
+    if headers.get(VERSION_HEADER) != version:
+        return f"{VERSION_HEADER} header does not match params._meta"
+    method = payload.get("method")
+    if headers.get("Mcp-Method") != method:
+        return "Mcp-Method header does not match the body's method"
+    key = _NAME_PARAMS.get(method) if isinstance(method, str) else None
+    params = payload.get("params")
+    value = params.get(key) if key is not None and isinstance(params, dict) else None
+    if value is not None and _decode_header(headers.get("Mcp-Name")) != value:
+        return f"Mcp-Name header does not match the body's {key}"
+    return None
+
+
+def _decode_header(value: str | None) -> str | None:
+    """Header values that are not plain ASCII travel as `=?base64?…?=`."""
+    match = _B64_HEADER.fullmatch(value) if value is not None else None
+    if match is None:
+        return value
+    try:
+        return base64.b64decode(match.group(1), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
