@@ -61,7 +61,9 @@ def test_dry_run_serves_without_credentials_and_stops_on_sigterm() -> None:
     assert answer["request"]["url"] == "https://track.customer.io/api/v1/customers/c%2F1/suppress"
     assert answer["request"]["headers"]["Authorization"] == "Basic ****"
     logged = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
-    assert {"method": "POST", "route": "/v1/customers/{identifier}/suppress", "status": 200}.items() <= logged[0].items()
+    [call] = [entry for entry in logged if entry["method"] == "POST"]
+    assert {"route": "/v1/customers/{identifier}/suppress", "status": 200}.items() <= call.items()
+    assert {"latencyMs", "requestId", "upstreamStatus"} <= call.keys()
 
 
 def test_conflicting_routes_name_both_files(tmp_path: Path) -> None:
