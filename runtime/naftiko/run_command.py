@@ -108,9 +108,9 @@ def _mcp_routes(port_plan: PortPlan):
 
 
 async def _serve(plans: list[PortPlan]) -> int:
-    runtime = Runtime(plans, _mcp_routes)
+    runtime = Runtime(_mcp_routes)
     try:
-        urls = await runtime.start()
+        urls = await runtime.start(plans)
     except (OSError, ValueError, PlanError) as exc:
         print(f"naftiko run: cannot start: {exc}", file=sys.stderr)
         return 2

@@ -24,7 +24,7 @@ from .engine.capability import Capability, Exposure
 from .exposes.metrics import Metrics
 from .exposes.openapi import build_openapi
 from .exposes.problems import problem
-from .exposes.rest import RESULT_KEY, RestHandler, collect_routes
+from .exposes.rest import RESULT_KEY, RestRouter, collect_routes
 
 log = logging.getLogger("naftiko")
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -69,31 +69,74 @@ def plan(capabilities: Sequence[Capability], host: str | None = None, ports: Map
     return list(plans.values())
 
 
-Observer = Callable[[web.Request, web.StreamResponse, float], None]
+McpRoutes = Callable[["PortPlan"], list[web.RouteDef]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ROUTE_KEY = web.RequestKey("naftiko.route", str)
 
 
-def build_app(port_plan: PortPlan, mcp_routes: Callable[[PortPlan], list[web.RouteDef]] | None = None) -> web.Application:
-    metrics = Metrics()
-    app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_observe_middleware(metrics)])
+@dataclass
+class _Served:
+    router: RestRouter | None = None
+    openapi: str = ""
+    mcp_handlers: dict[str, Handler] = field(default_factory=dict)
 
-    async def render_metrics(request: web.Request) -> web.Response:
-        return web.Response(text=metrics.render(), content_type="text/plain", charset="utf-8")
 
-    app.router.add_get("/health", _health)
-    app.router.add_get("/metrics", render_metrics)
-    if port_plan.kind == "rest":
-        routes = collect_routes(port_plan.entries)
-        for route in routes:
-            app.router.add_route(route.method, route.path, RestHandler(route).handle)
-        openapi = json.dumps(build_openapi(routes, f"http://{port_plan.address}:{port_plan.port}"), ensure_ascii=False)
+class PortServer:
+    """One listening (address, port). Its routes and tools can be replaced while it serves:
+    requests already running finish on the version they started with."""
 
-        async def serve_openapi(request: web.Request) -> web.Response:
-            return web.Response(text=openapi, content_type="application/json")
+    def __init__(self, port_plan: PortPlan, mcp_routes: McpRoutes | None = None):
+        self.address, self.port, self.kind = port_plan.address, port_plan.port, port_plan.kind
+        self.mcp_routes = mcp_routes
+        self.metrics = Metrics()
+        self.app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_observe_middleware(self.metrics)])
+        self.app.router.add_get("/health", _health)
+        self.app.router.add_get("/metrics", self._metrics)
+        if self.kind == "rest":
+            self.app.router.add_get("/openapi.json", self._openapi)
+            self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        else:
+            self.app.router.add_route("*", "/mcp", self._mcp)
+        self.router: RestRouter | None = None
+        self.openapi = ""
+        self.mcp_handlers: dict[str, Handler] = {}
+        self.install(self.prepare(port_plan))
 
-        app.router.add_get("/openapi.json", serve_openapi)
-    elif mcp_routes is not None:
-        app.add_routes(mcp_routes(port_plan))
-    return app
+    def prepare(self, port_plan: PortPlan) -> _Served:
+        """Build what `port_plan` serves; raises on a conflict, changing nothing."""
+        if self.kind == "rest":
+            routes = collect_routes(port_plan.entries)
+            openapi = json.dumps(build_openapi(routes, f"http://{self.address}:{self.port}"), ensure_ascii=False)
+            return _Served(router=RestRouter(routes), openapi=openapi)
+        handlers = {route.method: route.handler for route in self.mcp_routes(port_plan)} if self.mcp_routes else {}
+        return _Served(mcp_handlers=handlers)
+
+    def install(self, served: _Served) -> None:
+        self.router, self.openapi, self.mcp_handlers = served.router, served.openapi, served.mcp_handlers
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        assert self.router is not None
+        matched = self.router.match(request.raw_path)
+        if matched is None:
+            raise web.HTTPNotFound()
+        handlers, params, template = matched
+        request[ROUTE_KEY] = template
+        handler = handlers.get(request.method)
+        if handler is None:
+            raise web.HTTPMethodNotAllowed(request.method, sorted(handlers))
+        return await handler.handle(request, params)
+
+    async def _mcp(self, request: web.Request) -> web.StreamResponse:
+        handler = self.mcp_handlers.get(request.method)
+        if handler is None:
+            raise web.HTTPMethodNotAllowed(request.method, sorted(self.mcp_handlers))
+        return await handler(request)
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return web.Response(text=self.openapi, content_type="application/json")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(text=self.metrics.render(), content_type="text/plain", charset="utf-8")
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -113,8 +156,7 @@ def _observe_middleware(metrics: Metrics):
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = problem(500, "internal-error", "Internal error", f"request {request_id} failed; see the server log")
         elapsed = time.perf_counter() - started
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "(unmatched)"
+        route = request.get(ROUTE_KEY) or _static_route(request)
         result = request.get(RESULT_KEY)
         metrics.observe(request.method, route, response.status, elapsed, result)
         response.headers["X-Request-Id"] = request_id
@@ -122,6 +164,13 @@ def _observe_middleware(metrics: Metrics):
         return response
 
     return observe
+
+
+def _static_route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    if resource is None or resource.canonical == "/{tail}":
+        return "(unmatched)"
+    return resource.canonical
 
 
 def _problem_for(exc: web.HTTPException) -> web.Response:
@@ -151,33 +200,55 @@ def _log_request(request: web.Request, route: str, status: int, result: Any, ela
 
 
 class Runtime:
-    """The servers of one `naftiko run`, started together and stopped together."""
+    """The servers of one `naftiko run`: started together, updated on reload, stopped together."""
 
-    def __init__(self, plans: Sequence[PortPlan], mcp_routes: Callable[[PortPlan], list[web.RouteDef]] | None = None):
-        self.plans = plans
+    def __init__(self, mcp_routes: McpRoutes | None = None):
         self.mcp_routes = mcp_routes
-        self.runners: list[web.AppRunner] = []
+        self.servers: dict[int, tuple[PortServer, web.AppRunner]] = {}
 
-    async def start(self) -> list[str]:
+    async def start(self, plans: Sequence[PortPlan]) -> list[str]:
         """Bind every port (all or nothing); returns the URLs served."""
-        urls = []
         try:
-            for port_plan in self.plans:
-                runner = web.AppRunner(build_app(port_plan, self.mcp_routes), access_log=None, handle_signals=False)
-                await runner.setup()
-                self.runners.append(runner)
-                site = web.TCPSite(runner, port_plan.address, port_plan.port, shutdown_timeout=30.0)
-                await site.start()
-                urls.append(f"http://{port_plan.address}:{port_plan.port} ({port_plan.kind})")
+            return [await self._open(port_plan) for port_plan in plans]
         except BaseException:
             await self.stop()
             raise
-        return urls
+
+    async def apply(self, plans: Sequence[PortPlan]) -> list[str]:
+        """Move to a new set of exposures: update ports kept, open new ones, close the others.
+
+        Every new plan is checked (routes and tools built) before anything changes.
+        """
+        by_port = {p.port: p for p in plans}
+        updates = {
+            port: server.prepare(by_port[port])
+            for port, (server, _) in self.servers.items()
+            if port in by_port and by_port[port].kind == server.kind
+        }
+        changes = []
+        for port, (server, runner) in list(self.servers.items()):
+            if port in updates:
+                server.install(updates[port])
+            else:
+                await runner.cleanup()
+                del self.servers[port]
+                changes.append(f"closed port {port}")
+        for port_plan in plans:
+            if port_plan.port not in self.servers:
+                changes.append(f"serving {await self._open(port_plan)}")
+        return changes
+
+    async def _open(self, port_plan: PortPlan) -> str:
+        server = PortServer(port_plan, self.mcp_routes)
+        runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self.servers[port_plan.port] = (server, runner)
+        site = web.TCPSite(runner, port_plan.address, port_plan.port, shutdown_timeout=30.0)
+        await site.start()
+        return f"http://{port_plan.address}:{port_plan.port} ({port_plan.kind})"
 
     async def stop(self) -> None:
         """Stop listening, let in-flight requests finish, then close."""
-        for runner in self.runners:
+        for _, runner in self.servers.values():
             await runner.cleanup()
-        self.runners.clear()
-
-
+        self.servers.clear()

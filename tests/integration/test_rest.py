@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from support import SEED, FakeUpstream
 from naftiko.consumes.client import ClientSettings
 from naftiko.engine.compile import CompileOptions, compile_capability
-from naftiko.server import MAX_REQUEST_BYTES, build_app, plan
+from naftiko.server import MAX_REQUEST_BYTES, PortServer, plan
 from naftiko.spec.document import load_document
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
@@ -26,7 +26,7 @@ async def serve(path: Path, upstream_url: str, **options) -> tuple[TestServer, o
         load_document(path), CompileOptions(upstreams={"track-customers": upstream_url}, environ=CREDENTIALS, **options)
     )
     [rest_plan] = [p for p in plan([capability]) if p.kind == "rest"]
-    server = TestServer(build_app(rest_plan), host="127.0.0.1")
+    server = TestServer(PortServer(rest_plan).app, host="127.0.0.1")
     await server.start_server()
     return server, capability
 
@@ -173,3 +173,9 @@ async def test_health_metrics_and_openapi(rest: str) -> None:
     put = document["paths"]["/v1/customers/{identifier}"]["put"]
     assert put["parameters"] == [{"name": "identifier", "in": "path", "required": True, "schema": {"type": "string"}}]
     assert put["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"
+
+
+async def test_encoded_slash_stays_inside_the_identifier(rest: str, upstream: FakeUpstream) -> None:
+    status, _, _ = await call("POST", f"{rest}/v1/customers/a%2Fb%3Fc/suppress")
+    assert status == 200
+    assert upstream.requests[0].path == "/api/v1/customers/a%2Fb%3Fc/suppress"

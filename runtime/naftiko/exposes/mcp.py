@@ -38,7 +38,6 @@ logger = logging.getLogger("naftiko.mcp")
 
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 MODERN_VERSIONS = ("2026-07-28",)
-SUPPORTED_VERSIONS = HANDSHAKE_VERSIONS + MODERN_VERSIONS
 LATEST_HANDSHAKE = HANDSHAKE_VERSIONS[-1]
 BATCH_VERSIONS = frozenset({"2025-03-26"})  # JSON-RPC batches existed in this revision only
 
@@ -51,7 +50,7 @@ HEADER_MISMATCH, UNSUPPORTED_VERSION = -32020, -32022
 
 LOG_LEVELS = frozenset({"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"})
 _CACHEABLE = frozenset({"tools/list", "resources/list", "resources/templates/list", "prompts/list", "resources/read", "server/discover"})
-_HANDSHAKE_ONLY = frozenset({"initialize", "ping", "logging/setLevel"})
+_REMOVED_IN_MODERN = frozenset({"ping", "logging/setLevel"})
 _PROMPT_ARGUMENT = re.compile(r"\{\{\s*([A-Za-z0-9_-]+)\s*\}\}")
 _URI_VARIABLE = re.compile(r"\{([A-Za-z0-9_-]+)\}")
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
@@ -83,7 +82,6 @@ class Session:
 
     version: str = LATEST_HANDSHAKE
     id: str | None = None
-    log_level: str = "info"
     inflight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
     cancelled: set[Any] = field(default_factory=set)
 
@@ -345,7 +343,7 @@ class McpServer:
                 raise JsonRpcError(INVALID_PARAMS, "Invalid params: params must be an object")
             modern = self._modern_version(method, params, session)
             handler = self._requests.get(method)
-            if handler is None or (modern is not None and method in _HANDSHAKE_ONLY) or (modern is None and method == "server/discover"):
+            if handler is None or (modern is not None and method in _REMOVED_IN_MODERN) or (modern is None and method == "server/discover"):
                 raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
             result = await handler(params, session, request_id)
             if modern is not None:
@@ -406,10 +404,8 @@ class McpServer:
 
     async def _set_level(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
         level = params.get("level")
-        if level not in LOG_LEVELS:
+        if level not in LOG_LEVELS:  # log messages go to the server's log (stderr), none to clients yet
             raise JsonRpcError(INVALID_PARAMS, f"Invalid params: level must be one of {', '.join(sorted(LOG_LEVELS))}")
-        if session is not None:
-            session.log_level = level
         return {}
 
     # -- tools --------------------------------------------------------------------------------

@@ -139,8 +139,8 @@ def _wants_sse(accept: str | None) -> bool | None:
 
 async def _read_body(request: web.Request) -> bytes | None:
     """The body, or None past MAX_BODY (aiohttp's own limit is the application's to choose)."""
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return None
+    if request.content_length is not None:  # the parser stops at Content-Length
+        return await request.content.read() if request.content_length <= MAX_BODY else None
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import unquote
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,13 +71,51 @@ def _resource_path(exposure: Exposure, target: Target) -> str:
     return "/"
 
 
+class RestRouter:
+    """Matches a raw request path against the routes, segment by segment.
+
+    Matching on the raw path keeps an encoded `/` (`%2F`) inside its segment; each captured
+    value is decoded once. A route with more literal segments wins over one with parameters.
+    """
+
+    def __init__(self, routes: Sequence[Route]):
+        self.routes = list(routes)
+        templates: dict[tuple[str, ...], dict[str, RestHandler]] = {}
+        for route in routes:
+            templates.setdefault(_segments(route.path), {})[route.method] = RestHandler(route)
+        ordered = sorted(templates.items(), key=lambda item: sum(s.startswith("{") for s in item[0]))
+        self._by_length: dict[int, list[tuple[tuple[str, ...], dict[str, RestHandler]]]] = {}
+        for segments, methods in ordered:
+            self._by_length.setdefault(len(segments), []).append((segments, methods))
+
+    def match(self, raw_path: str) -> tuple[dict[str, RestHandler], dict[str, str], str] | None:
+        """(handlers by method, path parameters, route template) or None."""
+        parts = raw_path.split("?", 1)[0].split("/")[1:]
+        for segments, methods in self._by_length.get(len(parts), ()):
+            params: dict[str, str] = {}
+            for template, actual in zip(segments, parts):
+                if template.startswith("{"):
+                    if not actual:
+                        break
+                    params[template[1:-1]] = unquote(actual)
+                elif template != unquote(actual):
+                    break
+            else:
+                return methods, params, "/" + "/".join(segments)
+        return None
+
+
+def _segments(path: str) -> tuple[str, ...]:
+    return tuple(path.split("/")[1:])
+
+
 class RequestError(Exception):
     def __init__(self, status: int, kind: str, title: str, detail: str, name: str | None = None):
         self.response = problem(status, kind, title, detail, **({"invalid-params": [{"name": name, "reason": detail}]} if name else {}))
         super().__init__(detail)
 
 
-Reader = Callable[[web.Request, Any], Any]
+Reader = Callable[[web.Request, Mapping[str, str], Any], Any]  # request, path parameters, parsed body
 
 
 def _coerce(field: InputField, text: str) -> Any:
@@ -103,24 +142,24 @@ def _reader(field: InputField) -> Reader:
     """How one input is read from the request, decided once per route."""
     name = field.name
     if field.whole_body:
-        return lambda request, body: body
+        return lambda request, params, body: body
     if field.body_path is not None:
         path = JsonPath.compile(field.body_path)
-        return lambda request, body: path.select(body) if body is not None else None
+        return lambda request, params, body: path.select(body) if body is not None else None
     if field.location == "body":
-        return lambda request, body: body.get(name) if isinstance(body, dict) else None
+        return lambda request, params, body: body.get(name) if isinstance(body, dict) else None
     if field.location == "path":
-        return lambda request, body: _coerce(field, request.match_info[name]) if name in request.match_info else None
+        return lambda request, params, body: _coerce(field, params[name]) if name in params else None
     if field.location == "header":
-        return lambda request, body: _coerce(field, request.headers[name]) if name in request.headers else None
+        return lambda request, params, body: _coerce(field, request.headers[name]) if name in request.headers else None
     if field.location == "cookie":
-        return lambda request, body: _coerce(field, request.cookies[name]) if name in request.cookies else None
+        return lambda request, params, body: _coerce(field, request.cookies[name]) if name in request.cookies else None
     if field.type == "array":
-        return lambda request, body: [_coerce_item(field, v) for v in request.query.getall(name)] if name in request.query else None
-    return lambda request, body: _coerce(field, request.query[name]) if name in request.query else None
+        return lambda request, params, body: [_coerce_item(v) for v in request.query.getall(name)] if name in request.query else None
+    return lambda request, params, body: _coerce(field, request.query[name]) if name in request.query else None
 
 
-def _coerce_item(field: InputField, text: str) -> Any:
+def _coerce_item(text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
@@ -135,7 +174,7 @@ class RestHandler:
         self.readers = tuple((field.name, _reader(field)) for field in route.target.inputs)
         self.reads_body = any(f.location == "body" for f in route.target.inputs)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request, params: Mapping[str, str]) -> web.StreamResponse:
         auth = self.route.exposure.auth
         if auth is not None and not auth.allows(request):
             return auth.challenge()
@@ -143,7 +182,7 @@ class RestHandler:
             body = await self._body(request)
             inputs = {}
             for name, read in self.readers:
-                value = read(request, body)
+                value = read(request, params, body)
                 if value is not None:
                     inputs[name] = value
         except RequestError as exc:
