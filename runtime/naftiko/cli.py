@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host", help="bind address for every exposure (default: the file's address, else 127.0.0.1)")
     run.add_argument("--port", action="append", default=[], metavar="NAMESPACE=PORT", help="serve an exposure on another port")
     run.add_argument("--env-file", metavar="FILE", help="read variables from a .env file before resolving binds")
+    run.add_argument("--watch", action="store_true", help="reload files when they change (always on for folders)")
     run.add_argument("--stdio", action="store_true", help="serve the MCP exposure over stdin/stdout (logs go to stderr)")
     run.add_argument("paths", nargs="*", metavar="PATH", help="capability files or folders (default: the embedded Customer.io Track capability)")
 
@@ -62,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ports=args.port,
             env_file=args.env_file,
             stdio=args.stdio,
+            watch=args.watch,
         )
     if args.command == "openapi":
         from .openapi_command import print_openapi

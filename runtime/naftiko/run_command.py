@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .binds import parse_dotenv
@@ -18,24 +18,25 @@ from .server import PlanError, PortPlan, Runtime, plan
 from .spec.diagnostics import CapabilityError
 from .spec.document import load_document
 from .validation import UnreadablePath, discover
+from .watch import Reloader
 
 log = logging.getLogger("naftiko")
 DEFAULT_CAPABILITY = Path(__file__).parent / "defaults" / "track-customers.yaml"
 
 
-def load_capabilities(paths: Sequence[str], options: CompileOptions) -> list[Capability]:
+def load_capabilities(paths: Sequence[str], options: CompileOptions) -> dict[Path, Capability]:
     """Every capability under `paths`; files holding only shared consumes (imports) are skipped.
 
     Raises CapabilityError with every problem of every file, so they are all shown at once.
     """
     problems = []
-    capabilities = []
+    capabilities = {}
     for path in discover(paths):
         document = load_document(path)
         if document.valid and "capability" not in (document.data or {}):
             continue
         try:
-            capabilities.append(compile_capability(document, options))
+            capabilities[path] = compile_capability(document, options)
         except CapabilityError as exc:
             problems.extend(exc.diagnostics)
     if problems:
@@ -53,6 +54,7 @@ def run(
     ports: Sequence[str],
     env_file: str | None,
     stdio: bool,
+    watch: bool,
 ) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     try:
@@ -66,12 +68,17 @@ def run(
         if not paths:
             paths = [str(DEFAULT_CAPABILITY)]
             log.info("no PATH given: serving the embedded default %s", DEFAULT_CAPABILITY.name)
-        capabilities = load_capabilities(paths, options)
+        loaded = load_capabilities(paths, options)
+        capabilities = list(loaded.values())
         if not capabilities:
             raise UsageError("no capability found in the paths given")
         if stdio or _stdio_only(capabilities):
             return asyncio.run(_serve_stdio(capabilities))
-        plans = plan(capabilities, host, port_numbers)
+
+        def planner(current: Sequence[Capability]) -> list[PortPlan]:
+            return plan(current, host, port_numbers)
+
+        plans = planner(capabilities)
         if not plans:
             raise UsageError("the capabilities expose nothing this runtime serves over HTTP (rest, mcp)")
     except (UsageError, UnreadablePath, PlanError) as exc:
@@ -83,7 +90,10 @@ def run(
     except CapabilityError as exc:
         print(exc, file=sys.stderr)
         return 2
-    return asyncio.run(_serve(plans))
+    # A folder is watched by default: dropping a file into it is how capabilities are deployed.
+    watching = watch or any(Path(p).is_dir() for p in paths)
+    reloader = (lambda runtime: Reloader(paths, options, runtime, planner, loaded)) if watching else None
+    return asyncio.run(_serve(plans, reloader))
 
 
 def _port(text: str) -> int:
@@ -107,7 +117,7 @@ def _mcp_routes(port_plan: PortPlan):
     return mcp_routes(McpServer(port_plan.entries), next(iter(auths.values())))
 
 
-async def _serve(plans: list[PortPlan]) -> int:
+async def _serve(plans: list[PortPlan], reloader: Callable[[Runtime], Reloader] | None) -> int:
     runtime = Runtime(_mcp_routes)
     try:
         urls = await runtime.start(plans)
@@ -116,14 +126,19 @@ async def _serve(plans: list[PortPlan]) -> int:
         return 2
     for url in urls:
         log.info("serving %s", url)
+    watcher = reloader(runtime) if reloader else None
+    watching = asyncio.get_running_loop().create_task(watcher.watch()) if watcher else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("stopping: draining in-flight requests")
+    if watching is not None:
+        watching.cancel()
     await runtime.stop()
-    for capability in {id(c): c for p in plans for c, _ in p.entries}.values():
+    served = watcher.capabilities.values() if watcher else {id(c): c for p in plans for c, _ in p.entries}.values()
+    for capability in served:
         await capability.close()
     return 0
 
