@@ -28,7 +28,8 @@ def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
     return parsed
 
 
-def parse_inputs(args: Sequence[str], json_text: str | None) -> dict[str, Any]:
+def parse_inputs(args: Sequence[str], json_text: str | None, text_inputs: set[str]) -> dict[str, Any]:
+    """`--json` first, then each `--arg`: kept as text for string inputs, else parsed as JSON when it can be."""
     inputs: dict[str, Any] = {}
     if json_text is not None:
         try:
@@ -39,6 +40,9 @@ def parse_inputs(args: Sequence[str], json_text: str | None) -> dict[str, Any]:
             raise UsageError("--json must be a JSON object")
         inputs.update(loaded)
     for key, value in parse_pairs(args, "--arg").items():
+        if key in text_inputs:
+            inputs[key] = value
+            continue
         try:
             inputs[key] = json.loads(value)
         except ValueError:
@@ -62,7 +66,6 @@ def run_call(
     file: str, target_name: str, args: Sequence[str], json_text: str | None, upstreams: Sequence[str], rate_limits: Sequence[str], dry_run: bool
 ) -> int:
     try:
-        inputs = parse_inputs(args, json_text)
         options = CompileOptions(dry_run=dry_run, upstreams=parse_pairs(upstreams, "--upstream"), rate_limits=parse_rates(rate_limits))
         capability = compile_capability(load_document(file), options)
     except UsageError as exc:
@@ -78,6 +81,11 @@ def run_call(
     if target is None:
         names = ", ".join(sorted({t.key for t in capability.targets()}))
         print(f"naftiko call: no single target named {target_name!r} (known: {names})", file=sys.stderr)
+        return 2
+    try:
+        inputs = parse_inputs(args, json_text, {f.name for f in target.inputs if f.type == "string"})
+    except UsageError as exc:
+        print(f"naftiko call: {exc}", file=sys.stderr)
         return 2
 
     async def invoke() -> Any:

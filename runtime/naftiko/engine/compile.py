@@ -204,6 +204,8 @@ class _Compiler:
         route_params = set(path_parameters(str((resource or {}).get("path", ""))))
         if isinstance(declared, list) and declared:
             inputs = tuple(_declared_input(kind, p, route_params) for p in declared if isinstance(p, dict) and p.get("name"))
+            named = {field.name for field in inputs}
+            inputs += tuple(InputField(name, "string", None, True, "path") for name in sorted(route_params - named))
         else:
             inputs = infer_inputs(operation, wiring, self.binds_or_declared, route_params, kind)
         outputs = compile_outputs(spec.get("outputParameters") if kind != "consumed" else None)
@@ -226,6 +228,7 @@ def _declared_input(kind: str, spec: Mapping[str, Any], route_params: set[str]) 
         description=spec.get("description"),
         required=required,
         location=location,
+        whole_body=kind == "rest" and location == "body" and name == "body" and body_path is None,
         body_path=body_path,
     )
 

@@ -47,8 +47,8 @@ def check_semantics(document: Mapping[str, Any], report: Report) -> None:
     expose_namespaces = {str(e.get("namespace")) for _, e in exposes}
     for index, consumed in consumes:
         _check_base_uri(consumed, ("capability", "consumes", index), report)
-    for path, callable_ in _callables(capability):
-        _check_callable(callable_, path, operations, functions, report)
+    for path, callable_, route_parameters in _callables(capability):
+        _check_callable(callable_, path, route_parameters, operations, functions, report)
     _check_templates(consumes, operations, _caller_inputs(capability), declared, expose_namespaces, report)
 
 
@@ -108,30 +108,32 @@ def _check_base_uri(consumed: dict, path: JsonPath, report: Report) -> None:
         report("error", f"baseUri must not carry a query string or fragment: {base!r}", at)
 
 
-def _callables(capability: dict) -> Iterator[tuple[JsonPath, dict]]:
-    """Every exposed REST operation, MCP tool, aggregate function and their steps."""
+def _callables(capability: dict) -> Iterator[tuple[JsonPath, dict, set[str]]]:
+    """Every exposed REST operation, MCP tool and aggregate function, with its route's parameters."""
     for e_index, expose in _items(capability.get("exposes")):
         if not isinstance(expose, dict):
             continue
         base = ("capability", "exposes", e_index)
         for r_index, resource in _items(expose.get("resources")):
             if isinstance(resource, dict):
+                route = set(path_parameters(str(resource.get("path", ""))))
                 for o_index, operation in _items(resource.get("operations")):
                     if isinstance(operation, dict):
-                        yield (*base, "resources", r_index, "operations", o_index), operation
+                        yield (*base, "resources", r_index, "operations", o_index), operation, route
         for t_index, tool in _items(expose.get("tools")):
             if isinstance(tool, dict):
-                yield (*base, "tools", t_index), tool
+                yield (*base, "tools", t_index), tool, set()
     for a_index, aggregate in _items(capability.get("aggregates")):
         if isinstance(aggregate, dict):
             for f_index, function in _items(aggregate.get("functions")):
                 if isinstance(function, dict):
-                    yield ("capability", "aggregates", a_index, "functions", f_index), function
+                    yield ("capability", "aggregates", a_index, "functions", f_index), function, set()
 
 
 def _check_callable(
     callable_: dict,
     path: JsonPath,
+    route_parameters: set[str],
     operations: Mapping[str, tuple[dict, dict, JsonPath]],
     functions: Mapping[str, dict],
     report: Report,
@@ -146,20 +148,24 @@ def _check_callable(
         if target is None:
             report("error", f"call target {call!r} is not an operation of any consumed namespace", (*path, "call"))
         else:
-            _check_path_parameters(callable_, path, call, target, report)
+            _check_path_parameters(callable_, path, route_parameters, call, target, report)
     for s_index, step in _items(callable_.get("steps")):
         if isinstance(step, dict) and isinstance(step.get("call"), str) and step["call"] not in operations:
             report("error", f"step call target {step['call']!r} is not an operation of any consumed namespace", (*path, "steps", s_index, "call"))
 
 
-def _check_path_parameters(callable_: dict, path: JsonPath, call: str, target: tuple[dict, dict, JsonPath], report: Report) -> None:
-    """A declared input list that supplies no value for a path parameter can never build the URL."""
+def _check_path_parameters(
+    callable_: dict, path: JsonPath, route_parameters: set[str], call: str, target: tuple[dict, dict, JsonPath], report: Report
+) -> None:
+    """A declared input list that supplies no value for a path parameter can never build the URL.
+
+    A REST route's own `{x}` supplies `x`."""
     declared_inputs = callable_.get("inputParameters")
     if not isinstance(declared_inputs, list) or not declared_inputs:
         return  # inputs are inferred from the consumed operation, path parameters included
     operation, resource, _ = target
     supplied = {str(k) for k in (callable_.get("with") or {})} if isinstance(callable_.get("with"), dict) else set()
-    supplied |= {str(p.get("name")) for p in declared_inputs if isinstance(p, dict)}
+    supplied |= {str(p.get("name")) for p in declared_inputs if isinstance(p, dict)} | route_parameters
     supplied |= {
         str(p.get("name")) for p in _items_values(operation.get("inputParameters")) if isinstance(p, dict) and "value" in p
     }
@@ -175,7 +181,7 @@ def _items_values(value: Any) -> list[Any]:
 def _caller_inputs(capability: dict) -> dict[str, set[str]]:
     """For each call target, the names its callers pass: `with` keys and declared inputs."""
     names: dict[str, set[str]] = {}
-    for _, callable_ in _callables(capability):
+    for _, callable_, _route in _callables(capability):
         steps = [s for s in _items_values(callable_.get("steps")) if isinstance(s, dict)]
         declared = {str(p.get("name")) for p in _items_values(callable_.get("inputParameters")) if isinstance(p, dict)}
         for caller in (callable_, *steps):
