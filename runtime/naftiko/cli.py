@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--stdio", action="store_true", help="serve the MCP exposure over stdin/stdout (logs go to stderr)")
     run.add_argument("paths", nargs="*", metavar="PATH", help="capability files or folders (default: the embedded Customer.io Track capability)")
 
+    inspect = commands.add_parser("inspect", help="list the REST routes and MCP tools of capabilities, with their inputs")
+    inspect.add_argument("--format", choices=("text", "json"), default="text")
+    inspect.add_argument("paths", nargs="+", metavar="PATH")
+
     openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document of a REST exposure")
     openapi.add_argument("--namespace", help="the REST exposure, when the file has several")
     openapi.add_argument("file", metavar="FILE")
@@ -65,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             stdio=args.stdio,
             watch=args.watch,
         )
+    if args.command == "inspect":
+        from .inspect_command import run_inspect
+
+        return run_inspect(args.paths, args.format)
     if args.command == "openapi":
         from .openapi_command import print_openapi
 

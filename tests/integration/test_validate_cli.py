@@ -147,3 +147,17 @@ def test_folders_are_searched_and_summarised(tmp_path: Path) -> None:
     done = validate(str(tmp_path))
     assert done.returncode == 1
     assert done.stdout.splitlines()[-1].startswith("1 valid, 1 invalid, ")
+
+
+def test_inspect_lists_routes_and_tools_with_inputs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "naftiko.cli", "inspect", "--format", "json", str(SEED)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    [item] = json.loads(done.stdout)
+    routes = {(r["method"], r["path"]) for r in item["rest"]}
+    assert ("PUT", "/v1/customers/{identifier}") in routes and len(routes) == 4
+    identify = next(t for t in item["tools"] if t["name"] == "identify-customer")
+    assert {(i["name"], i["type"], i["required"]) for i in identify["inputs"]} == {("identifier", "string", True), ("body", "object", False)}
+    text = subprocess.run([sys.executable, "-m", "naftiko.cli", "inspect", str(SEED)], capture_output=True, text=True, timeout=60)
+    assert "MCP  delete-customer" in text.stdout and "identifier: string (required)" in text.stdout

@@ -52,8 +52,7 @@ def collect_routes(entries: Sequence[tuple[Capability, Exposure]]) -> list[Route
     for capability, exposure in entries:
         for target in exposure.targets:
             method = str(target.spec.get("method", "GET")).upper()
-            resource_path = _resource_path(exposure, target)
-            route = Route(method, route_path(resource_path), capability, exposure, target)
+            route = Route(method, route_path(resource_path(exposure, target)), capability, exposure, target)
             key = (method, re.sub(r"\{[^}]+\}", "{}", route.path))
             if key in routes:
                 other = routes[key]
@@ -64,7 +63,8 @@ def collect_routes(entries: Sequence[tuple[Capability, Exposure]]) -> list[Route
     return list(routes.values())
 
 
-def _resource_path(exposure: Exposure, target: Target) -> str:
+def resource_path(exposure: Exposure, target: Target) -> str:
+    """The exposed `resources[].path` a REST target belongs to."""
     for resource in exposure.spec.get("resources") or []:
         if any(op is target.spec for op in resource.get("operations") or []):
             return str(resource.get("path", "/"))
