@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 from pathlib import Path
 
 from .binds import parse_dotenv
@@ -107,18 +108,26 @@ def _stdio_only(capabilities: Sequence[Capability]) -> bool:
     return bool(exposures) and all(e.kind == "mcp" and e.spec.get("transport") == "stdio" for e in exposures)
 
 
-def _mcp_routes(port_plan: PortPlan):
+def _mcp_route_factory():
+    """Builds the /mcp handlers of a port; sessions outlive reloads, so clients keep theirs."""
     from .exposes.mcp import McpServer
     from .exposes.mcp_http import mcp_routes
 
-    auths = {id(e.auth): e.auth for _, e in port_plan.entries}
-    if len(auths) > 1:
-        raise PlanError(f"MCP exposures sharing port {port_plan.port} declare different authentication")
-    return mcp_routes(McpServer(port_plan.entries), next(iter(auths.values())))
+    sessions: dict[int, Any] = {}
+
+    def build(port_plan: PortPlan):
+        auths = {id(e.auth): e.auth for _, e in port_plan.entries}
+        if len(auths) > 1:
+            raise PlanError(f"MCP exposures sharing port {port_plan.port} declare different authentication")
+        server = McpServer(port_plan.entries)
+        server.sessions = sessions.setdefault(port_plan.port, server.sessions)
+        return mcp_routes(server, next(iter(auths.values())))
+
+    return build
 
 
 async def _serve(plans: list[PortPlan], reloader: Callable[[Runtime], Reloader] | None) -> int:
-    runtime = Runtime(_mcp_routes)
+    runtime = Runtime(_mcp_route_factory())
     try:
         urls = await runtime.start(plans)
     except (OSError, ValueError, PlanError) as exc:

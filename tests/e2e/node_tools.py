@@ -7,7 +7,6 @@ one skips with the reason when it is absent.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,3 @@ def node_tool(name: str) -> str:
     if not path.exists():
         pytest.skip(f"{name} is not installed under {TOOLS} (bash .ci/run installs it)")
     return str(path)
-
-
-def node_binary() -> str:
-    """Node 22 from the tools folder when present (the npm `node` package), else the machine's."""
-    local = TOOLS / "node_modules" / "node" / "bin" / "node"
-    if local.exists():
-        return str(local)
-    found = shutil.which("node")
-    if found is None:
-        pytest.skip("node is not installed")
-    return found

@@ -76,6 +76,11 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def encode(message: Any) -> bytes:
+    """One JSON-RPC message as UTF-8; a lone surrogate a client sent becomes '?', not a crash."""
+    return dumps(message).encode("utf-8", "replace")
+
+
 @dataclass(eq=False)
 class Session:
     """A handshake-era conversation: the negotiated version and the calls still running."""
@@ -119,6 +124,7 @@ class _DynamicResource:
     capability: Capability
     target: Target  # the consumed operation it calls
     wiring: Mapping[str, Any]
+    accepted: frozenset[str]  # the operation's input names
     mime_type: str
     listing: dict[str, Any]
 
@@ -205,13 +211,12 @@ class McpServer:
                 listing["description"] = target.description
             listing["inputSchema"] = input_schema(target)
             output = None if capability.dry_run else target.outputs.json_schema()
-            typed_output = isinstance(output, dict) and output.get("type") == "object"
-            if typed_output:
-                listing["outputSchema"] = output
+            if output is not None and output.get("type") == "object":  # MCP output schemas are objects
+                listing["outputSchema"] = with_nulls(output)
             annotations = tool_annotations(target.spec.get("hints"))
             if annotations:
                 listing["annotations"] = annotations
-            self.tools[target.name] = _Tool(capability, target, listing, typed_output)
+            self.tools[target.name] = _Tool(capability, target, listing, "outputSchema" in listing)
 
     def _add_resources(self, capability: Capability, exposure: Exposure, origins: dict[tuple[str, str], str]) -> None:
         for spec in exposure.spec.get("resources") or []:
@@ -241,7 +246,8 @@ class McpServer:
             else:
                 listing = {"uri": uri, **listing, "mimeType": mime}
             wiring = {str(k): compile_source(v, (exposure.namespace,)) for k, v in (spec.get("with") or {}).items()}
-            self.dynamic_resources.append(_DynamicResource(uri, pattern, variables, capability, target, wiring, mime, listing))
+            accepted = frozenset(f.name for f in target.inputs)
+            self.dynamic_resources.append(_DynamicResource(uri, pattern, variables, capability, target, wiring, accepted, mime, listing))
 
     def _add_prompts(self, capability: Capability, exposure: Exposure, origins: dict[tuple[str, str], str]) -> None:
         for spec in exposure.spec.get("prompts") or []:
@@ -470,7 +476,7 @@ class McpServer:
             match = resource.pattern.fullmatch(uri) if resource.pattern is not None else None
             if match is None and uri != resource.uri:
                 continue
-            captured = dict(zip(resource.variables, map(unquote, match.groups()))) if match else {}
+            captured = dict(zip(resource.variables, map(unquote, match.groups()), strict=True)) if match else {}
             arguments = resource_arguments(resource, captured)
             result = await self._invoke(resource.capability, resource.target, arguments, session, request_id)
             return {"contents": [resource_contents(uri, resource.mime_type, result)]}
@@ -529,6 +535,23 @@ def input_schema(target: Target) -> dict[str, Any]:
     if required:
         schema["required"] = required
     schema["additionalProperties"] = False  # the engine refuses unknown arguments
+    return schema
+
+
+def with_nulls(schema: dict[str, Any]) -> dict[str, Any]:
+    """A mapped value is null when the upstream leaves it out: every node below the root allows it."""
+    schema = dict(schema)
+    if isinstance(schema.get("properties"), dict):
+        schema["properties"] = {k: _or_null(v) for k, v in schema["properties"].items()}
+    if isinstance(schema.get("items"), dict):
+        schema["items"] = _or_null(schema["items"])
+    return schema
+
+
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    schema = with_nulls(schema)
+    if isinstance(schema.get("type"), str):
+        schema["type"] = [schema["type"], "null"]
     return schema
 
 
@@ -619,8 +642,7 @@ def resource_arguments(resource: _DynamicResource, captured: Mapping[str, str]) 
             value = source.render(lambda n: captured.get(n, MISSING))
         if value is not MISSING:
             values[name] = value
-    accepted = {f.name for f in resource.target.inputs}
-    return {k: v for k, v in values.items() if k in accepted}
+    return {k: v for k, v in values.items() if k in resource.accepted}
 
 
 def resource_contents(uri: str, mime_type: str, result: Result) -> dict[str, Any]:

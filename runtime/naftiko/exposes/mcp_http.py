@@ -28,7 +28,7 @@ from .mcp import (
     UNSUPPORTED_VERSION,
     VERSION_KEY,
     McpServer,
-    dumps,
+    encode,
     error_response,
 )
 from .server_auth import ServerAuth
@@ -123,8 +123,8 @@ def _reply(message: Any, status: int = 200, headers: Mapping[str, str] | None = 
     if isinstance(message, dict) and status == 200 and message.get("error", {}).get("code") in (PARSE_ERROR, INVALID_REQUEST):
         status = 400
     if sse:
-        return web.Response(body=f"event: message\ndata: {dumps(message)}\n\n".encode(), status=status, headers=headers, content_type="text/event-stream")
-    return web.Response(body=dumps(message).encode(), status=status, headers=headers, content_type="application/json")
+        return web.Response(body=b"event: message\ndata: " + encode(message) + b"\n\n", status=status, headers=headers, content_type="text/event-stream")
+    return web.Response(body=encode(message), status=status, headers=headers, content_type="application/json")
 
 
 def _wants_sse(accept: str | None) -> bool | None:

@@ -1,70 +1,77 @@
 """MCP over stdio: newline-delimited JSON-RPC on stdin/stdout (DESIGN §4.7).
 
 stdout carries protocol messages only; logs belong on stderr. Each request runs in its own task,
-so a slow call does not hold up the others; on end of input the calls still running finish and
+so a slow call does not hold up the others; at end of input the calls still running finish and
 their answers are written before `run_stdio` returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, BinaryIO
 
-from .mcp import PARSE_ERROR, McpServer, dumps, error_response
+from .mcp import PARSE_ERROR, McpServer, encode, error_response
 
 MAX_LINE = 4 * 1024 * 1024 + 1024
 
 Write = Callable[[bytes], Awaitable[None]]
 
 
-async def run_stdio(server: McpServer, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
-    reader = await _reader(stdin or sys.stdin.buffer)
-    write = await _writer(stdout or sys.stdout.buffer)
-    session = server.new_session()
-    pending: set[asyncio.Task[None]] = set()
+async def run_stdio(server: McpServer) -> None:
+    async with _reader(sys.stdin.buffer) as reader, _writer(sys.stdout.buffer) as write:
+        session = server.new_session()
+        pending: set[asyncio.Task[None]] = set()
 
-    async def answer(payload: Any) -> None:
-        reply = await server.handle(payload, session)
-        if reply is not None:
-            await write(dumps(reply).encode() + b"\n")
+        async def answer(payload: Any) -> None:
+            reply = await server.handle(payload, session)
+            if reply is not None:
+                await write(encode(reply) + b"\n")
 
-    while True:
-        try:
-            line = await reader.readline()
-        except ValueError:  # longer than MAX_LINE
-            await write(dumps(error_response(None, PARSE_ERROR, "Parse error: message too large")).encode() + b"\n")
-            continue
-        if not line:
-            break
-        if not line.strip():
-            continue
-        try:
-            payload = json.loads(line)
-        except (ValueError, RecursionError):
-            await write(dumps(error_response(None, PARSE_ERROR, "Parse error: a line is one JSON-RPC message")).encode() + b"\n")
-            continue
-        task = asyncio.create_task(answer(payload))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
+        while True:
+            try:
+                line = await reader.readline()
+            except ValueError:  # longer than MAX_LINE
+                await write(encode(error_response(None, PARSE_ERROR, "Parse error: message too large")) + b"\n")
+                continue
+            if not line:
+                break
+            if not line.strip():
+                continue
+            try:
+                payload = json.loads(line)
+            except (ValueError, RecursionError):
+                await write(encode(error_response(None, PARSE_ERROR, "Parse error: a line is one JSON-RPC message")) + b"\n")
+                continue
+            task = asyncio.create_task(answer(payload))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def _reader(stream: BinaryIO) -> asyncio.StreamReader:
+@contextlib.asynccontextmanager
+async def _reader(stream: BinaryIO) -> AsyncIterator[asyncio.StreamReader]:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=MAX_LINE)
     try:
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
     except ValueError:  # a regular file, not a pipe: read it whole
         reader.feed_data(await asyncio.to_thread(stream.read))
         reader.feed_eof()
-    return reader
+        yield reader
+        return
+    try:
+        yield reader
+    finally:
+        transport.close()
 
 
-async def _writer(stream: BinaryIO) -> Write:
+@contextlib.asynccontextmanager
+async def _writer(stream: BinaryIO) -> AsyncIterator[Write]:
     loop = asyncio.get_running_loop()
     try:
         transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, stream)
@@ -74,11 +81,15 @@ async def _writer(stream: BinaryIO) -> Write:
             stream.write(data)
             stream.flush()
 
-        return write_file
+        yield write_file
+        return
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
 
     async def write_pipe(data: bytes) -> None:
         writer.write(data)
         await writer.drain()
 
-    return write_pipe
+    try:
+        yield write_pipe
+    finally:
+        transport.close()
