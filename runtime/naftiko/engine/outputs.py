@@ -96,16 +96,19 @@ class OutputShape:
         if not self.fields or all(f.properties is None and f.items is None and f.constant is None for f in self.fields):
             return None
         if len(self.fields) > 1 and any(f.name for f in self.fields):
-            return {"type": "object", "properties": {f.name: _schema(f) for f in self.fields if f.name}}
+            return {"type": "object", "properties": {f.name: _schema(f, nullable=True) for f in self.fields if f.name}}
         return _schema(self.fields[0])
 
 
-def _schema(output: OutputField) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": output.type} if output.type in _JSON_TYPES else {}
+def _schema(output: OutputField, nullable: bool = False) -> dict[str, Any]:
+    """Below the root every mapped value may be null: the upstream can leave it out."""
+    schema: dict[str, Any] = {}
+    if output.type in _JSON_TYPES:
+        schema["type"] = [output.type, "null"] if nullable else output.type
     if output.properties is not None:
-        schema["properties"] = {p.name: _schema(p) for p in output.properties}
+        schema["properties"] = {p.name: _schema(p, nullable=True) for p in output.properties}
     if output.items is not None:
-        schema["items"] = _schema(output.items)
+        schema["items"] = _schema(output.items, nullable=True)
     return schema
 
 

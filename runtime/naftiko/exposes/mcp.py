@@ -212,7 +212,7 @@ class McpServer:
             listing["inputSchema"] = input_schema(target)
             output = None if capability.dry_run else target.outputs.json_schema()
             if output is not None and output.get("type") == "object":  # MCP output schemas are objects
-                listing["outputSchema"] = with_nulls(output)
+                listing["outputSchema"] = output
             annotations = tool_annotations(target.spec.get("hints"))
             if annotations:
                 listing["annotations"] = annotations
@@ -535,23 +535,6 @@ def input_schema(target: Target) -> dict[str, Any]:
     if required:
         schema["required"] = required
     schema["additionalProperties"] = False  # the engine refuses unknown arguments
-    return schema
-
-
-def with_nulls(schema: dict[str, Any]) -> dict[str, Any]:
-    """A mapped value is null when the upstream leaves it out: every node below the root allows it."""
-    schema = dict(schema)
-    if isinstance(schema.get("properties"), dict):
-        schema["properties"] = {k: _or_null(v) for k, v in schema["properties"].items()}
-    if isinstance(schema.get("items"), dict):
-        schema["items"] = _or_null(schema["items"])
-    return schema
-
-
-def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
-    schema = with_nulls(schema)
-    if isinstance(schema.get("type"), str):
-        schema["type"] = [schema["type"], "null"]
     return schema
 
 
