@@ -101,8 +101,9 @@ class NamespaceClient:
     async def send(self, request: OutgoingRequest) -> UpstreamResponse:
         deadline = time.monotonic() + self.settings.total_timeout
         try:
-            return await asyncio.wait_for(self._send_with_retries(request, deadline), self.settings.total_timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self.settings.total_timeout):  # a deadline, not an extra task
+                return await self._send_with_retries(request, deadline)
+        except TimeoutError:
             raise UpstreamTimeout(f"{self.namespace}: no answer within {self.settings.total_timeout:g} s") from None
 
     async def _send_with_retries(self, request: OutgoingRequest, deadline: float) -> UpstreamResponse:
