@@ -14,7 +14,7 @@ from aiohttp import web
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-SEED = REPO / "capabilities" / "track-customers.yaml"
+SEED = REPO / "runtime" / "naftiko" / "defaults" / "track-customers.yaml"  # the seed, verbatim
 
 
 def shared_path(*parts: str) -> Path:

@@ -41,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--format", choices=("text", "json"), default="text")
     inspect.add_argument("paths", nargs="+", metavar="PATH")
 
+    importer = commands.add_parser("import", help="generate capability files from another description")
+    sources = importer.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    from_openapi = sources.add_parser("openapi", help="from an OpenAPI 3.x or Swagger 2.0 document (JSON or YAML)")
+    from_openapi.add_argument("spec", metavar="SPEC")
+    from_openapi.add_argument("-o", "--output", metavar="DIR", help="write the files here (default: print the one file)")
+    from_openapi.add_argument("--split-by-tag", action="store_true", help="one capability file per tag")
+    from_openapi.add_argument("--namespace", help="the consumed namespace (default: from info.title)")
+    from_openapi.add_argument("--base-uri", help="the baseUri, when the document has no servers")
+    from_openapi.add_argument("--env-prefix", help="prefix of the credential variables (default: from the namespace)")
+
     openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document of a REST exposure")
     openapi.add_argument("--namespace", help="the REST exposure, when the file has several")
     openapi.add_argument("file", metavar="FILE")
@@ -73,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .inspect_command import run_inspect
 
         return run_inspect(args.paths, args.format)
+    if args.command == "import":
+        from .openapi_import import run_import
+
+        return run_import(args.spec, args.output, args.split_by_tag, args.namespace, base_uri=args.base_uri, env_prefix=args.env_prefix)
     if args.command == "openapi":
         from .openapi_command import print_openapi
 

@@ -7,7 +7,6 @@ in-flight requests before the process exits.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets

@@ -16,7 +16,7 @@ from processes import started
 from node_tools import REPO, node_tool
 from support import free_port
 
-SEED = REPO / "capabilities" / "track-customers.yaml"
+SEED = REPO / "runtime" / "naftiko" / "defaults" / "track-customers.yaml"  # the seed, verbatim
 SHARED = REPO.parent / "shared"
 
 

@@ -13,23 +13,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..binds import BindError, BindResolver, Declared, declare, declared_binds, lookup_declaration
 from ..consumes.auth import AuthError, DigestAuth, OAuth2ClientCredentials
-from ..consumes.body import BodyCompileError, JsonValueBody
-from ..consumes.client import ClientSettings, NamespaceClient, UpstreamTimeout, UpstreamTooLarge, UpstreamUnreachable
-from ..consumes.formats import BodyDecodeError, UnsupportedFormat
-from ..consumes.operation import ConsumedOperation, ConsumedParameter, compile_operation, compile_parameter
+from ..consumes.body import JsonValueBody
+from ..consumes.client import NamespaceClient, UpstreamTimeout, UpstreamTooLarge, UpstreamUnreachable
+from ..consumes.formats import BodyDecodeError
+from ..consumes.operation import ConsumedOperation, ConsumedParameter
 from ..consumes.request import OutgoingRequest
 from ..exposes.server_auth import ServerAuth
 from ..consumes.url import PathValueError, join_url
-from ..spec.diagnostics import CapabilityError, Diagnostic, JsonPath, format_path
 from ..spec.document import Document
-from ..templates import MISSING, Template, as_text
-from .inputs import InputField, InputRef, Literal, Source, check_inputs, compile_source
-from .jsonpath import JsonPathError
-from .outputs import OutputShape, compile_outputs
+from ..templates import MISSING, as_text
+from .inputs import InputField, InputRef, Literal, Source, check_inputs
+from .outputs import OutputShape
 from .results import DryRun, Failed, InvalidInput, Result, Success, TimedOut, Unreachable, UpstreamError
-from .secrets import SECRET_NAME, Masker
+from .secrets import Masker
 
 _HEADER_BREAK = ("\r", "\n", "\x00")
 

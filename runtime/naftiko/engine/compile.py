@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..binds import BindError, BindResolver, Declared, declare, declared_binds, lookup_declaration
+from ..binds import BindError, BindResolver, declare, declared_binds, lookup_declaration
 from ..consumes.auth import AuthConfigError, build_authenticator
 from ..consumes.body import BodyCompileError
 from ..consumes.client import ClientSettings, NamespaceClient
@@ -23,7 +23,7 @@ from ..spec.document import Document
 from ..spec.semantics import path_parameters
 from ..templates import Template, variables_in
 from .capability import Capability, Exposure, Target
-from .inputs import InputField, InputRef, Literal, Source, compile_source
+from .inputs import InputField, InputRef, Source, compile_source
 from .jsonpath import JsonPathError
 from .outputs import compile_outputs
 from .secrets import SECRET_NAME, Masker

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-from jsonpath_ng.ext import parse
+from jsonpath_ng.ext.parser import ExtendedJsonPathParser
 
+# One parser for the process: jsonpath_ng.ext.parse() builds a new LALR parser on every call
+# (tens of ms), which made loading a 100-operation capability take seconds.
+_PARSER = ExtendedJsonPathParser()
 _MULTI = re.compile(r"\*|\.\.|\[\?|\[[^\]]*[:,][^\]]*\]")
 
 
@@ -33,12 +36,12 @@ class JsonPath:
             return cls(source, None, False)
         text = text.replace(".length()", ".`len`")  # Jayway's length() is jsonpath-ng's `len`
         try:
-            expression = parse(text)
+            expression = _PARSER.parse(text)
         except (JsonPathLexerError, JsonPathParserError, ValueError, TypeError, AttributeError) as first_error:
             # "$.foo bar" is meant as $['foo bar'].
             quoted = _bracket_segments(text)
             try:
-                expression = parse(quoted)
+                expression = _PARSER.parse(quoted)
             except (JsonPathLexerError, JsonPathParserError, ValueError, TypeError, AttributeError):
                 raise JsonPathError(f"invalid JSONPath {source!r}: {first_error}") from None
         return cls(source, expression, bool(_MULTI.search(text)))

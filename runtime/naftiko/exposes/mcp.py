@@ -16,23 +16,40 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
-import mimetypes
 import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from .. import __version__
 from ..engine.capability import Capability, Exposure, Target
-from ..engine.inputs import InputRef, Literal, compile_source
+from ..engine.inputs import compile_source
 from ..engine.results import DryRun, InvalidInput, Result, Success, UpstreamError, result_as_json
-from ..templates import MISSING
+from .mcp_content import (
+    DynamicResource,
+    Prompt,
+    StaticResource,
+    guess_mime_type,
+    local_path,
+    read_file,
+    resource_arguments,
+    resource_contents,
+    safe_child,
+    static_files,
+)
+from .mcp_jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    JsonRpcError,
+    dumps,
+    error_response,
+)
 
 logger = logging.getLogger("naftiko.mcp")
 
@@ -45,7 +62,6 @@ VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
 SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
 
-PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
 HEADER_MISMATCH, UNSUPPORTED_VERSION = -32020, -32022
 
 LOG_LEVELS = frozenset({"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"})
@@ -53,32 +69,6 @@ _CACHEABLE = frozenset({"tools/list", "resources/list", "resources/templates/lis
 _REMOVED_IN_MODERN = frozenset({"ping", "logging/setLevel"})
 _PROMPT_ARGUMENT = re.compile(r"\{\{\s*([A-Za-z0-9_-]+)\s*\}\}")
 _URI_VARIABLE = re.compile(r"\{([A-Za-z0-9_-]+)\}")
-_SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
-_EXTRA_MIME_TYPES = {".md": "text/markdown", ".yaml": "application/yaml", ".yml": "application/yaml", ".json": "application/json"}
-
-
-class JsonRpcError(Exception):
-    def __init__(self, code: int, message: str, data: Any = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-def error_response(id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "id": id, "error": error}
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def encode(message: Any) -> bytes:
-    """One JSON-RPC message as UTF-8; a lone surrogate a client sent becomes '?', not a crash."""
-    return dumps(message).encode("utf-8", "replace")
 
 
 @dataclass(eq=False)
@@ -109,32 +99,6 @@ class _Tool:
     typed_output: bool  # an object outputSchema is published: results always carry an object
 
 
-@dataclass(frozen=True, slots=True)
-class _StaticResource:
-    uri: str
-    root: Path  # a file, or a directory: one resource per file under it
-    mime_type: str | None  # declared; else guessed per file
-
-
-@dataclass(frozen=True, slots=True)
-class _DynamicResource:
-    uri: str
-    pattern: re.Pattern[str] | None  # None: the uri is matched exactly
-    variables: tuple[str, ...]  # the pattern's groups, in order
-    capability: Capability
-    target: Target  # the consumed operation it calls
-    wiring: Mapping[str, Any]
-    accepted: frozenset[str]  # the operation's input names
-    mime_type: str
-    listing: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _Prompt:
-    listing: dict[str, Any]
-    messages: tuple[tuple[str, str], ...]  # (role, text with {{argument}} placeholders)
-
-
 class McpServer:
     """The tools, resources and prompts of one or more MCP exposures, and their sessions."""
 
@@ -150,10 +114,10 @@ class McpServer:
         self.max_sessions = max_sessions
         self.sessions: OrderedDict[str, Session] = OrderedDict()
         self.tools: dict[str, _Tool] = {}
-        self.static_resources: list[_StaticResource] = []
+        self.static_resources: list[StaticResource] = []
         self.static_listing: list[dict[str, Any]] = []
-        self.dynamic_resources: list[_DynamicResource] = []
-        self.prompts: dict[str, _Prompt] = {}
+        self.dynamic_resources: list[DynamicResource] = []
+        self.prompts: dict[str, Prompt] = {}
         origins: dict[tuple[str, str], str] = {}
         for capability, exposure in entries:
             self._add_tools(capability, exposure, origins)
@@ -227,7 +191,7 @@ class McpServer:
                 listing["description"] = str(spec["description"])
             location, call = spec.get("location"), spec.get("call")
             if isinstance(location, str):
-                static = _StaticResource(uri, local_path(capability, location), spec.get("mimeType"))
+                static = StaticResource(uri, local_path(capability, location), spec.get("mimeType"))
                 self.static_resources.append(static)
                 self.static_listing += [{"uri": u, **listing, "mimeType": static.mime_type or guess_mime_type(p)} for u, p in static_files(uri, static.root)]
                 if not static.root.exists():
@@ -247,7 +211,7 @@ class McpServer:
                 listing = {"uri": uri, **listing, "mimeType": mime}
             wiring = {str(k): compile_source(v, (exposure.namespace,)) for k, v in (spec.get("with") or {}).items()}
             accepted = frozenset(f.name for f in target.inputs)
-            self.dynamic_resources.append(_DynamicResource(uri, pattern, variables, capability, target, wiring, accepted, mime, listing))
+            self.dynamic_resources.append(DynamicResource(uri, pattern, variables, capability, target, wiring, accepted, mime, listing))
 
     def _add_prompts(self, capability: Capability, exposure: Exposure, origins: dict[tuple[str, str], str]) -> None:
         for spec in exposure.spec.get("prompts") or []:
@@ -277,7 +241,7 @@ class McpServer:
                     raise ValueError(f"{capability.file}: MCP prompt {name!r}: cannot read {path}: {exc}") from None
             else:
                 messages = tuple((str(m.get("role", "user")), str(m.get("content", ""))) for m in spec.get("template") or [])
-            self.prompts[name] = _Prompt(listing, messages)
+            self.prompts[name] = Prompt(listing, messages)
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -564,77 +528,3 @@ def tool_result(result: Result, typed_output: bool, capability: Capability) -> d
         reply["structuredContent"] = body
     reply["isError"] = False
     return reply
-
-
-# -- resources ---------------------------------------------------------------------------------
-
-
-def local_path(capability: Capability, location: str) -> Path:
-    """`file://` locations: relative paths are relative to the capability file."""
-    path = location.removeprefix("file://")
-    return (Path(capability.file).parent / unquote(path)).resolve()
-
-
-def static_files(uri: str, root: Path) -> list[tuple[str, Path]]:
-    if root.is_file():
-        return [(uri, root)]
-    if not root.is_dir():
-        return []
-    files = (p for p in sorted(root.rglob("*")) if p.is_file() and p.resolve().is_relative_to(root))
-    return [(f"{uri}/{p.relative_to(root).as_posix()}", p) for p in files]
-
-
-def guess_mime_type(path: Path) -> str:
-    return _EXTRA_MIME_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-
-
-def safe_child(root: Path, relative: str) -> Path:
-    """`relative` under `root`, or -32602: each segment is a plain name and the result stays inside."""
-    segments = relative.split("/")
-    path = root.joinpath(*segments).resolve()
-    if not all(_SAFE_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments) or not path.is_relative_to(root):
-        raise JsonRpcError(INVALID_PARAMS, f"Invalid params: resource URI escapes its directory: {relative}")
-    if not path.is_file():
-        raise JsonRpcError(INVALID_PARAMS, f"Unknown resource URI: {relative}")
-    return path
-
-
-def read_file(uri: str, path: Path, mime_type: str | None) -> dict[str, Any]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise JsonRpcError(INTERNAL_ERROR, f"Internal error: cannot read resource {uri}: {exc.strerror}") from None
-    contents: dict[str, Any] = {"uri": uri, "mimeType": mime_type or guess_mime_type(path)}
-    try:
-        contents["text"] = data.decode("utf-8")
-    except UnicodeDecodeError:
-        contents["blob"] = base64.b64encode(data).decode()
-    return contents
-
-
-def resource_arguments(resource: _DynamicResource, captured: Mapping[str, str]) -> dict[str, Any]:
-    """The consumed operation's inputs: URI variables plus the resource's `with`, limited to
-    what the operation takes (a URI variable used only by `with` is not an upstream input)."""
-    values: dict[str, Any] = dict(captured)
-    for name, source in resource.wiring.items():
-        if isinstance(source, InputRef):
-            value = captured.get(source.name, MISSING)
-        elif isinstance(source, Literal):
-            value = source.value
-        else:
-            value = source.render(lambda n: captured.get(n, MISSING))
-        if value is not MISSING:
-            values[name] = value
-    return {k: v for k, v in values.items() if k in resource.accepted}
-
-
-def resource_contents(uri: str, mime_type: str, result: Result) -> dict[str, Any]:
-    if isinstance(result, Success):
-        text = result.body if isinstance(result.body, str) else dumps(result.body)
-    elif isinstance(result, DryRun):
-        text = dumps(result.request)
-    elif isinstance(result, InvalidInput):
-        raise JsonRpcError(INVALID_PARAMS, f"Invalid resource URI {uri}: {result.reason}")
-    else:
-        raise JsonRpcError(INTERNAL_ERROR, f"Internal error: resource {uri} could not be read", result_as_json(result))
-    return {"uri": uri, "mimeType": mime_type, "text": text}

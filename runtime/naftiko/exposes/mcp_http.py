@@ -18,19 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .mcp import (
-    HANDSHAKE_VERSIONS,
-    HEADER_MISMATCH,
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    PARSE_ERROR,
-    UNSUPPORTED_VERSION,
-    VERSION_KEY,
-    McpServer,
-    encode,
-    error_response,
-)
+from .mcp import HANDSHAKE_VERSIONS, HEADER_MISMATCH, UNSUPPORTED_VERSION, VERSION_KEY, McpServer
+from .mcp_jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, encode, error_response
 from .server_auth import ServerAuth
 
 MAX_BODY = 4 * 1024 * 1024

@@ -14,7 +14,8 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, BinaryIO
 
-from .mcp import PARSE_ERROR, McpServer, encode, error_response
+from .mcp import McpServer
+from .mcp_jsonrpc import PARSE_ERROR, encode, error_response
 
 MAX_LINE = 4 * 1024 * 1024 + 1024
 
