@@ -86,11 +86,14 @@ class Reloader:
         except (PlanError, ValueError) as exc:
             log.error("reload not applied, the previous version keeps serving: %s", exc)
             return
-        replaced = [c for p, c in self.capabilities.items() if candidate.get(p) is not c]
+        previous = self.capabilities
+        replaced = [c for p, c in previous.items() if candidate.get(p) is not c]
         self.capabilities = candidate
         for line in changes:
             log.info("%s", line)
-        log.info("reloaded: %s", ", ".join(sorted(p.name for p in changed + removed)))
+        applied = sorted(p.name for p in changed + removed if candidate.get(p) is not previous.get(p))
+        if applied:
+            log.info("reloaded: %s", ", ".join(applied))
         self._close_later(replaced)
 
     def _load(self, path: Path) -> tuple[Capability | None, bool]:
