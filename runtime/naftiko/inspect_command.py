@@ -20,7 +20,8 @@ def describe(capability: Capability) -> dict[str, Any]:
     tools: list[dict[str, Any]] = []
     for exposure in capability.exposures:
         for target in exposure.targets:
-            entry = {"namespace": exposure.namespace, "port": exposure.port, "call": target.operation.key, "inputs": _inputs(target)}
+            located = exposure.kind == "rest"  # tool arguments have no HTTP location
+            entry = {"namespace": exposure.namespace, "port": exposure.port, "call": target.operation.key, "inputs": _inputs(target, located)}
             if exposure.kind == "rest":
                 path = route_path(resource_path(exposure, target))
                 rest.append({"method": str(target.spec.get("method", "GET")).upper(), "path": path, **entry})
@@ -29,11 +30,15 @@ def describe(capability: Capability) -> dict[str, Any]:
     return {"file": capability.file, "rest": rest, "tools": tools}
 
 
-def _inputs(target: Target) -> list[dict[str, Any]]:
-    return [
-        {"name": f.name, "type": f.type or "any", "required": f.required, "location": f.location, "description": f.description}
-        for f in target.inputs
-    ]
+def _inputs(target: Target, located: bool) -> list[dict[str, Any]]:
+    inputs = []
+    for field in target.inputs:
+        entry: dict[str, Any] = {"name": field.name, "type": field.type or "any", "required": field.required}
+        if located:
+            entry["location"] = field.location
+        entry["description"] = field.description
+        inputs.append(entry)
+    return inputs
 
 
 def render_text(descriptions: Sequence[dict[str, Any]]) -> str:
