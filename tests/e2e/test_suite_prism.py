@@ -337,7 +337,7 @@ def fill(call: Call, operation: dict, consumed: dict[str, Consumed], document: d
         parameters[parameter["name"].lower()] = parameter
     for spec in operation["inputs"]:
         input_name = spec["name"]
-        if input_name == "body" and spec["location"] in ("body", "query"):  # MCP tools list their inputs as "query"
+        if input_name == "body" and spec.get("location", "body") == "body":  # tool arguments have no location
             if "requestBody" not in op:
                 if spec["required"]:
                     call.problems.append("requires a body, but the OpenAPI operation takes none")
