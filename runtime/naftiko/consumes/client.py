@@ -82,12 +82,13 @@ class NamespaceClient:
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
         self._limiter = _RateLimiter(rate_limit) if rate_limit else None
+        self._full_timeout = aiohttp.ClientTimeout(total=settings.total_timeout, sock_connect=settings.connect_timeout)
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.settings.connect_timeout),
+                timeout=self._full_timeout,
                 auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
@@ -99,10 +100,11 @@ class NamespaceClient:
             self._session = None
 
     async def send(self, request: OutgoingRequest) -> UpstreamResponse:
+        """Send with retries; every attempt gets only what is left of the call's total timeout
+        (aiohttp's own timer: no extra timer or task per call)."""
         deadline = time.monotonic() + self.settings.total_timeout
         try:
-            async with asyncio.timeout(self.settings.total_timeout):  # a deadline, not an extra task
-                return await self._send_with_retries(request, deadline)
+            return await self._send_with_retries(request, deadline)
         except TimeoutError:
             raise UpstreamTimeout(f"{self.namespace}: no answer within {self.settings.total_timeout:g} s") from None
 
@@ -116,7 +118,9 @@ class NamespaceClient:
             if self._limiter is not None:
                 await self._limiter.acquire()
             try:
-                response = await self._once(session, request)
+                response = await self._once(session, request, deadline)
+            except TimeoutError:
+                raise
             except (aiohttp.ClientConnectionError, OSError) as exc:
                 delay = self._retry_delay(request, attempt, deadline, None)
                 if delay is None:
@@ -136,7 +140,13 @@ class NamespaceClient:
                     continue
             return response
 
-    async def _once(self, session: aiohttp.ClientSession, request: OutgoingRequest) -> UpstreamResponse:
+    async def _once(self, session: aiohttp.ClientSession, request: OutgoingRequest, deadline: float) -> UpstreamResponse:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        timeout = self._full_timeout
+        if remaining < self.settings.total_timeout - 0.01:
+            timeout = aiohttp.ClientTimeout(total=remaining, sock_connect=self.settings.connect_timeout)
         async with session.request(
             request.method,
             URL(request.url, encoded=True),
@@ -145,6 +155,7 @@ class NamespaceClient:
             cookies=request.cookies or None,
             data=request.body,
             allow_redirects=False,
+            timeout=timeout,
         ) as response:
             limit = self.settings.max_body_bytes
             if response.content_length is not None and response.content_length > limit:
