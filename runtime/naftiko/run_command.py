@@ -81,7 +81,7 @@ def run(
 
         plans = planner(capabilities)
         if not plans:
-            raise UsageError("the capabilities expose nothing this runtime serves over HTTP (rest, mcp)")
+            raise UsageError("the capabilities expose nothing this runtime serves over HTTP (rest, mcp, skill, control)")
     except (UsageError, UnreadablePath, PlanError) as exc:
         print(f"naftiko run: {exc}", file=sys.stderr)
         return 2

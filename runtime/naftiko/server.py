@@ -1,7 +1,8 @@
 """Serving: one aiohttp server per (address, port), exposures sharing a port merged onto it.
 
-Each server answers its REST routes (plus `/openapi.json`) or its MCP endpoint, and always
-`/health` and `/metrics`. Every request is logged as one JSON line on stderr. Stopping drains
+Each server answers its REST routes (plus `/openapi.json`, forward resources included), its
+MCP endpoint or its skill catalogue, and then `/health` and `/metrics`; a control port answers
+only its control routes (health, status, the metrics of every server of the process). Every request is logged as one JSON line on stderr. Stopping drains
 in-flight requests before the process exits.
 """
 
@@ -20,15 +21,18 @@ from typing import Any
 from aiohttp import web
 
 from .engine.capability import Capability, Exposure
+from .exposes.control import Control, ServerView, Servers
+from .exposes.forward import ForwardError, check_forwards, collect_forwards
 from .exposes.metrics import Metrics
 from .exposes.openapi import build_openapi
 from .exposes.problems import problem
 from .exposes.rest import RESULT_KEY, RestRouter, collect_routes
+from .exposes.skill import SkillCatalog, SkillError, check_skills
 
 log = logging.getLogger("naftiko")
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 DEFAULT_ADDRESS = "127.0.0.1"
-SERVED_KINDS = ("rest", "mcp")
+SERVED_KINDS = ("rest", "mcp", "skill", "control")
 
 
 class PlanError(Exception):
@@ -51,9 +55,14 @@ def plan(capabilities: Sequence[Capability], host: str | None = None, ports: Map
         for exposure in capability.exposures:
             if exposure.kind not in SERVED_KINDS or exposure.spec.get("transport") == "stdio":
                 continue
-            port = ports.get(exposure.namespace, exposure.port)
+            problems = check_forwards(capability, exposure) if exposure.kind == "rest" else []
+            problems += check_skills(capability, exposure) if exposure.kind == "skill" else []
+            if problems:
+                raise PlanError(f"{capability.file}: " + "; ".join(problems))
+            key = exposure.namespace or exposure.kind  # a control exposure has no namespace: --port control=PORT
+            port = ports.get(key, exposure.port)
             if port is None:
-                raise PlanError(f"{capability.file}: exposure {exposure.namespace!r} has no port (use --port {exposure.namespace}=PORT)")
+                raise PlanError(f"{capability.file}: exposure {key!r} has no port (use --port {key}=PORT)")
             address = host or str(exposure.spec.get("address") or DEFAULT_ADDRESS)
             existing = plans.get(port)
             if existing is None:
@@ -78,40 +87,70 @@ class _Served:
     router: RestRouter | None = None
     openapi: str = ""
     mcp_handlers: dict[str, Handler] = field(default_factory=dict)
+    handler: SkillCatalog | Control | None = None  # skill and control ports
+    entries: list[tuple[Capability, Exposure]] = field(default_factory=list)
 
 
 class PortServer:
     """One listening (address, port). Its routes and tools can be replaced while it serves:
     requests already running finish on the version they started with."""
 
-    def __init__(self, port_plan: PortPlan, mcp_routes: McpRoutes | None = None):
+    def __init__(self, port_plan: PortPlan, mcp_routes: McpRoutes | None = None, servers: Servers | None = None):
+        """`servers`: what a control port reports on (default: this server alone)."""
         self.address, self.port, self.kind = port_plan.address, port_plan.port, port_plan.kind
         self.mcp_routes = mcp_routes
+        self.servers: Servers = servers or (lambda: [self.view()])
         self.metrics = Metrics()
         self.app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_observe_middleware(self.metrics)])
-        self.app.router.add_get("/health", _health)
-        self.app.router.add_get("/metrics", self._metrics)
+        if self.kind != "control":
+            self.app.router.add_get("/health", _health)
+            self.app.router.add_get("/metrics", self._metrics)
         if self.kind == "rest":
             self.app.router.add_get("/openapi.json", self._openapi)
             self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        else:
+        elif self.kind == "mcp":
             self.app.router.add_route("*", "/mcp", self._mcp)
+        else:
+            self.app.router.add_route("*", "/{tail:.*}", self._handle)
         self.router: RestRouter | None = None
         self.openapi = ""
         self.mcp_handlers: dict[str, Handler] = {}
+        self.handler: SkillCatalog | Control | None = None
+        self.entries: list[tuple[Capability, Exposure]] = []
         self.install(self.prepare(port_plan))
+
+    def view(self) -> ServerView:
+        return ServerView(self.kind, self.address, self.port, self.entries, self.metrics)
 
     def prepare(self, port_plan: PortPlan) -> _Served:
         """Build what `port_plan` serves; raises on a conflict, changing nothing."""
+        entries = list(port_plan.entries)
         if self.kind == "rest":
             routes = collect_routes(port_plan.entries)
+            try:
+                forwards = collect_forwards(port_plan.entries)
+            except ForwardError as exc:
+                raise PlanError(str(exc)) from None
             openapi = json.dumps(build_openapi(routes, f"http://{self.address}:{self.port}"), ensure_ascii=False)
-            return _Served(router=RestRouter(routes), openapi=openapi)
+            return _Served(router=RestRouter(routes, forwards), openapi=openapi, entries=entries)
+        if self.kind == "skill":
+            try:
+                return _Served(handler=SkillCatalog(port_plan.entries), entries=entries)
+            except SkillError as exc:
+                raise PlanError(str(exc)) from None
+        if self.kind == "control":
+            return _Served(handler=Control(port_plan.entries, self.servers), entries=entries)
         handlers = {route.method: route.handler for route in self.mcp_routes(port_plan)} if self.mcp_routes else {}
-        return _Served(mcp_handlers=handlers)
+        return _Served(mcp_handlers=handlers, entries=entries)
 
     def install(self, served: _Served) -> None:
         self.router, self.openapi, self.mcp_handlers = served.router, served.openapi, served.mcp_handlers
+        self.handler, self.entries = served.handler, served.entries
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        assert self.handler is not None
+        request[ROUTE_KEY] = request.path if self.kind == "control" else _skill_route(request.path)
+        return await self.handler.handle(request)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         assert self.router is not None
@@ -136,6 +175,14 @@ class PortServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(text=self.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+def _skill_route(path: str) -> str:
+    """A metrics label that does not grow with every file name asked for."""
+    parts = path.strip("/").split("/")
+    if parts[0] != "skills" or len(parts) == 1:
+        return path
+    return "/".join(("", "skills", "{name}", *(["{file}"] if len(parts) > 3 and parts[2] == "contents" else parts[2:3])))
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -237,8 +284,12 @@ class Runtime:
                 changes.append(f"serving {await self._open(port_plan)}")
         return changes
 
+    def views(self) -> list[ServerView]:
+        """Every server of this runtime, as the control port reports them."""
+        return [server.view() for server, _ in self.servers.values()]
+
     async def _open(self, port_plan: PortPlan) -> str:
-        server = PortServer(port_plan, self.mcp_routes)
+        server = PortServer(port_plan, self.mcp_routes, self.views)
         runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
         await runner.setup()
         self.servers[port_plan.port] = (server, runner)

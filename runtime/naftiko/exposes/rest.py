@@ -20,6 +20,7 @@ from ..engine.capability import Capability, Exposure, Target
 from ..engine.inputs import InputField
 from ..engine.jsonpath import JsonPath
 from ..engine.results import DryRun, Failed, InvalidInput, Result, Success, TimedOut, Unreachable, UpstreamError
+from .forward import METHODS, ForwardHandler, ForwardRoute
 from .problems import problem
 
 _ROUTE_VARIABLE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
@@ -78,8 +79,14 @@ class RestRouter:
     value is decoded once. A route with more literal segments wins over one with parameters.
     """
 
-    def __init__(self, routes: Sequence[Route]):
+    def __init__(self, routes: Sequence[Route], forwards: Sequence[ForwardRoute] = ()):
         self.routes = list(routes)
+        self.forwards = list(forwards)
+        self._forwards = []
+        for forward in sorted(forwards, key=lambda f: (-len(f.prefix), sum(s.startswith("{") for s in f.prefix))):
+            handler = ForwardHandler(forward)
+            template = "/" + "/".join((*forward.prefix, "{" + forward.variable + "}"))
+            self._forwards.append((forward.prefix, forward.variable, {m: handler for m in METHODS}, template))
         templates: dict[tuple[str, ...], dict[str, RestHandler]] = {}
         for route in routes:
             templates.setdefault(_segments(route.path), {})[route.method] = RestHandler(route)
@@ -102,6 +109,24 @@ class RestRouter:
                     break
             else:
                 return methods, params, "/" + "/".join(segments)
+        return self._match_forward(parts)
+
+    def _match_forward(self, parts: list[str]) -> tuple[dict[str, Any], dict[str, str], str] | None:
+        """A forward resource's last variable takes the rest of the path, raw (one or more segments)."""
+        for prefix, variable, methods, template in self._forwards:
+            if len(parts) <= len(prefix):
+                continue
+            params: dict[str, str] = {}
+            for segment, actual in zip(prefix, parts):
+                if segment.startswith("{"):
+                    if not actual:
+                        break
+                    params[segment[1:-1]] = unquote(actual)
+                elif segment != unquote(actual):
+                    break
+            else:
+                params[variable] = "/".join(parts[len(prefix) :])
+                return methods, params, template
         return None
 
 
