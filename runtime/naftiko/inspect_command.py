@@ -21,7 +21,7 @@ def describe(capability: Capability) -> dict[str, Any]:
     for exposure in capability.exposures:
         for target in exposure.targets:
             located = exposure.kind == "rest"  # tool arguments have no HTTP location
-            entry = {"namespace": exposure.namespace, "port": exposure.port, "call": target.operation.key, "inputs": _inputs(target, located)}
+            entry = {"namespace": exposure.namespace, "port": exposure.port, "call": target.calls, "inputs": _inputs(target, located)}
             if exposure.kind == "rest":
                 path = route_path(resource_path(exposure, target))
                 rest.append({"method": str(target.spec.get("method", "GET")).upper(), "path": path, **entry})

@@ -25,6 +25,7 @@ from ..spec.document import Document
 from ..templates import MISSING, as_text
 from .inputs import InputField, InputRef, Literal, Source, check_inputs
 from .outputs import OutputShape
+from .plans import CallStep, LookupStep, MockPlan, NOTHING, StepsPlan, step_output
 from .results import DryRun, Failed, InvalidInput, Result, Success, TimedOut, Unreachable, UpstreamError
 from .secrets import Masker
 
@@ -33,21 +34,38 @@ _HEADER_BREAK = ("\r", "\n", "\x00")
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Something a caller can invoke: a consumed operation, a REST operation or an MCP tool."""
+    """Something a caller can invoke: a consumed operation, a REST operation or an MCP tool.
 
-    kind: str  # consumed | rest | mcp
+    What it runs: with `plan` None, one call of `operation` (the hot path); otherwise the plan —
+    a mock (`MockPlan`, no upstream, `operation` None) or steps (`StepsPlan`). Targets that
+    `ref` an aggregate function are compiled into one of these with the function's fields
+    inherited, so adapters never see the difference.
+    """
+
+    kind: str  # consumed | rest | mcp | step
     namespace: str
     name: str
-    operation: ConsumedOperation
+    operation: ConsumedOperation | None
     inputs: tuple[InputField, ...]
     wiring: Mapping[str, Source]
     outputs: OutputShape
     description: str | None = None
     spec: Mapping[str, Any] = field(default_factory=dict)  # the exposed entry as written
+    plan: MockPlan | StepsPlan | None = None
+    hints: Mapping[str, Any] | None = None  # MCP hints, with those derived from an aggregate's semantics
 
     @property
     def key(self) -> str:
         return f"{self.namespace}.{self.name}"
+
+    @property
+    def calls(self) -> str:
+        """What the target runs, for people: `ns.op`, `steps: a, b`, or `mock`."""
+        if self.operation is not None:
+            return self.operation.key
+        if isinstance(self.plan, StepsPlan):
+            return "steps: " + ", ".join(s.target.operation.key if isinstance(s, CallStep) else f"lookup {s.index}" for s in self.plan.steps)
+        return "mock"
 
 
 @dataclass
@@ -94,6 +112,10 @@ class Capability:
         problem = check_inputs(target.inputs, inputs)
         if problem is not None:
             return problem
+        if target.plan is not None:
+            if isinstance(target.plan, MockPlan):
+                return Success(200, target.plan.outputs.build(self._lookup(target, inputs, self._wire(target, inputs))))
+            return await self._run_steps(target, target.plan, inputs)
         try:
             request = self._build_request(target, inputs)
         except _Invalid as exc:
@@ -122,6 +144,77 @@ class Capability:
             return Success(response.status, decoded, {}, response.body, content_type)
         return Success(response.status, target.outputs.apply(decoded, lookup))
 
+    # -- steps (semantics §6; choices documented in plans.py) ---------------------------------
+
+    async def _run_steps(self, target: Target, plan: StepsPlan, inputs: Mapping[str, Any]) -> Result:
+        params: dict[str, Any] = {**inputs, **self._wire(target, inputs)}  # runtime parameters
+        context: dict[str, Any] = {}  # step name -> output
+        last: tuple[CallStep, Success] | None = None
+        described: list[dict[str, Any]] = []
+        for step in plan.steps:
+            if isinstance(step, LookupStep):
+                found = step.run(context, self._lookup(target, params, {}))
+                if found is not NOTHING:
+                    context[step.name] = params[step.name] = found
+                continue
+            try:
+                request = self._build_request(step.target, params)
+            except _Invalid as exc:
+                return InvalidInput(exc.name, self.masker.text(f"step {step.name!r}: {exc}"))
+            if self.dry_run:
+                described.append({"step": step.name, **await self._describe(step.target, request)})
+                continue
+            result = await self._send(step.target, request)
+            if not isinstance(result, Success):
+                return result
+            output = step_output(result.body, step.outputs)
+            context[step.name] = params[step.name] = output
+            last = (step, result)
+        if self.dry_run:
+            return DryRun({"steps": described})
+        mapped = plan.map(context, self._lookup(target, params, {}))
+        if mapped is not None:
+            return Success(200, mapped)
+        if last is not None:
+            step, response = last
+            if target.outputs.passthrough:
+                return response
+            return Success(response.status, target.outputs.apply(response.body, self._lookup(target, params, {})))
+        if plan.mock is not None:
+            return Success(200, plan.mock.build(self._lookup(target, params, {})))
+        return Failed(f"{target.name}: the steps produced no result (no mapping resolved and no call step ran)")
+
+    async def _send(self, target: Target, request: OutgoingRequest) -> Result:
+        """Send one request of a step and decode the answer (not mapped: steps map at the end)."""
+        operation = target.operation
+        try:
+            response = await operation.client.send(request)
+        except UpstreamUnreachable as exc:
+            return Unreachable(self.masker.text(str(exc)))
+        except UpstreamTimeout as exc:
+            return TimedOut(str(exc))
+        except (UpstreamTooLarge, AuthError) as exc:
+            return Failed(self.masker.text(str(exc)))
+        content_type = response.headers.get("Content-Type")
+        charset = _charset(content_type)
+        if response.status >= 400:
+            return UpstreamError(response.status, self.masker.data(_best_effort_body(response.body, charset)), content_type)
+        try:
+            decoded = operation.decode(response.body, charset)
+        except BodyDecodeError as exc:
+            return Failed(f"step {target.name!r}: upstream answered {response.status} with a body that is not valid {operation.output_format}: {exc}")
+        return Success(response.status, decoded, {}, response.body, content_type)
+
+    def _wire(self, target: Target, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        wired: dict[str, Any] = {}
+        if target.wiring:
+            lookup = self._lookup(target, inputs, {})
+            for name, source in target.wiring.items():
+                value = _resolve(source, inputs, lookup)
+                if value is not MISSING:
+                    wired[name] = value
+        return wired
+
     # -- request building -------------------------------------------------------------------
 
     def _lookup(self, target: Target, inputs: Mapping[str, Any], wired: Mapping[str, Any]):
@@ -138,6 +231,14 @@ class Capability:
             for prefix in ("tools.", "rest.", *(f"{ns}." for ns in namespaces)):
                 if name.startswith(prefix) and name[len(prefix) :] in inputs:
                     return inputs[name[len(prefix) :]]
+            head, dot, rest = name.partition(".")
+            if dot and head in inputs:  # {{step-name.field}}: into a step's output (or an object input)
+                value = inputs[head]
+                for key in rest.split("."):
+                    if not isinstance(value, dict) or key not in value:
+                        return MISSING
+                    value = value[key]
+                return value
             return MISSING
 
         return lookup

@@ -24,8 +24,10 @@ from ..spec.semantics import path_parameters
 from ..templates import Template, variables_in
 from .capability import Capability, Exposure, Target
 from .inputs import InputField, InputRef, Source, compile_source
+from .jsonpath import JsonPath as JsonPathExpression
 from .jsonpath import JsonPathError
-from .outputs import compile_outputs
+from .outputs import OutputShape, compile_outputs
+from .plans import CallStep, ConsumedOutput, LookupStep, MockPlan, StepMapping, StepsPlan, compile_mock
 from .secrets import SECRET_NAME, Masker
 
 
@@ -54,6 +56,8 @@ class _Compiler:
         self.binds: dict[str, str] = {}
         self.secret_values: list[str] = []
         self.declared = declare(declared_binds(self.data))
+        self.consumed_outputs: dict[str, tuple[ConsumedOutput, ...]] = {}
+        self.functions: dict[str, tuple[Mapping[str, Any], str]] = {}
         self.resolver = BindResolver(document.base_dir, options.environ if options.environ is not None else os.environ)
 
     def problem(self, message: str, at: JsonPath) -> None:
@@ -79,6 +83,14 @@ class _Compiler:
                     operation = self._operation(namespace, resource, op_spec, shared, client, op_at)
                     if operation is not None:
                         consumed[operation.key] = self._target("consumed", namespace, operation.name, operation, op_spec, ())
+                        self.consumed_outputs[operation.key] = _consumed_outputs(op_spec.get("outputParameters"))
+        self.functions = {
+            f"{aggregate.get('namespace')}.{function.get('name')}": (function, str(aggregate.get("namespace")))
+            for aggregate in capability.get("aggregates") or []
+            if isinstance(aggregate, dict)
+            for function in aggregate.get("functions") or []
+            if isinstance(function, dict)
+        }
         exposures = [self._exposure(index, spec, consumed) for index, spec in enumerate(capability.get("exposes") or [])]
         if self.problems:
             raise CapabilityError(self.problems)
@@ -176,17 +188,132 @@ class _Compiler:
         elif kind == "mcp":
             for t_index, tool in enumerate(spec.get("tools") or []):
                 entries.append(((*at, "tools", t_index), tool, {}))
+        used_names: set[str] = set()
         for entry_at, entry, resource in entries:
-            call = entry.get("call")
-            if not isinstance(call, str) or call not in consumed:
-                continue  # steps, refs and mocks: not served yet; semantics already checked targets
-            operation = consumed[call].operation
-            name = str(entry.get("name") or f"{entry.get('method', 'GET')} {resource.get('path', '')}")
             try:
-                targets.append(self._target(kind, namespace, name, operation, entry, (namespace,), resource))
+                target = self._exposed(kind, namespace, entry, resource, consumed, entry_at, used_names)
             except JsonPathError as exc:
                 self.problem(str(exc), (*entry_at, "outputParameters"))
+                continue
+            if target is not None:
+                used_names.add(target.name)
+                targets.append(target)
         return Exposure(kind, namespace, spec, targets, self._server_auth(spec, (*at, "authentication")))
+
+    def _exposed(self, kind, namespace, entry, resource, consumed, at: JsonPath, used_names: set[str]) -> Target | None:
+        """One REST operation or MCP tool: a single call, a mock, or steps — its own or, with
+        `ref`, inherited from an aggregate function (semantics §6.5).
+
+        With `ref`, the entry's own fields override the function's: name, description,
+        inputParameters, outputParameters, and the execution fields as a group (`call`/`steps`
+        with their `with` and `mappings`: an entry with its own `call` or `steps` runs those).
+        The function's `with` and steps read the caller's inputs in the aggregate's namespace
+        (`shipyard.voyage-id`) as well as the exposure's. Unlike the reference, which delegates
+        to the function at call time, everything is compiled into the target at load.
+        """
+        view: Mapping[str, Any] = entry
+        namespaces: tuple[str, ...] = (namespace,)
+        hints = None
+        wiring_specs: list[tuple[Any, tuple[str, ...]]] = [(entry.get("with"), namespaces)]
+        ref = entry.get("ref")
+        if isinstance(ref, str):
+            found = self.functions.get(ref)
+            if found is None:
+                return None  # semantics reported the unknown ref
+            function, function_namespace = found
+            namespaces = (namespace, function_namespace)
+            own_execution = any(key in entry for key in ("call", "steps"))
+            merged = {k: v for k, v in function.items() if k not in ("semantics",)}
+            if own_execution:
+                for key in ("call", "steps", "with", "mappings"):
+                    merged.pop(key, None)
+            merged.update({k: v for k, v in entry.items() if k != "ref"})
+            view = merged
+            wiring_specs = [(None if own_execution else function.get("with"), namespaces), (entry.get("with"), namespaces)]
+            hints = derive_hints(function.get("semantics"), entry.get("hints"))
+        name = view.get("name")
+        if not name or (kind == "rest" and not entry.get("name") and name in used_names):
+            name = f"{entry.get('method', 'GET')} {resource.get('path', '')}"
+        name = str(name)
+        wiring: dict[str, Source] = {}
+        for with_spec, with_namespaces in wiring_specs:
+            if isinstance(with_spec, Mapping):
+                wiring.update({str(k): compile_source(v, with_namespaces) for k, v in with_spec.items()})
+        call = view.get("call")
+        if isinstance(call, str):
+            target = consumed.get(call)
+            if target is None:
+                return None  # semantics reported it
+            return self._target(kind, namespace, name, target.operation, entry, namespaces, resource, view=view, wiring=wiring, hints=hints)
+        inputs = self._declared_inputs(kind, view, resource)
+        description = view.get("description")
+        if isinstance(view.get("steps"), list):
+            plan = self._steps(view, namespaces, consumed, at)
+            if not isinstance(view.get("inputParameters"), list):
+                inputs = self._step_inputs(plan, inputs, resource, kind)
+            outputs = OutputShape(()) if plan.mappings else compile_outputs(view.get("outputParameters"))
+            return Target(kind, namespace, name, None, inputs, wiring, outputs, description, entry, plan, hints)
+        mock = compile_mock(view.get("outputParameters"))
+        if mock is None:
+            return None  # nothing to run: no call, no steps, no value-bearing outputs
+        if not isinstance(view.get("inputParameters"), list):
+            named = {f.name for f in inputs}
+            variables = sorted({_strip_input_prefix(v) for v in mock.variables()} - named)
+            inputs += tuple(InputField(v, None, None, False, "query") for v in variables if not self.binds_or_declared(v))
+        return Target(kind, namespace, name, None, inputs, wiring, mock, description, entry, MockPlan(mock), hints)
+
+    def _step_inputs(self, plan: StepsPlan, inputs: tuple[InputField, ...], resource, kind: str) -> tuple[InputField, ...]:
+        """Steps without declared inputParameters: the inputs each call step would infer
+        (DESIGN §4.3), except what earlier steps supply (`{{get-ship.x}}`, a step's name)."""
+        route_params = set(path_parameters(str((resource or {}).get("path", ""))))
+        fields = {f.name: f for f in inputs}
+        step_names = {s.name for s in plan.steps}
+        for step in plan.steps:
+            if not isinstance(step, CallStep):
+                continue
+            for inferred in infer_inputs(step.target.operation, step.target.wiring, self.binds_or_declared, route_params, kind):
+                if inferred.name.split(".")[0] not in step_names:
+                    fields.setdefault(inferred.name, inferred)
+        return tuple(fields.values())
+
+    def _declared_inputs(self, kind: str, view: Mapping[str, Any], resource: Mapping[str, Any]) -> tuple[InputField, ...]:
+        route_params = set(path_parameters(str((resource or {}).get("path", ""))))
+        declared = view.get("inputParameters")
+        inputs = tuple(_declared_input(kind, p, route_params) for p in declared if isinstance(p, dict) and p.get("name")) if isinstance(declared, list) else ()
+        named = {f.name for f in inputs}
+        return inputs + tuple(InputField(n, "string", None, True, "path") for n in sorted(route_params - named))
+
+    def _steps(self, view: Mapping[str, Any], namespaces: tuple[str, ...], consumed: Mapping[str, Target], at: JsonPath) -> StepsPlan:
+        steps: list[CallStep | LookupStep] = []
+        for index, step in enumerate(view.get("steps") or []):
+            if not isinstance(step, dict):
+                continue
+            step_at = (*at, "steps", index)
+            name = str(step.get("name", f"step-{index + 1}"))
+            kind = step.get("type", "call" if "call" in step else "lookup" if "lookup" in step or "index" in step else None)
+            if kind == "call":
+                target = consumed.get(str(step.get("call")))
+                if target is None:
+                    continue  # semantics reported it
+                wiring = {str(k): compile_source(v, namespaces) for k, v in (step.get("with") or {}).items()}
+                operation = target.operation
+                step_target = Target("step", namespaces[-1], name, operation, (), wiring, OutputShape(()))
+                steps.append(CallStep(name, step_target, self.consumed_outputs.get(operation.key, ())))
+            elif kind == "lookup":
+                index_name = str(step.get("index", ""))
+                if index_name not in {s.name for s in steps}:
+                    self.problem(f"lookup step {name!r}: index {index_name!r} is not the name of an earlier step", (*step_at, "index"))
+                    continue
+                fields = tuple(str(f) for f in step.get("outputParameters") or [] if isinstance(f, (str, int)))
+                steps.append(LookupStep(name, index_name, str(step.get("match", "")), _path_or_template(step.get("lookupValue", "")), fields))
+            else:
+                self.problem(f"step {name!r}: steps of type {kind!r} are not supported (call and lookup are)", (*step_at, "type"))
+        mappings = tuple(
+            StepMapping(tuple(str(m["targetName"]).split(".")), _path_or_template(m.get("value", "")))
+            for m in view.get("mappings") or []
+            if isinstance(m, dict) and m.get("targetName")
+        )
+        return StepsPlan(tuple(steps), mappings, compile_mock(view.get("outputParameters")))
 
     def _server_auth(self, spec: Mapping[str, Any], at: JsonPath) -> ServerAuth | None:
         try:
@@ -198,21 +325,60 @@ class _Compiler:
             self.secret_values.extend(auth.secrets)
         return auth
 
-    def _target(self, kind, namespace, name, operation, spec, namespaces, resource=None) -> Target:
-        wiring = {str(k): compile_source(v, namespaces) for k, v in (spec.get("with") or {}).items()}
-        declared = spec.get("inputParameters") if kind != "consumed" else None
+    def _target(self, kind, namespace, name, operation, spec, namespaces, resource=None, *, view=None, wiring=None, hints=None) -> Target:
+        """A single-call target; `view` is the declaration to read (the entry merged with its
+        aggregate function), `spec` the entry as written."""
+        view = spec if view is None else view
+        if wiring is None:
+            wiring = {str(k): compile_source(v, namespaces) for k, v in (view.get("with") or {}).items()}
+        declared = view.get("inputParameters") if kind != "consumed" else None
         route_params = set(path_parameters(str((resource or {}).get("path", ""))))
         if isinstance(declared, list) and declared:
-            inputs = tuple(_declared_input(kind, p, route_params) for p in declared if isinstance(p, dict) and p.get("name"))
-            named = {field.name for field in inputs}
-            inputs += tuple(InputField(name, "string", None, True, "path") for name in sorted(route_params - named))
+            inputs = self._declared_inputs(kind, view, resource)
         else:
             inputs = infer_inputs(operation, wiring, self.binds_or_declared, route_params, kind)
-        outputs = compile_outputs(spec.get("outputParameters") if kind != "consumed" else None)
-        return Target(kind, namespace, name, operation, inputs, wiring, outputs, spec.get("description"), spec)
+        outputs = compile_outputs(view.get("outputParameters") if kind != "consumed" else None)
+        return Target(kind, namespace, name, operation, inputs, wiring, outputs, view.get("description"), spec, None, hints)
 
     def binds_or_declared(self, name: str) -> bool:
         return lookup_declaration(name, self.declared) is not None
+
+
+def derive_hints(semantics: Any, explicit: Any) -> dict[str, Any] | None:
+    """MCP hints from an aggregate function's `semantics` (semantics §6.5): `safe: true` →
+    readOnly and not destructive, `safe: false` → not readOnly, `idempotent` copied; the
+    entry's explicit `hints` override field by field."""
+    hints: dict[str, Any] = {}
+    if isinstance(semantics, Mapping):
+        if semantics.get("safe") is True:
+            hints.update(readOnly=True, destructive=False)
+        elif semantics.get("safe") is False:
+            hints["readOnly"] = False
+        if isinstance(semantics.get("idempotent"), bool):
+            hints["idempotent"] = semantics["idempotent"]
+    if isinstance(explicit, Mapping):
+        hints.update(explicit)
+    return hints or None
+
+
+def _consumed_outputs(specs: Any) -> tuple[ConsumedOutput, ...]:
+    """Named consumed output parameters with a JSONPath (`value` or `mapping` starting with `$`)."""
+    outputs = []
+    for spec in specs if isinstance(specs, list) else ():
+        if not isinstance(spec, dict) or not spec.get("name"):
+            continue
+        path = spec.get("mapping") if isinstance(spec.get("mapping"), str) else spec.get("value")
+        if isinstance(path, str) and path.strip().startswith("$"):
+            try:
+                outputs.append(ConsumedOutput(str(spec["name"]), JsonPathExpression.compile(path)))
+            except JsonPathError:
+                continue
+    return tuple(outputs)
+
+
+def _path_or_template(value: Any) -> JsonPathExpression | Template:
+    text = str(value)
+    return JsonPathExpression.compile(text) if text.strip().startswith("$") else Template.compile(text)
 
 
 def _declared_input(kind: str, spec: Mapping[str, Any], route_params: set[str]) -> InputField:

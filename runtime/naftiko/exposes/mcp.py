@@ -165,7 +165,7 @@ class McpServer:
         served = {t.name for t in exposure.targets}
         for spec in exposure.spec.get("tools") or []:
             if isinstance(spec, Mapping) and spec.get("name") not in served:
-                logger.warning("%s: MCP tool %r is not served (steps, ref and mock tools are not supported yet)", capability.file, spec.get("name"))
+                logger.warning("%s: MCP tool %r is not served (no call, steps, ref or value-bearing outputs)", capability.file, spec.get("name"))
         for target in exposure.targets:
             self._claim(origins, "tool", target.name, capability)
             listing: dict[str, Any] = {"name": target.name}
@@ -177,7 +177,7 @@ class McpServer:
             output = None if capability.dry_run else target.outputs.json_schema()
             if output is not None and output.get("type") == "object":  # MCP output schemas are objects
                 listing["outputSchema"] = output
-            annotations = tool_annotations(target.spec.get("hints"))
+            annotations = tool_annotations(target.hints if target.hints is not None else target.spec.get("hints"))
             if annotations:
                 listing["annotations"] = annotations
             self.tools[target.name] = _Tool(capability, target, listing, "outputSchema" in listing)

@@ -59,7 +59,7 @@ def _info(routes: Sequence[Route]) -> dict[str, Any]:
 
 def _operation(route: Route, tag: str) -> dict[str, Any]:
     target = route.target
-    description = target.description or target.operation.description or f"{route.method} {route.path}"
+    description = target.description or (target.operation.description if target.operation else None) or f"{route.method} {route.path}"
     operation: dict[str, Any] = {
         "operationId": re.sub(r"[^A-Za-z0-9_.-]", "-", route.operation_id),
         "summary": str(target.spec.get("label") or description).split("\n")[0][:120],
