@@ -290,10 +290,10 @@ class Runtime:
 
     async def _open(self, port_plan: PortPlan) -> str:
         server = PortServer(port_plan, self.mcp_routes, self.views)
-        runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=30.0)
         await runner.setup()
         self.servers[port_plan.port] = (server, runner)
-        site = web.TCPSite(runner, port_plan.address, port_plan.port, shutdown_timeout=30.0)
+        site = web.TCPSite(runner, port_plan.address, port_plan.port)
         await site.start()
         return f"http://{port_plan.address}:{port_plan.port} ({port_plan.kind})"
 
