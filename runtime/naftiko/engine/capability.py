@@ -122,27 +122,10 @@ class Capability:
             return InvalidInput(exc.name, self.masker.text(str(exc)))
         if self.dry_run:
             return DryRun(await self._describe(target, request))
-        client = target.operation.client
-        try:
-            response = await client.send(request)
-        except UpstreamUnreachable as exc:
-            return Unreachable(self.masker.text(str(exc)))
-        except UpstreamTimeout as exc:
-            return TimedOut(str(exc))
-        except (UpstreamTooLarge, AuthError) as exc:
-            return Failed(self.masker.text(str(exc)))
-        content_type = response.headers.get("Content-Type")
-        charset = _charset(content_type)
-        if response.status >= 400:
-            return UpstreamError(response.status, self.masker.data(_best_effort_body(response.body, charset)), content_type)
-        try:
-            decoded = target.operation.decode(response.body, charset)
-        except BodyDecodeError as exc:
-            return Failed(f"upstream answered {response.status} with a body that is not valid {target.operation.output_format}: {exc}")
-        lookup = self._lookup(target, inputs, {})
-        if target.outputs.passthrough:
-            return Success(response.status, decoded, {}, response.body, content_type)
-        return Success(response.status, target.outputs.apply(decoded, lookup))
+        result = await self._send(target, request)
+        if not isinstance(result, Success) or target.outputs.passthrough:
+            return result
+        return Success(result.status, target.outputs.apply(result.body, self._lookup(target, inputs, {})))
 
     # -- steps (semantics §6; choices documented in plans.py) ---------------------------------
 
@@ -185,7 +168,7 @@ class Capability:
         return Failed(f"{target.name}: the steps produced no result (no mapping resolved and no call step ran)")
 
     async def _send(self, target: Target, request: OutgoingRequest) -> Result:
-        """Send one request of a step and decode the answer (not mapped: steps map at the end)."""
+        """Send one request and decode the answer (not mapped: the caller maps)."""
         operation = target.operation
         try:
             response = await operation.client.send(request)
@@ -202,7 +185,7 @@ class Capability:
         try:
             decoded = operation.decode(response.body, charset)
         except BodyDecodeError as exc:
-            return Failed(f"step {target.name!r}: upstream answered {response.status} with a body that is not valid {operation.output_format}: {exc}")
+            return Failed(f"{target.key}: upstream answered {response.status} with a body that is not valid {operation.output_format}: {exc}")
         return Success(response.status, decoded, {}, response.body, content_type)
 
     def _wire(self, target: Target, inputs: Mapping[str, Any]) -> dict[str, Any]:
