@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
-import sys
 import time
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
 from .engine.capability import Capability, Exposure
 from .exposes.control import Control, ServerView, Servers
 from .exposes.forward import ForwardError, check_forwards, collect_forwards
+from .access_log import AccessLog, new_request_id
 from .exposes.metrics import Metrics
 from .exposes.openapi import build_openapi
 from .exposes.problems import problem
@@ -190,10 +188,12 @@ async def _health(request: web.Request) -> web.Response:
 
 
 def _observe_middleware(metrics: Metrics):
+    access_log = AccessLog()
+
     @web.middleware
     async def observe(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         started = time.perf_counter()
-        request_id = request.headers.get("X-Request-Id") or secrets.token_hex(8)
+        request_id = request.headers.get("X-Request-Id") or new_request_id()
         try:
             response = await handler(request)
         except web.HTTPException as exc:
@@ -206,7 +206,7 @@ def _observe_middleware(metrics: Metrics):
         result = request.get(RESULT_KEY)
         metrics.observe(request.method, route, response.status, elapsed, result)
         response.headers["X-Request-Id"] = request_id
-        _log_request(request, route, response.status, result, elapsed, request_id)
+        access_log.record(request.method, route, response.status, getattr(result, "status", None), elapsed, request_id)
         return response
 
     return observe
@@ -230,19 +230,6 @@ def _problem_for(exc: web.HTTPException) -> web.Response:
     if exc.status == 413:
         return problem(413, "payload-too-large", "Payload too large", f"request bodies are limited to {MAX_REQUEST_BYTES:,} bytes")
     return problem(exc.status, "http-error", exc.reason or "HTTP error")
-
-
-def _log_request(request: web.Request, route: str, status: int, result: Any, elapsed: float, request_id: str) -> None:
-    upstream = getattr(result, "status", None)
-    line = {
-        "method": request.method,
-        "route": route,
-        "status": status,
-        "upstreamStatus": upstream,
-        "latencyMs": round(elapsed * 1000, 3),
-        "requestId": request_id,
-    }
-    sys.stderr.write(json.dumps(line) + "\n")
 
 
 class Runtime:
