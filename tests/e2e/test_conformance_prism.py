@@ -655,11 +655,6 @@ def test_script_steps() -> None:
         compiled("script-step.yml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the framework's Spectral rule for semantics consistency (readOnly=false/destructive=true on a safe "
-    "operation, DELETE marked safe) is not implemented: load_document/`naftiko validate` report no warning",
-)
 def test_spectral_semantics_rule() -> None:
     """spectral-semantics-consistent.yaml, spectral-semantics-inconsistent.yaml: warnings only for the inconsistent one."""
     assert load_document(OFFICIAL / "spectral-semantics-consistent.yaml").warnings == []

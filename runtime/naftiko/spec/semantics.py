@@ -49,6 +49,7 @@ def check_semantics(document: Mapping[str, Any], report: Report) -> None:
         _check_base_uri(consumed, ("capability", "consumes", index), report)
     for path, callable_, route_parameters in _callables(capability):
         _check_callable(callable_, path, route_parameters, operations, functions, report)
+        _check_semantics_consistency(callable_, path, functions, report)
     _check_templates(consumes, operations, _caller_inputs(capability), declared, expose_namespaces, report)
 
 
@@ -152,6 +153,34 @@ def _check_callable(
     for s_index, step in _items(callable_.get("steps")):
         if isinstance(step, dict) and isinstance(step.get("call"), str) and step["call"] not in operations:
             report("error", f"step call target {step['call']!r} is not an operation of any consumed namespace", (*path, "steps", s_index, "call"))
+
+
+def _check_semantics_consistency(callable_: dict, path: JsonPath, functions: Mapping[str, dict], report: Report) -> None:
+    """A `ref` user must not contradict its function's `semantics` (the framework's Spectral rule
+    naftiko-aggregate-semantics-consistency): safe means read-only, not destructive, and GET;
+    unsafe means not read-only and not GET; idempotent both ways, and never POST."""
+    function = functions.get(str(callable_.get("ref")))
+    semantics = function.get("semantics") if isinstance(function, dict) else None
+    if not isinstance(semantics, dict):
+        return
+    safe, idempotent = semantics.get("safe"), semantics.get("idempotent")
+    hints = callable_.get("hints") if isinstance(callable_.get("hints"), dict) else {}
+    where = f"function {callable_['ref']}"
+    if safe is True and (hints.get("readOnly") is False or hints.get("destructive") is True):
+        report("warning", f"hints contradict the semantics of {where}: a safe function is read-only and not destructive", (*path, "hints"))
+    if safe is False and hints.get("readOnly") is True:
+        report("warning", f"hints contradict the semantics of {where}: an unsafe function is not read-only", (*path, "hints"))
+    if isinstance(idempotent, bool) and isinstance(hints.get("idempotent"), bool) and hints["idempotent"] != idempotent:
+        report("warning", f"hints.idempotent contradicts the semantics of {where}", (*path, "hints"))
+    method = str(callable_.get("method", "")).upper()
+    if not method or "tools" in path:
+        return
+    if safe is True and method != "GET":
+        report("warning", f"{method} exposes {where}, which is safe: safe operations use GET", (*path, "method"))
+    elif safe is False and method == "GET":
+        report("warning", f"GET exposes {where}, which is unsafe", (*path, "method"))
+    if idempotent is True and method == "POST":
+        report("warning", f"POST exposes {where}, which is idempotent", (*path, "method"))
 
 
 def _check_path_parameters(
