@@ -8,6 +8,7 @@ in-flight requests before the process exits.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -286,6 +287,6 @@ class Runtime:
 
     async def stop(self) -> None:
         """Stop listening, let in-flight requests finish, then close."""
-        for _, runner in self.servers.values():
-            await runner.cleanup()
+        # Every port stops listening at once, then they drain together.
+        await asyncio.gather(*(runner.cleanup() for _, runner in self.servers.values()))
         self.servers.clear()

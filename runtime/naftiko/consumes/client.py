@@ -121,6 +121,8 @@ class NamespaceClient:
                 response = await self._once(session, request, deadline)
             except TimeoutError:
                 raise
+            except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:  # an answer came, cut short or not HTTP: never resent
+                raise UpstreamUnreachable(f"{self.namespace}: broken answer from {URL(request.url).origin()}: {_reason(exc)}") from None
             except (aiohttp.ClientConnectionError, OSError) as exc:
                 delay = self._retry_delay(request, attempt, deadline, None)
                 if delay is None:
@@ -160,8 +162,12 @@ class NamespaceClient:
             limit = self.settings.max_body_bytes
             if response.content_length is not None and response.content_length > limit:
                 raise UpstreamTooLarge(f"{self.namespace}: response of {response.content_length:,} bytes exceeds {limit:,}")
-            body = await response.content.read(limit + 1)
-            if len(body) > limit:
+            chunks, size = [], 0  # content.read(n) returns what has arrived, not the whole body
+            while size <= limit and (chunk := await response.content.read(limit + 1 - size)):
+                chunks.append(chunk)
+                size += len(chunk)
+            body = b"".join(chunks)
+            if size > limit:
                 raise UpstreamTooLarge(f"{self.namespace}: response exceeds {limit:,} bytes")
             return UpstreamResponse(response.status, response.headers, body)
 
