@@ -7,6 +7,7 @@ literal. The same `InputField`s give MCP its `inputSchema` and REST its OpenAPI 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,4 +105,27 @@ def check_inputs(fields: tuple[InputField, ...], inputs: Mapping[str, Any]) -> I
         if not type_matches(field.type, inputs[field.name]):
             got = json_type_of(inputs[field.name])
             return InvalidInput(field.name, f"input {field.name!r} must be of type {field.type} (got {got})")
+        problem = _unsendable(inputs[field.name])
+        if problem:
+            return InvalidInput(field.name, f"input {field.name!r} holds {problem}")
+    return None
+
+
+def _unsendable(value: Any) -> str | None:
+    """What in `value` cannot be sent on as JSON or UTF-8: NaN or infinity (`1e999` parses as one), a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return "a number JSON cannot carry (NaN or infinite)"
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "text that is not valid Unicode (a lone surrogate)"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return None

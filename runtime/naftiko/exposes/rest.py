@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDict
 
 from ..engine.capability import Capability, Exposure, Target
 from ..engine.inputs import InputField
@@ -104,7 +105,8 @@ class RestRouter:
                 if template.startswith("{"):
                     if not actual:
                         break
-                    params[template[1:-1]] = unquote(actual)
+                    # bytes that are not UTF-8 stay distinct (lone surrogates, refused as input) rather than all becoming U+FFFD
+                    params[template[1:-1]] = unquote(actual, errors="surrogateescape")
                 elif template != unquote(actual):
                     break
             else:
@@ -180,8 +182,20 @@ def _reader(field: InputField) -> Reader:
     if field.location == "cookie":
         return lambda request, params, body: _coerce(field, request.cookies[name]) if name in request.cookies else None
     if field.type == "array":
-        return lambda request, params, body: [_coerce_item(v) for v in request.query.getall(name)] if name in request.query else None
-    return lambda request, params, body: _coerce(field, request.query[name]) if name in request.query else None
+        return lambda request, params, body: [_coerce_item(v) for v in _query(request).getall(name)] if name in _query(request) else None
+    return lambda request, params, body: _coerce(field, _query(request)[name]) if name in _query(request) else None
+
+
+def _query(request: web.Request) -> MultiDict[str]:
+    """The query parameters, with bytes that are not UTF-8 kept distinct (lone surrogates, refused as input):
+    `request.query` turns them all into U+FFFD, so `?id=%FF` and `?id=%FE` would name the same thing."""
+    query = request.get(_QUERY_KEY)
+    if query is None:
+        query = request[_QUERY_KEY] = MultiDict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True, errors="surrogateescape"))
+    return query
+
+
+_QUERY_KEY = web.RequestKey("naftiko.rest.query", MultiDict)
 
 
 def _coerce_item(text: str) -> Any:

@@ -81,11 +81,19 @@ def parse_yaml(raw: bytes, file: str) -> YamlSource:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        reason = " ".join(" ".join(str(p).split()) for p in (exc.context, exc.problem) if p)
         raise YamlError(Diagnostic("error", f"malformed YAML: {reason}", file, line, column, origin="yaml")) from None
+    except yaml.reader.ReaderError as exc:  # a control character YAML forbids: not a MarkedYAMLError
+        offset = exc.position if isinstance(exc.position, int) and 0 <= exc.position <= len(text) else 0
+        line, column = text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+        raise YamlError(Diagnostic("error", f"malformed YAML: control character U+{_code(exc.character):04X} is not allowed", file, line, column, origin="yaml")) from None
     except yaml.YAMLError as exc:
-        raise YamlError(Diagnostic("error", f"malformed YAML: {exc}", file, 1, 1, origin="yaml")) from None
+        raise YamlError(Diagnostic("error", "malformed YAML: " + " ".join(str(exc).split()), file, 1, 1, origin="yaml")) from None
     return source
+
+
+def _code(character: object) -> int:
+    return character if isinstance(character, int) else ord(str(character)[:1] or "\0")
 
 
 _NO_KEY = object()
@@ -195,7 +203,7 @@ class _Builder:
             raise self.fail(event, f"unsupported YAML tag {tag!r}", path)
         try:
             return builder(yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark))
-        except (ValueError, yaml.YAMLError):
+        except (ValueError, IndexError, KeyError, yaml.YAMLError):  # `!!int` with no value, `!!bool maybe`
             raise self.fail(event, f"invalid {tag.removeprefix(_TAG)} value {event.value!r}", path) from None
 
     def open(self, event: yaml.CollectionStartEvent) -> None:
