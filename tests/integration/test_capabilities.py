@@ -55,3 +55,18 @@ def test_the_whole_folder_serves_on_one_rest_and_one_mcp_port() -> None:
     routes = collect_routes(plans[8080].entries)  # raises on a duplicate route
     tools = McpServer(plans[9090].entries).tool_list  # raises on a duplicate tool name
     assert len(routes) > 150 and len(tools) > 130
+
+
+def test_openapi_of_a_protected_exposure_declares_how_to_authenticate() -> None:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "naftiko.cli", "openapi", str(CAPABILITIES / "customer-io-gateway.yaml")],
+        capture_output=True, text=True, timeout=60,
+    )
+    document = json.loads(done.stdout)
+    assert document["components"]["securitySchemes"] == {"customer-io-gateway-basic": {"type": "http", "scheme": "basic"}}
+    identify = document["paths"]["/api/v1/customers/{identifier}"]["put"]
+    assert identify["security"] == [{"customer-io-gateway-basic": []}] and "401" in identify["responses"]

@@ -9,6 +9,7 @@ from typing import Any
 from .. import __version__
 from ..engine.inputs import InputField
 from .rest import Route
+from .server_auth import ServerAuth
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -16,12 +17,23 @@ _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 def build_openapi(routes: Sequence[Route], server_url: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     tags: dict[str, str] = {}
+    schemes: dict[str, dict[str, Any]] = {}
     for route in routes:
         tag = route.exposure.namespace
         tags.setdefault(tag, str(route.exposure.spec.get("description") or f"Operations of {tag}."))
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, tag)
+        operation = _operation(route, tag)
+        auth = route.exposure.auth
+        if auth is not None:
+            scheme_name = f"{tag}-{auth.scheme}"
+            schemes[scheme_name] = _security_scheme(auth)
+            operation["security"] = [{scheme_name: []}]
+            operation["responses"]["401"] = {
+                "description": "Missing or invalid credentials.",
+                "content": {"application/problem+json": {"schema": _PROBLEM}},
+            }
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
     info = _info(routes)
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": info,
         "servers": [{"url": server_url, "description": "this naftiko runtime"}],
@@ -42,6 +54,18 @@ def build_openapi(routes: Sequence[Route], server_url: str) -> dict[str, Any]:
             }
         },
     }
+    if schemes:
+        document["components"]["securitySchemes"] = schemes
+    return document
+
+
+def _security_scheme(auth: ServerAuth) -> dict[str, Any]:
+    """How callers authenticate to the exposure (the credential itself never appears)."""
+    if auth.scheme == "bearer":
+        return {"type": "http", "scheme": "bearer"}
+    if auth.scheme == "basic":
+        return {"type": "http", "scheme": "basic"}
+    return {"type": "apiKey", "name": auth.key, "in": auth.placement}
 
 
 def _info(routes: Sequence[Route]) -> dict[str, Any]:
