@@ -51,14 +51,16 @@ def parse_inputs(args: Sequence[str], json_text: str | None, text_inputs: set[st
 
 
 def parse_rates(pairs: Sequence[str]) -> dict[str, float]:
+    """`--rate-limit NS=RPS` pairs; RPS a positive number of requests per second."""
     rates: dict[str, float] = {}
     for namespace, text in parse_pairs(pairs, "--rate-limit").items():
         try:
-            rates[namespace] = float(text)
+            rate = float(text)
         except ValueError:
-            rates[namespace] = 0.0
-        if not rates[namespace] > 0:
+            rate = 0.0
+        if not 0 < rate < float("inf"):
             raise UsageError(f"--rate-limit needs a positive number of requests per second, got {text!r}")
+        rates[namespace] = rate
     return rates
 
 
