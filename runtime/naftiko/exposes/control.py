@@ -24,7 +24,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..engine.capability import Capability, Exposure
-from .metrics import BUCKETS, Metrics
+from .metrics import Metrics, exposition
 from .problems import problem
 
 STARTED = time.monotonic()
@@ -155,34 +155,6 @@ def render_metrics(servers: Sequence[ServerView]) -> str:
         "# HELP naftiko_capability_active Capabilities loaded by this process.",
         "# TYPE naftiko_capability_active gauge",
         f"naftiko_capability_active {len(capabilities)}",
-        "# HELP naftiko_requests_total Requests answered, by port, route and status.",
-        "# TYPE naftiko_requests_total counter",
+        *exposition([(f'port="{s.port}",', s.metrics) for s in with_metrics]),
     ]
-    for server in with_metrics:
-        for (method, route, status), count in sorted(server.metrics.requests.items()):
-            lines.append(f'naftiko_requests_total{{port="{server.port}",method="{method}",route="{_escape(route)}",status="{status}"}} {count}')
-    lines += [
-        "# HELP naftiko_request_duration_seconds Time to answer a request.",
-        "# TYPE naftiko_request_duration_seconds histogram",
-    ]
-    for server in with_metrics:
-        for route, counts in sorted(server.metrics.buckets.items()):
-            label = f'port="{server.port}",route="{_escape(route)}"'
-            running = 0
-            for bound, count in zip((*map(str, BUCKETS), "+Inf"), counts):
-                running += count
-                lines.append(f'naftiko_request_duration_seconds_bucket{{{label},le="{bound}"}} {running}')
-            lines.append(f"naftiko_request_duration_seconds_sum{{{label}}} {server.metrics.sums[route]:.6f}")
-            lines.append(f"naftiko_request_duration_seconds_count{{{label}}} {running}")
-    lines += [
-        "# HELP naftiko_upstream_errors_total Upstream calls that failed, by port and kind.",
-        "# TYPE naftiko_upstream_errors_total counter",
-    ]
-    for server in with_metrics:
-        for kind, count in sorted(server.metrics.upstream_errors.items()):
-            lines.append(f'naftiko_upstream_errors_total{{port="{server.port}",kind="{kind}"}} {count}')
     return "\n".join(lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

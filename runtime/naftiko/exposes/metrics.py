@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Sequence
 
 from ..engine.results import Result, TimedOut, Unreachable, UpstreamError
 
@@ -29,31 +30,40 @@ class Metrics:
             self.upstream_errors["timeout"] += 1
 
     def render(self) -> str:
-        lines = [
-            "# HELP naftiko_requests_total Requests answered, by route and status.",
-            "# TYPE naftiko_requests_total counter",
-        ]
-        for (method, route, status), count in sorted(self.requests.items()):
-            lines.append(f'naftiko_requests_total{{method="{method}",route="{_escape(route)}",status="{status}"}} {count}')
-        lines += [
-            "# HELP naftiko_request_duration_seconds Time to answer a request.",
-            "# TYPE naftiko_request_duration_seconds histogram",
-        ]
-        for route, counts in sorted(self.buckets.items()):
-            label = _escape(route)
+        return "\n".join(exposition([("", self)])) + "\n"
+
+
+def exposition(sources: Sequence[tuple[str, Metrics]]) -> list[str]:
+    """Prometheus lines for the request figures of one or several servers; each source's labels
+    (e.g. `port="8080",`) lead its samples, so one exposition can cover a whole process."""
+    lines = [
+        "# HELP naftiko_requests_total Requests answered, by route and status.",
+        "# TYPE naftiko_requests_total counter",
+    ]
+    for labels, metrics in sources:
+        for (method, route, status), count in sorted(metrics.requests.items()):
+            lines.append(f'naftiko_requests_total{{{labels}method="{method}",route="{_escape(route)}",status="{status}"}} {count}')
+    lines += [
+        "# HELP naftiko_request_duration_seconds Time to answer a request.",
+        "# TYPE naftiko_request_duration_seconds histogram",
+    ]
+    for labels, metrics in sources:
+        for route, counts in sorted(metrics.buckets.items()):
+            label = f'{labels}route="{_escape(route)}"'
             running = 0
             for bound, count in zip((*map(str, BUCKETS), "+Inf"), counts):
                 running += count
-                lines.append(f'naftiko_request_duration_seconds_bucket{{route="{label}",le="{bound}"}} {running}')
-            lines.append(f'naftiko_request_duration_seconds_sum{{route="{label}"}} {self.sums[route]:.6f}')
-            lines.append(f'naftiko_request_duration_seconds_count{{route="{label}"}} {running}')
-        lines += [
-            "# HELP naftiko_upstream_errors_total Upstream calls that failed, by kind.",
-            "# TYPE naftiko_upstream_errors_total counter",
-        ]
-        for kind, count in sorted(self.upstream_errors.items()):
-            lines.append(f'naftiko_upstream_errors_total{{kind="{kind}"}} {count}')
-        return "\n".join(lines) + "\n"
+                lines.append(f'naftiko_request_duration_seconds_bucket{{{label},le="{bound}"}} {running}')
+            lines.append(f"naftiko_request_duration_seconds_sum{{{label}}} {metrics.sums[route]:.6f}")
+            lines.append(f"naftiko_request_duration_seconds_count{{{label}}} {running}")
+    lines += [
+        "# HELP naftiko_upstream_errors_total Upstream calls that failed, by kind.",
+        "# TYPE naftiko_upstream_errors_total counter",
+    ]
+    for labels, metrics in sources:
+        for kind, count in sorted(metrics.upstream_errors.items()):
+            lines.append(f'naftiko_upstream_errors_total{{{labels}kind="{kind}"}} {count}')
+    return lines
 
 
 def _escape(value: str) -> str:
