@@ -215,13 +215,7 @@ class LookupStep:
         """The listed fields of the matching entry (one per value when the value is an array),
         or NOTHING when nothing matches."""
         data = context.get(self.index)
-        if isinstance(self.value, JsonPath):
-            wanted = self.value.select(context)
-        else:
-            sole = self.value.sole_variable
-            wanted = lookup(sole) if sole is not None else self.value.render(lookup)
-            if wanted is MISSING:
-                wanted = None
+        wanted = evaluate(self.value, context, lookup)
         if isinstance(wanted, list):
             found = [m for w in wanted if (m := self._one(data, w)) is not NOTHING]
             return found if found else NOTHING
@@ -236,6 +230,15 @@ class LookupStep:
             if isinstance(entry, dict) and self.match in entry and _text(entry[self.match]) == text:
                 return {field: entry.get(field) for field in self.fields}
         return NOTHING
+
+
+def evaluate(value: JsonPath | Template, context: Mapping[str, Any], lookup: Lookup) -> Any:
+    """A JSONPath over the step outputs, or a template (a sole placeholder keeps its type); None when absent."""
+    if isinstance(value, JsonPath):
+        return value.select(context)
+    sole = value.sole_variable
+    result = lookup(sole) if sole is not None else value.render(lookup)
+    return None if result is MISSING else result
 
 
 def _text(value: Any) -> str:
@@ -261,13 +264,7 @@ class StepsPlan:
         result: dict[str, Any] = {}
         resolved = False
         for mapping in self.mappings:
-            if isinstance(mapping.value, JsonPath):
-                value = mapping.value.select(context)
-            else:
-                sole = mapping.value.sole_variable
-                value = lookup(sole) if sole is not None else mapping.value.render(lookup)
-                if value is MISSING:
-                    value = None
+            value = evaluate(mapping.value, context, lookup)
             if value is None:
                 continue
             node = result
