@@ -37,7 +37,7 @@ import pytest
 import yaml
 
 from node_tools import REPO, node_tool
-from processes import wait_http
+from processes import stop, wait_http
 from support import free_port
 
 SHARED = REPO.parent / "shared"
@@ -391,12 +391,7 @@ def serving(command: list[str], ready_urls: list[str], log: Path, env: dict[str,
                 raise RuntimeError(f"{error}\n{command[:4]} log:\n{log.read_text()[-4000:]}") from None
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
