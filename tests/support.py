@@ -61,3 +61,30 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class Serving:
+    """A `PortServer` listening on a free port of 127.0.0.1 (tests never take the file's port)."""
+
+    def __init__(self, port_plan: Any, mcp_routes: Callable[[Any], Any] | None = None):
+        from dataclasses import replace
+
+        from naftiko.server import PortServer
+
+        self.server = PortServer(replace(port_plan, address="127.0.0.1", port=0), mcp_routes)
+
+    async def start_server(self) -> None:
+        await self.server.listen()
+
+    def make_url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.server.port}{path}"
+
+    async def close(self) -> None:
+        await self.server.close(timeout=5.0)
+
+
+def mcp_serving(handlers: Any) -> Serving:
+    """Serving for `mcp_routes(...)` handlers alone, at `/mcp`."""
+    from naftiko.server import PortPlan
+
+    return Serving(PortPlan("127.0.0.1", 0, "mcp"), lambda _: handlers)

@@ -1,4 +1,4 @@
-"""Serving: one aiohttp server per (address, port), exposures sharing a port merged onto it.
+"""Serving: one HTTP server (naftiko.http) per (address, port), exposures sharing a port merged onto it.
 
 Each server answers its REST routes (plus `/openapi.json`, forward resources included), its
 MCP endpoint or its skill catalogue, and then `/health` and `/metrics`; a control port answers
@@ -13,19 +13,19 @@ import json
 import logging
 import time
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-from aiohttp import web
 
 from .engine.capability import Capability, Exposure
 from .exposes.control import Control, ServerView, Servers
 from .exposes.forward import ForwardError, check_forwards, collect_forwards
 from .access_log import AccessLog, new_request_id
+from .exposes.mcp_jsonrpc import INVALID_REQUEST, encode, error_response
+from .http import Handler, HttpServer, Request, Response
 from .exposes.metrics import Metrics
 from .exposes.openapi import build_openapi
 from .exposes.problems import problem
-from .exposes.rest import RESULT_KEY, RestRouter, collect_routes
+from .exposes.rest import RestRouter, collect_routes
 from .exposes.skill import SkillCatalog, SkillError, check_skills
 
 log = logging.getLogger("naftiko")
@@ -76,16 +76,14 @@ def plan(capabilities: Sequence[Capability], host: str | None = None, ports: Map
     return list(plans.values())
 
 
-McpRoutes = Callable[["PortPlan"], list[web.RouteDef]]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-ROUTE_KEY = web.RequestKey("naftiko.route", str)
+McpRoutes = Callable[["PortPlan"], Mapping[str, Handler]]
 
 
 @dataclass
 class _Served:
     router: RestRouter | None = None
-    openapi: str = ""
-    mcp_handlers: dict[str, Handler] = field(default_factory=dict)
+    openapi: bytes = b""
+    mcp_handlers: Mapping[str, Handler] = field(default_factory=dict)
     handler: SkillCatalog | Control | None = None  # skill and control ports
     entries: list[tuple[Capability, Exposure]] = field(default_factory=list)
 
@@ -100,23 +98,23 @@ class PortServer:
         self.mcp_routes = mcp_routes
         self.servers: Servers = servers or (lambda: [self.view()])
         self.metrics = Metrics()
-        self.app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[_observe_middleware(self.metrics)])
-        if self.kind != "control":
-            self.app.router.add_get("/health", _health)
-            self.app.router.add_get("/metrics", self._metrics)
-        if self.kind == "rest":
-            self.app.router.add_get("/openapi.json", self._openapi)
-            self.app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        elif self.kind == "mcp":
-            self.app.router.add_route("*", "/mcp", self._mcp)
-        else:
-            self.app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.access_log = AccessLog()
+        self.http = HttpServer(self.handle, MAX_REQUEST_BYTES)
         self.router: RestRouter | None = None
-        self.openapi = ""
-        self.mcp_handlers: dict[str, Handler] = {}
+        self.openapi = b""
+        self.mcp_handlers: Mapping[str, Handler] = {}
         self.handler: SkillCatalog | Control | None = None
         self.entries: list[tuple[Capability, Exposure]] = []
         self.install(self.prepare(port_plan))
+
+    async def listen(self) -> int:
+        """Start serving; returns the port (the system's choice when the plan says 0)."""
+        self.port = await self.http.listen(self.address, self.port)
+        return self.port
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Stop listening and let requests in flight finish (at most `timeout` seconds)."""
+        await self.http.close(timeout)
 
     def view(self) -> ServerView:
         return ServerView(self.kind, self.address, self.port, self.entries, self.metrics)
@@ -130,7 +128,7 @@ class PortServer:
                 forwards = collect_forwards(port_plan.entries)
             except ForwardError as exc:
                 raise PlanError(str(exc)) from None
-            openapi = json.dumps(build_openapi(routes, f"http://{self.address}:{self.port}"), ensure_ascii=False)
+            openapi = json.dumps(build_openapi(routes, f"http://{self.address}:{self.port}"), ensure_ascii=False).encode()
             return _Served(router=RestRouter(routes, forwards), openapi=openapi, entries=entries)
         if self.kind == "skill":
             try:
@@ -139,41 +137,68 @@ class PortServer:
                 raise PlanError(str(exc)) from None
         if self.kind == "control":
             return _Served(handler=Control(port_plan.entries, self.servers), entries=entries)
-        handlers = {route.method: route.handler for route in self.mcp_routes(port_plan)} if self.mcp_routes else {}
-        return _Served(mcp_handlers=handlers, entries=entries)
+        return _Served(mcp_handlers=self.mcp_routes(port_plan) if self.mcp_routes else {}, entries=entries)
 
     def install(self, served: _Served) -> None:
         self.router, self.openapi, self.mcp_handlers = served.router, served.openapi, served.mcp_handlers
         self.handler, self.entries = served.handler, served.entries
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: Request) -> Response:
+        """Every request: answer it, then count it and log it (one JSON line)."""
+        started = time.perf_counter()
+        request_id = request.headers.get("X-Request-Id") or new_request_id()
+        try:
+            response = await self._route(request)
+        except Exception:  # noqa: BLE001 - one bad request must never take the server down
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            response = problem(500, "internal-error", "Internal error", f"request {request_id} failed; see the server log")
+        elapsed = time.perf_counter() - started
+        route = request.route or "(unmatched)"
+        self.metrics.observe(request.method, route, response.status, elapsed, request.result)
+        response.headers["X-Request-Id"] = request_id
+        self.access_log.record(request.method, route, response.status, getattr(request.result, "status", None), elapsed, request_id)
+        return response
+
+    async def _route(self, request: Request) -> Response:
+        if request.oversized:
+            return self._too_large()
+        path = request.raw_path.partition("?")[0]
+        if self.kind != "control" and path in ("/health", "/metrics") or self.kind == "rest" and path == "/openapi.json":
+            request.route = path
+            if request.method not in ("GET", "HEAD"):
+                return _not_allowed(["GET", "HEAD"])
+            if path == "/health":
+                return Response(200, b'{"status":"ok"}', content_type="application/json; charset=utf-8")
+            if path == "/metrics":
+                return Response(text=self.metrics.render(), content_type="text/plain")
+            return Response(200, self.openapi, content_type="application/json; charset=utf-8")
+        if self.kind == "rest":
+            assert self.router is not None
+            matched = self.router.match(request.raw_path)
+            if matched is None:
+                return _not_found()
+            handlers, params, request.route = matched
+            handler = handlers.get(request.method)
+            if handler is None:
+                return _not_allowed(sorted(handlers))
+            return await handler.handle(request, params)
+        if self.kind == "mcp":
+            if path != "/mcp":
+                return _not_found()
+            request.route = "/mcp"
+            mcp_handler = self.mcp_handlers.get(request.method)
+            if mcp_handler is None:
+                return _not_allowed(sorted(self.mcp_handlers))
+            return await mcp_handler(request)
         assert self.handler is not None
-        request[ROUTE_KEY] = request.path if self.kind == "control" else _skill_route(request.path)
+        request.route = request.path if self.kind == "control" else _skill_route(request.path)
         return await self.handler.handle(request)
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        assert self.router is not None
-        matched = self.router.match(request.raw_path)
-        if matched is None:
-            raise web.HTTPNotFound()
-        handlers, params, template = matched
-        request[ROUTE_KEY] = template
-        handler = handlers.get(request.method)
-        if handler is None:
-            raise web.HTTPMethodNotAllowed(request.method, sorted(handlers))
-        return await handler.handle(request, params)
-
-    async def _mcp(self, request: web.Request) -> web.StreamResponse:
-        handler = self.mcp_handlers.get(request.method)
-        if handler is None:
-            raise web.HTTPMethodNotAllowed(request.method, sorted(self.mcp_handlers))
-        return await handler(request)
-
-    async def _openapi(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.openapi, content_type="application/json")
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.metrics.render(), content_type="text/plain", charset="utf-8")
+    def _too_large(self) -> Response:
+        detail = f"request bodies are limited to {MAX_REQUEST_BYTES:,} bytes"
+        if self.kind == "mcp":
+            return Response(413, encode(error_response(None, INVALID_REQUEST, f"Payload Too Large: {detail}")), content_type="application/json")
+        return problem(413, "payload-too-large", "Payload too large", detail)
 
 
 def _skill_route(path: str) -> str:
@@ -184,53 +209,14 @@ def _skill_route(path: str) -> str:
     return "/".join(("", "skills", "{name}", *(["{file}"] if len(parts) > 3 and parts[2] == "contents" else parts[2:3])))
 
 
-async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+def _not_found() -> Response:
+    return problem(404, "not-found", "Not found", "no route matches this path")
 
 
-def _observe_middleware(metrics: Metrics):
-    access_log = AccessLog()
-
-    @web.middleware
-    async def observe(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-        started = time.perf_counter()
-        request_id = request.headers.get("X-Request-Id") or new_request_id()
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            response = _problem_for(exc)
-        except Exception:  # noqa: BLE001 - one bad request must never take the server down
-            log.exception("unhandled error on %s %s", request.method, request.path)
-            response = problem(500, "internal-error", "Internal error", f"request {request_id} failed; see the server log")
-        elapsed = time.perf_counter() - started
-        route = request.get(ROUTE_KEY) or _static_route(request)
-        result = request.get(RESULT_KEY)
-        metrics.observe(request.method, route, response.status, elapsed, result)
-        response.headers["X-Request-Id"] = request_id
-        access_log.record(request.method, route, response.status, getattr(result, "status", None), elapsed, request_id)
-        return response
-
-    return observe
-
-
-def _static_route(request: web.Request) -> str:
-    resource = request.match_info.route.resource
-    if resource is None or resource.canonical == "/{tail}":
-        return "(unmatched)"
-    return resource.canonical
-
-
-def _problem_for(exc: web.HTTPException) -> web.Response:
-    if exc.status == 405:
-        allowed = exc.headers.get("Allow", "")
-        response = problem(405, "method-not-allowed", "Method not allowed", f"allowed methods: {allowed}")
-        response.headers["Allow"] = allowed
-        return response
-    if exc.status == 404:
-        return problem(404, "not-found", "Not found", "no route matches this path")
-    if exc.status == 413:
-        return problem(413, "payload-too-large", "Payload too large", f"request bodies are limited to {MAX_REQUEST_BYTES:,} bytes")
-    return problem(exc.status, "http-error", exc.reason or "HTTP error")
+def _not_allowed(allowed: Sequence[str]) -> Response:
+    response = problem(405, "method-not-allowed", "Method not allowed", f"allowed methods: {','.join(allowed)}")
+    response.headers["Allow"] = ",".join(allowed)
+    return response
 
 
 class Runtime:
@@ -238,7 +224,7 @@ class Runtime:
 
     def __init__(self, mcp_routes: McpRoutes | None = None):
         self.mcp_routes = mcp_routes
-        self.servers: dict[int, tuple[PortServer, web.AppRunner]] = {}
+        self.servers: dict[int, PortServer] = {}
 
     async def start(self, plans: Sequence[PortPlan]) -> list[str]:
         """Bind every port (all or nothing); returns the URLs served."""
@@ -256,15 +242,15 @@ class Runtime:
         by_port = {p.port: p for p in plans}
         updates = {
             port: server.prepare(by_port[port])
-            for port, (server, _) in self.servers.items()
+            for port, server in self.servers.items()
             if port in by_port and by_port[port].kind == server.kind
         }
         changes = []
-        for port, (server, runner) in list(self.servers.items()):
+        for port, server in list(self.servers.items()):
             if port in updates:
                 server.install(updates[port])
             else:
-                await runner.cleanup()
+                await server.close()
                 del self.servers[port]
                 changes.append(f"closed port {port}")
         for port_plan in plans:
@@ -274,19 +260,16 @@ class Runtime:
 
     def views(self) -> list[ServerView]:
         """Every server of this runtime, as the control port reports them."""
-        return [server.view() for server, _ in self.servers.values()]
+        return [server.view() for server in self.servers.values()]
 
     async def _open(self, port_plan: PortPlan) -> str:
         server = PortServer(port_plan, self.mcp_routes, self.views)
-        runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=30.0)
-        await runner.setup()
-        self.servers[port_plan.port] = (server, runner)
-        site = web.TCPSite(runner, port_plan.address, port_plan.port)
-        await site.start()
+        await server.listen()
+        self.servers[port_plan.port] = server
         return f"http://{port_plan.address}:{port_plan.port} ({port_plan.kind})"
 
     async def stop(self) -> None:
         """Stop listening, let in-flight requests finish, then close."""
         # Every port stops listening at once, then they drain together.
-        await asyncio.gather(*(runner.cleanup() for _, runner in self.servers.values()))
+        await asyncio.gather(*(server.close() for server in self.servers.values()))
         self.servers.clear()

@@ -12,7 +12,7 @@ registry mock without its `security` requirement, everything else of the documen
 
 Each file is compiled in process with its consumed namespaces pointed at Prism and invoked
 through `Capability.invoke`; several rows also go through the real adapters (REST via
-`PortServer` on an aiohttp TestServer, MCP via `McpServer` + `mcp_routes` or `PortServer`).
+`PortServer` on a free port, MCP via `McpServer` + `mcp_routes` or `PortServer`).
 Rows that call no upstream re-assert their key result in process (recording fake upstream
 where a request must be inspected); their full coverage lives in tests/integration.
 """
@@ -33,18 +33,17 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from naftiko.engine.capability import Capability
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.results import Success
 from naftiko.exposes.mcp import McpServer, tool_annotations
 from naftiko.exposes.mcp_http import mcp_routes
-from naftiko.server import PortServer, plan
+from naftiko.server import plan
 from naftiko.spec.diagnostics import CapabilityError
 from naftiko.spec.document import load_document
 from node_tools import REPO, node_tool
 from processes import wait_http
-from support import FakeUpstream, free_port
+from support import FakeUpstream, Serving, free_port, mcp_serving
 
 OFFICIAL = REPO.parent / "shared" / "conformance" / "official"
 MOCKS = OFFICIAL / "upstream-mocks"
@@ -170,8 +169,7 @@ async def invoke(capability: Capability, found, inputs: dict[str, Any]) -> Any:
 
 
 @asynccontextmanager
-async def served(app: web.Application) -> AsyncIterator[str]:
-    server = TestServer(app, host="127.0.0.1")
+async def served(server: Serving) -> AsyncIterator[str]:
     await server.start_server()
     try:
         yield str(server.make_url("")).rstrip("/")
@@ -179,18 +177,16 @@ async def served(app: web.Application) -> AsyncIterator[str]:
         await server.close()
 
 
-def port_app(capability: Capability, kind: str) -> web.Application:
+def port_app(capability: Capability, kind: str) -> Serving:
     [port_plan] = [p for p in plan([capability]) if p.kind == kind]
-    return PortServer(port_plan).app
+    return Serving(port_plan)
 
 
-def mcp_app(capability: Capability, with_auth: bool = False) -> web.Application:
+def mcp_app(capability: Capability, with_auth: bool = False) -> Serving:
     """The MCP adapter of the capability's MCP exposures (`with_auth`: guarded by the exposure's `authentication`)."""
     exposures = [e for e in capability.exposures if e.kind == "mcp"]
     auth = exposures[0].auth if with_auth else None
-    app = web.Application()
-    app.add_routes(mcp_routes(McpServer([(capability, e) for e in exposures]), auth))
-    return app
+    return mcp_serving(mcp_routes(McpServer([(capability, e) for e in exposures]), auth))
 
 
 class Rpc:

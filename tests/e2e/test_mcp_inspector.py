@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from node_tools import TOOLS, node_tool
-from support import SEED, FakeUpstream
+from support import SEED, FakeUpstream, mcp_serving
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.exposes.mcp import McpServer
 from naftiko.exposes.mcp_http import mcp_routes
@@ -42,9 +41,7 @@ async def mcp_url(upstream: FakeUpstream) -> AsyncIterator[str]:
     capability = compile_capability(
         load_document(SEED), CompileOptions(upstreams={"track-customers": upstream.url + "/api/v1"}, environ=CREDENTIALS)
     )
-    app = web.Application()
-    app.add_routes(mcp_routes(McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]), None))
-    server = TestServer(app, host="127.0.0.1")
+    server = mcp_serving(mcp_routes(McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]), None))
     await server.start_server()
     yield str(server.make_url("/mcp"))
     await server.close()

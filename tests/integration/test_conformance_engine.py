@@ -15,15 +15,14 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from naftiko.engine.capability import Capability
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.results import DryRun, Success, UpstreamError
 from naftiko.exposes.mcp import McpServer, tool_annotations
 from naftiko.exposes.mcp_http import mcp_routes
-from naftiko.server import PortServer, plan
+from naftiko.server import plan
 from naftiko.spec.document import load_document
-from support import FakeUpstream, shared_path
+from support import FakeUpstream, Serving, mcp_serving, shared_path
 
 NORTHERN_STAR = {
     "imo_number": "IMO-9321483",
@@ -130,7 +129,7 @@ async def test_aggregate_shared_mock_serves_mcp_and_rest_from_one_function() -> 
 async def test_aggregate_shared_mock_over_rest_adapter() -> None:
     capability = official("aggregate-shared-mock.yaml", None)
     [rest_plan] = [p for p in plan([capability]) if p.kind == "rest"]
-    server = TestServer(PortServer(rest_plan).app, host="127.0.0.1")
+    server = Serving(rest_plan)
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as http, http.get(server.make_url("/hello"), params={"name": "Nina"}) as response:
@@ -142,9 +141,7 @@ async def test_aggregate_shared_mock_over_rest_adapter() -> None:
 
 @asynccontextmanager
 async def mcp_client(capability: Capability) -> AsyncIterator[Any]:
-    app = web.Application()
-    app.add_routes(mcp_routes(McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]), None))
-    server = TestServer(app, host="127.0.0.1")
+    server = mcp_serving(mcp_routes(McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]), None))
     await server.start_server()
     url = server.make_url("/mcp")
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}

@@ -19,12 +19,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from yarl import URL
 
-from support import FakeUpstream, free_port, shared_path
+from support import FakeUpstream, Serving, free_port, shared_path
 from naftiko.engine.compile import CompileOptions, compile_capability
-from naftiko.server import PlanError, PortServer, Runtime, plan
+from naftiko.server import PlanError, Runtime, plan
 from naftiko.spec.document import load_document
 
 
@@ -36,8 +35,8 @@ def compile_file(path: Path, **options):
     return compile_capability(load_document(path), CompileOptions(**options))
 
 
-async def start(port_plan) -> TestServer:
-    server = TestServer(PortServer(port_plan).app, host="127.0.0.1")
+async def start(port_plan) -> Serving:
+    server = Serving(port_plan)
     await server.start_server()
     return server
 
@@ -47,7 +46,7 @@ async def call(method: str, url: str | URL, **kwargs) -> tuple[int, dict, bytes]
         return response.status, dict(response.headers), await response.read()
 
 
-def base_of(server: TestServer) -> str:
+def base_of(server: Serving) -> str:
     return str(server.make_url("")).rstrip("/")
 
 
@@ -233,7 +232,7 @@ def test_plan_keeps_one_kind_per_port() -> None:
 # -- skill -----------------------------------------------------------------------------------
 
 
-async def _skill_server(path: Path) -> tuple[TestServer, object]:
+async def _skill_server(path: Path) -> tuple[Serving, object]:
     capability = compile_file(path, dry_run=True)
     [skill_plan] = [p for p in plan([capability]) if p.kind == "skill"]
     return await start(skill_plan), capability

@@ -19,14 +19,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from naftiko.consumes.client import ClientSettings
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.exposes.mcp import McpServer
 from naftiko.exposes.mcp_http import mcp_routes
-from naftiko.server import PortServer, plan
+from naftiko.server import plan
 from naftiko.spec.document import load_document
-from support import SEED, free_port
+from support import SEED, Serving, free_port
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
 TIMEOUT = 1.0  # the configured total timeout of every upstream call in these tests
@@ -176,7 +175,7 @@ async def serving(upstream_url: str, settings: ClientSettings = FAST) -> AsyncIt
     for port_plan in plan([capability]):
         if port_plan.kind in ("rest", "mcp"):
             routes = lambda p: mcp_routes(McpServer(list(p.entries)), None)
-            server = TestServer(PortServer(port_plan, routes).app, host="127.0.0.1")
+            server = Serving(port_plan, routes)
             await server.start_server()
             servers[port_plan.kind] = server
     try:

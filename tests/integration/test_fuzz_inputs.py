@@ -30,10 +30,10 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from support import SEED, FakeUpstream  # noqa: E402
+from support import SEED, FakeUpstream, Serving  # noqa: E402
 from naftiko.engine.compile import CompileOptions, compile_capability  # noqa: E402
 from naftiko.run_command import _mcp_route_factory  # noqa: E402
-from naftiko.server import PortServer, plan  # noqa: E402
+from naftiko.server import plan  # noqa: E402
 from naftiko.spec.document import load_document  # noqa: E402
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
@@ -50,6 +50,7 @@ class Stack:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.fake = FakeUpstream()
         self.runners: list[web.AppRunner] = []
+        self.servers: list[Serving] = []
         self.capability: Any = None
         self.ports: dict[str, int] = {}
         self.upstream_port = 0
@@ -86,9 +87,14 @@ class Stack:
         )
         routes = _mcp_route_factory()
         for port_plan in plan([self.capability]):
-            self.ports[port_plan.kind] = await self._site(PortServer(port_plan, routes).app)
+            server = Serving(port_plan, routes)
+            await server.start_server()
+            self.servers.append(server)
+            self.ports[port_plan.kind] = server.server.port
 
     async def _stop(self) -> None:
+        for server in self.servers:
+            await server.close()
         for runner in self.runners:
             await runner.cleanup()
         await self.capability.close()

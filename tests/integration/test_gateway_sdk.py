@@ -9,11 +9,10 @@ import asyncio
 import base64
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from support import REPO, FakeUpstream
+from support import REPO, FakeUpstream, Serving
 from naftiko.engine.compile import CompileOptions, compile_capability
-from naftiko.server import PortServer, plan
+from naftiko.server import plan
 from naftiko.spec.document import load_document
 
 customerio = pytest.importorskip("customerio")
@@ -31,7 +30,7 @@ RUNTIME_AUTH = "Basic " + base64.b64encode(b"real-site-id:real-api-key-0123").de
 async def test_sdk_calls_reach_customer_io_with_the_runtime_credentials(upstream: FakeUpstream) -> None:
     capability = compile_capability(load_document(GATEWAY), CompileOptions(upstreams={"customer-io-track": upstream.url}, environ=ENVIRON))
     [rest_plan] = plan([capability])
-    server = TestServer(PortServer(rest_plan).app, host="127.0.0.1")
+    server = Serving(rest_plan)
     await server.start_server()
     cio = customerio.CustomerIO("caller-site", "caller-key-4567")
     cio.base_url = str(server.make_url("/api/v1"))

@@ -21,7 +21,7 @@ from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from support import SEED, FakeUpstream, free_port, shared_path
+from support import SEED, FakeUpstream, free_port, mcp_serving, shared_path
 from naftiko.engine.capability import Capability, Exposure
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.exposes.mcp import McpServer
@@ -53,9 +53,7 @@ def mcp_entries(capability: Capability) -> list[tuple[Capability, Exposure]]:
 
 @asynccontextmanager
 async def serving(server: McpServer, auth: ServerAuth | None = None, origins: tuple[str, ...] = ()) -> AsyncIterator[str]:
-    app = web.Application()
-    app.add_routes(mcp_routes(server, auth, origins))
-    test_server = TestServer(app, host="127.0.0.1")
+    test_server = mcp_serving(mcp_routes(server, auth, origins))
     await test_server.start_server()
     try:
         yield str(test_server.make_url("/mcp"))

@@ -12,21 +12,21 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from support import SEED, FakeUpstream
+from support import SEED, FakeUpstream, Serving
 from naftiko.consumes.client import ClientSettings
 from naftiko.engine.compile import CompileOptions, compile_capability
-from naftiko.server import MAX_REQUEST_BYTES, PortServer, plan
+from naftiko.server import MAX_REQUEST_BYTES, plan
 from naftiko.spec.document import load_document
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
 
 
-async def serve(path: Path, upstream_url: str, **options) -> tuple[TestServer, object]:
+async def serve(path: Path, upstream_url: str, **options) -> tuple[Serving, object]:
     capability = compile_capability(
         load_document(path), CompileOptions(upstreams={"track-customers": upstream_url}, environ=CREDENTIALS, **options)
     )
     [rest_plan] = [p for p in plan([capability]) if p.kind == "rest"]
-    server = TestServer(PortServer(rest_plan).app, host="127.0.0.1")
+    server = Serving(rest_plan)
     await server.start_server()
     return server, capability
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from aiohttp import web
+from ..http import Request, Response, json_response
 
 from .. import __version__
 from ..engine.capability import Capability, Exposure
@@ -58,7 +58,7 @@ class Control:
         metrics = observability.get("metrics") if isinstance(observability.get("metrics"), Mapping) else {}
         local = metrics.get("local") if isinstance(metrics.get("local"), Mapping) else {}
         self.scripting = management.get("scripting") if isinstance(management.get("scripting"), Mapping) else None
-        self.routes: dict[str, Callable[[web.Request], web.Response]] = {}
+        self.routes: dict[str, Callable[[Request], Response]] = {}
         if _flag(management.get("health"), True):
             self.routes["/health/live"] = self.live
             self.routes["/health/ready"] = self.ready
@@ -70,7 +70,7 @@ class Control:
             self.routes["/metrics"] = self.metrics
         self.auths = [e.auth for _, e in entries if e.auth is not None]
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: Request) -> Response:
         for auth in self.auths:
             if not auth.allows(request):
                 return auth.challenge()
@@ -96,15 +96,15 @@ class Control:
                 out.append(entry)
         return out
 
-    def live(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "UP"})
+    def live(self, request: Request) -> Response:
+        return json_response({"status": "UP"})
 
-    def ready(self, request: web.Request) -> web.Response:
+    def ready(self, request: Request) -> Response:
         adapters = self.adapters()
         degraded = any(a["state"] != "started" for a in adapters if a["type"] != "control")
-        return web.json_response({"status": "DEGRADED" if degraded else "UP", "adapters": adapters}, status=503 if degraded else 200)
+        return json_response({"status": "DEGRADED" if degraded else "UP", "adapters": adapters}, status=503 if degraded else 200)
 
-    def status(self, request: web.Request) -> web.Response:
+    def status(self, request: Request) -> Response:
         capabilities: dict[str, Capability] = {}
         for server in self.servers():
             for capability, _ in server.entries:
@@ -120,14 +120,14 @@ class Control:
             "otel": {"status": "inactive"},
             "adapters": self.adapters(),
         }
-        return web.json_response(body)
+        return json_response(body)
 
-    def scripting_settings(self, request: web.Request) -> web.Response:
+    def scripting_settings(self, request: Request) -> Response:
         settings = {**SCRIPTING_DEFAULTS, **dict(self.scripting or {})}
-        return web.json_response({**settings, "available": False, "executions": 0})
+        return json_response({**settings, "available": False, "executions": 0})
 
-    def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(text=render_metrics(self.servers()), content_type="text/plain", charset="utf-8")
+    def metrics(self, request: Request) -> Response:
+        return Response(text=render_metrics(self.servers()), content_type="text/plain")
 
     @staticmethod
     def _info(capability: Capability) -> Mapping[str, Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aiohttp import web
+from ..http import Request, Response
 
 from ..consumes.auth import AuthError
 from ..consumes.client import (
@@ -143,9 +143,9 @@ class ForwardHandler:
         self.base = capability.base_uris[route.target_namespace]
         self.headers, self.query = _consume_level_values(capability, route.target_namespace)
 
-    async def handle(self, request: web.Request, params: Mapping[str, str]) -> web.StreamResponse:
+    async def handle(self, request: Request, params: Mapping[str, str]) -> Response:
         """`params[variable]` is the captured tail as sent (still percent-encoded)."""
-        from .rest import RESULT_KEY, respond  # rest imports this module
+        from .rest import respond  # rest imports this module
 
         auth = self.route.exposure.auth
         if auth is not None and not auth.allows(request):
@@ -160,15 +160,15 @@ class ForwardHandler:
                 outgoing.headers[name] = value
         outgoing.query.extend(self.query)
         outgoing.headers.update(self.headers)
-        if request.can_read_body:
-            outgoing.body = await request.read()
+        if request.body:
+            outgoing.body = request.body
             if request.headers.get("Content-Type"):
                 outgoing.headers.setdefault("Content-Type", request.headers["Content-Type"])
         capability = self.route.capability
         if capability.dry_run:
             described = {"method": outgoing.method, "url": url, "query": outgoing.query, "headers": outgoing.headers}
             result = DryRun(capability.masker.data(described))
-            request[RESULT_KEY] = result
+            request.result = result
             return respond(result)
         try:
             response = await self.client.send(outgoing)
@@ -179,17 +179,17 @@ class ForwardHandler:
         except (UpstreamTooLarge, AuthError) as exc:
             return _failed(request, Failed(capability.masker.text(str(exc))))
         content_type = response.headers.get("Content-Type")
-        request[RESULT_KEY] = (
+        request.result = (
             UpstreamError(response.status, None, content_type) if response.status >= 400 else Success(response.status, None, {}, response.body, content_type)
         )
         headers = {"Content-Type": content_type} if content_type else {}
-        return web.Response(status=response.status, body=response.body, headers=headers)
+        return Response(status=response.status, body=response.body, headers=headers)
 
 
-def _failed(request: web.Request, result) -> web.StreamResponse:
-    from .rest import RESULT_KEY, respond
+def _failed(request: Request, result) -> Response:
+    from .rest import respond
 
-    request[RESULT_KEY] = result
+    request.result = result
     return respond(result)
 
 

@@ -1,4 +1,4 @@
-"""MCP Streamable HTTP at `/mcp`, on aiohttp (DESIGN §4.7).
+"""MCP Streamable HTTP at `/mcp` (DESIGN §4.7).
 
 POST carries one JSON-RPC message (or a 2025-03-26 batch). A handshake-era client gets an
 `Mcp-Session-Id` from `initialize` and must send it afterwards (400 without, 404 when unknown);
@@ -13,16 +13,15 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiohttp import web
+from ..http import Handler, Request, Response
 
 from .mcp import HANDSHAKE_VERSIONS, HEADER_MISMATCH, UNSUPPORTED_VERSION, VERSION_KEY, McpServer
 from .mcp_jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, encode, error_response
 from .server_auth import ServerAuth
 
-MAX_BODY = 4 * 1024 * 1024
 SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
 _LOCAL_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?", re.IGNORECASE)
@@ -31,15 +30,13 @@ _B64_HEADER = re.compile(r"=\?base64\?(.*)\?=")
 # 2026-07-28 answers JSON-RPC errors with a matching HTTP status; handshake-era ones with 200.
 _MODERN_STATUS = {PARSE_ERROR: 400, INVALID_REQUEST: 400, INVALID_PARAMS: 400, HEADER_MISMATCH: 400, UNSUPPORTED_VERSION: 400, METHOD_NOT_FOUND: 404}
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequence[str] = ()) -> list[web.RouteDef]:
-    """POST, GET and DELETE `/mcp`; `allowed_origins` adds to the loopback origins always allowed."""
+def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequence[str] = ()) -> dict[str, Handler]:
+    """The handlers of `/mcp` by method; `allowed_origins` adds to the loopback origins always allowed.
+    The server has read the body whole and answered 413 past its limit before these run."""
     allowed = frozenset(o.rstrip("/").lower() for o in allowed_origins)
 
     def guarded(handler: Handler) -> Handler:
-        async def guard(request: web.Request) -> web.StreamResponse:
+        async def guard(request: Request) -> Response:
             origin = request.headers.get("Origin")
             if origin is not None and not _LOCAL_ORIGIN.fullmatch(origin) and origin.rstrip("/").lower() not in allowed:
                 return _reply(error_response(None, INVALID_REQUEST, "Forbidden: origin not allowed"), status=403)
@@ -49,21 +46,18 @@ def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequ
 
         return guard
 
-    async def post(request: web.Request) -> web.StreamResponse:
+    async def post(request: Request) -> Response:
         if request.content_type != "application/json":
             return _reply(error_response(None, INVALID_REQUEST, "Unsupported Media Type: send application/json"), status=415)
         sse = _wants_sse(request.headers.get("Accept"))
         if sse is None:
             return _reply(error_response(None, INVALID_REQUEST, "Not Acceptable: accept application/json or text/event-stream"), status=406)
-        body = await _read_body(request)
-        if body is None:
-            return _reply(error_response(None, INVALID_REQUEST, f"Payload Too Large: at most {MAX_BODY} bytes"), status=413)
         session_id = request.headers.get(SESSION_HEADER)
         session = server.session(session_id) if session_id is not None else None
         if session_id is not None and session is None:
             return _reply(error_response(None, INVALID_REQUEST, "Session not found: initialize again"), status=404, sse=sse)
         try:
-            payload = json.loads(body)
+            payload = json.loads(request.body)
         except (ValueError, RecursionError):
             return _reply(error_response(None, PARSE_ERROR, "Parse error: the body is not JSON"), status=400, sse=sse)
         version = request.headers.get(VERSION_HEADER)
@@ -87,33 +81,29 @@ def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequ
         message = f"Bad Request: missing {SESSION_HEADER}; send initialize first"
         return _reply(error_response(_id(payload), INVALID_REQUEST, message), status=400, sse=sse)
 
-    async def get(request: web.Request) -> web.StreamResponse:
-        return web.Response(status=405, text="this server opens no streams of its own", headers={"Allow": "POST, DELETE"})
+    async def get(request: Request) -> Response:
+        return Response(status=405, text="this server opens no streams of its own", content_type="text/plain", headers={"Allow": "POST, DELETE"})
 
-    async def delete(request: web.Request) -> web.StreamResponse:
+    async def delete(request: Request) -> Response:
         session_id = request.headers.get(SESSION_HEADER)
         if session_id is None:
             return _reply(error_response(None, INVALID_REQUEST, f"Bad Request: missing {SESSION_HEADER}"), status=400)
         if not server.end_session(session_id):
             return _reply(error_response(None, INVALID_REQUEST, "Session not found"), status=404)
-        return web.Response(status=204)
+        return Response(status=204)
 
-    return [
-        web.post("/mcp", guarded(post)),
-        web.get("/mcp", guarded(get), allow_head=False),
-        web.delete("/mcp", guarded(delete)),
-    ]
+    return {"POST": guarded(post), "GET": guarded(get), "DELETE": guarded(delete)}
 
 
-def _reply(message: Any, status: int = 200, headers: Mapping[str, str] | None = None, sse: bool = False) -> web.Response:
+def _reply(message: Any, status: int = 200, headers: Mapping[str, str] | None = None, sse: bool = False) -> Response:
     """Notifications and responses get 202; a JSON-RPC message as JSON or as one SSE event."""
     if message is None:
-        return web.Response(status=202, headers=headers)
+        return Response(status=202, headers=headers)
     if isinstance(message, dict) and status == 200 and message.get("error", {}).get("code") in (PARSE_ERROR, INVALID_REQUEST):
         status = 400
     if sse:
-        return web.Response(body=b"event: message\ndata: " + encode(message) + b"\n\n", status=status, headers=headers, content_type="text/event-stream")
-    return web.Response(body=encode(message), status=status, headers=headers, content_type="application/json")
+        return Response(body=b"event: message\ndata: " + encode(message) + b"\n\n", status=status, headers=headers, content_type="text/event-stream")
+    return Response(body=encode(message), status=status, headers=headers, content_type="application/json")
 
 
 def _wants_sse(accept: str | None) -> bool | None:
@@ -124,20 +114,6 @@ def _wants_sse(accept: str | None) -> bool | None:
     if "application/json" in accept or "*/*" in accept or "application/*" in accept:
         return False
     return True if "text/event-stream" in accept or "text/*" in accept else None
-
-
-async def _read_body(request: web.Request) -> bytes | None:
-    """The body, or None past MAX_BODY (aiohttp's own limit is the application's to choose)."""
-    if request.content_length is not None:  # the parser stops at Content-Length
-        return await request.content.read() if request.content_length <= MAX_BODY else None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _id(payload: Any) -> Any:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-from multidict import MultiDict
+from ..http import Request, Response, json_response
 
 from ..engine.capability import Capability, Exposure, Target
 from ..engine.inputs import InputField
@@ -25,7 +24,6 @@ from .forward import METHODS, ForwardHandler, ForwardRoute
 from .problems import problem
 
 _ROUTE_VARIABLE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
-RESULT_KEY = web.RequestKey("naftiko.result", object)
 """The engine's Result of a request, for logging and metrics."""
 
 
@@ -142,7 +140,7 @@ class RequestError(Exception):
         super().__init__(detail)
 
 
-Reader = Callable[[web.Request, Mapping[str, str], Any], Any]  # request, path parameters, parsed body
+Reader = Callable[[Request, Mapping[str, str], Any], Any]  # request, path parameters, parsed body
 
 
 def _coerce(field: InputField, text: str) -> Any:
@@ -182,20 +180,8 @@ def _reader(field: InputField) -> Reader:
     if field.location == "cookie":
         return lambda request, params, body: _coerce(field, request.cookies[name]) if name in request.cookies else None
     if field.type == "array":
-        return lambda request, params, body: [_coerce_item(v) for v in _query(request).getall(name)] if name in _query(request) else None
-    return lambda request, params, body: _coerce(field, _query(request)[name]) if name in _query(request) else None
-
-
-def _query(request: web.Request) -> MultiDict[str]:
-    """The query parameters, with bytes that are not UTF-8 kept distinct (lone surrogates, refused as input):
-    `request.query` turns them all into U+FFFD, so `?id=%FF` and `?id=%FE` would name the same thing."""
-    query = request.get(_QUERY_KEY)
-    if query is None:
-        query = request[_QUERY_KEY] = MultiDict(parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True, errors="surrogateescape"))
-    return query
-
-
-_QUERY_KEY = web.RequestKey("naftiko.rest.query", MultiDict)
+        return lambda request, params, body: [_coerce_item(v) for v in request.query.getall(name)] if name in request.query else None
+    return lambda request, params, body: _coerce(field, request.query[name]) if name in request.query else None
 
 
 def _coerce_item(text: str) -> Any:
@@ -213,12 +199,12 @@ class RestHandler:
         self.readers = tuple((field.name, _reader(field)) for field in route.target.inputs)
         self.reads_body = any(f.location == "body" for f in route.target.inputs)
 
-    async def handle(self, request: web.Request, params: Mapping[str, str]) -> web.StreamResponse:
+    async def handle(self, request: Request, params: Mapping[str, str]) -> Response:
         auth = self.route.exposure.auth
         if auth is not None and not auth.allows(request):
             return auth.challenge()
         try:
-            body = await self._body(request)
+            body = self._body(request)
             inputs = {}
             for name, read in self.readers:
                 value = read(request, params, body)
@@ -227,14 +213,12 @@ class RestHandler:
         except RequestError as exc:
             return exc.response
         result = await self.route.capability.invoke(self.route.target, inputs)
-        request[RESULT_KEY] = result
+        request.result = result
         return respond(result)
 
-    async def _body(self, request: web.Request) -> Any:
-        if not self.reads_body or not request.can_read_body:
-            return None
-        raw = await request.read()
-        if not raw.strip():
+    def _body(self, request: Request) -> Any:
+        raw = request.body
+        if not self.reads_body or not raw.strip():
             return None
         try:
             return json.loads(raw)
@@ -242,18 +226,18 @@ class RestHandler:
             raise RequestError(400, "malformed-json", "Malformed JSON", "the request body is not valid JSON") from None
 
 
-def respond(result: Result) -> web.StreamResponse:
+def respond(result: Result) -> Response:
     """Translate an engine Result into an HTTP answer."""
     match result:
         case Success(status, body, _, raw, content_type):
             if raw is not None:
                 headers = {"Content-Type": content_type} if content_type and raw else {}
-                return web.Response(status=status, body=raw, headers=headers)
-            return web.json_response(body, status=status, dumps=_dumps)
+                return Response(status=status, body=raw, headers=headers)
+            return json_response(body, status=status, dumps=_dumps)
         case UpstreamError(status, body, content_type):
             if status < 500:
                 payload = body if isinstance(body, str) else _dumps(body) if body is not None else ""
-                return web.Response(status=status, text=payload, content_type=_media_type(content_type) if payload else None)
+                return Response(status=status, text=payload, content_type=_media_type(content_type) if payload else None)
             return problem(502, "upstream-error", "Upstream error", f"the upstream answered {status}", upstreamStatus=status, upstreamBody=body)
         case Unreachable(message):
             return problem(502, "upstream-unreachable", "Upstream unreachable", message)
@@ -264,7 +248,7 @@ def respond(result: Result) -> web.StreamResponse:
         case Failed(message):
             return problem(502, "upstream-failure", "Upstream answer unusable", message)
         case DryRun(request):
-            return web.json_response({"dryRun": True, "request": request}, dumps=_dumps)
+            return json_response({"dryRun": True, "request": request}, dumps=_dumps)
     raise TypeError(result)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from ..http import Request, Response
 
 
 class ServerAuthConfigError(ValueError):
@@ -35,7 +35,7 @@ class ServerAuth:
             return (text.partition(":")[2], base64.b64encode(self.expected).decode())
         return (text,)
 
-    def presented(self, request: web.Request) -> bytes | None:
+    def presented(self, request: Request) -> bytes | None:
         if self.scheme == "apikey":
             value = request.query.get(self.key) if self.placement == "query" else request.headers.get(self.key)
             return value.encode() if value is not None else None
@@ -50,11 +50,11 @@ class ServerAuth:
                 return None
         return None
 
-    def allows(self, request: web.Request) -> bool:
+    def allows(self, request: Request) -> bool:
         presented = self.presented(request)
         return presented is not None and hmac.compare_digest(presented, self.expected)
 
-    def challenge(self) -> web.Response:
+    def challenge(self) -> Response:
         if self.scheme == "basic":
             www = 'Basic realm="naftiko", charset="UTF-8"'
         elif self.scheme == "bearer":
@@ -67,7 +67,7 @@ class ServerAuth:
             "status": 401,
             "detail": "missing or invalid credentials for this exposure",
         }
-        return web.Response(
+        return Response(
             status=401, text=json.dumps(body), content_type="application/problem+json", headers={"WWW-Authenticate": www}
         )
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from aiohttp import web
+from ..http import Request, Response, json_response
 
 from ..engine.capability import Capability, Exposure
 from .problems import problem
@@ -136,7 +136,7 @@ class SkillCatalog:
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: Request) -> Response:
         for auth in self.auths:
             if not auth.allows(request):
                 return auth.challenge()
@@ -148,18 +148,18 @@ class SkillCatalog:
             response.headers["Allow"] = "GET"
             return response
         if len(parts) == 1:
-            return web.json_response(self.catalog())
+            return json_response(self.catalog())
         name = parts[1]
         if name not in self.skills:
             return _not_found(f"no skill named {name!r}")
         if len(parts) == 2:
-            return web.json_response(self.detail(name))
+            return json_response(self.detail(name))
         folder = self.folder(name)
         if parts[2] == "contents" and len(parts) == 3:
             if folder is None:
                 return _not_found(f"skill {name!r} has no readable location")
             files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-            return web.json_response({"name": name, "count": len(files), "files": files})
+            return json_response({"name": name, "count": len(files), "files": files})
         if parts[2] == "contents":
             if folder is None:
                 return _not_found(f"skill {name!r} has no readable location")
@@ -169,7 +169,7 @@ class SkillCatalog:
             content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
             if target.suffix.lower() in (".md", ".markdown"):
                 content_type = "text/markdown"
-            return web.Response(body=target.read_bytes(), content_type=content_type)
+            return Response(body=target.read_bytes(), content_type=content_type)
         if parts[2] == "download" and len(parts) == 3:
             if folder is None:
                 return _not_found(f"skill {name!r} has no readable location")
@@ -179,7 +179,7 @@ class SkillCatalog:
                     if path.is_file():
                         archive.write(path, str(path.relative_to(folder)))
             headers = {"Content-Disposition": f'attachment; filename="{name}.zip"'}
-            return web.Response(body=buffer.getvalue(), content_type="application/zip", headers=headers)
+            return Response(body=buffer.getvalue(), content_type="application/zip", headers=headers)
         return _not_found("no route matches this path")
 
 
@@ -191,5 +191,5 @@ def _inside(folder: Path, parts: Sequence[str]) -> Path | None:
     return target if target.is_relative_to(root) else None
 
 
-def _not_found(detail: str) -> web.Response:
+def _not_found(detail: str) -> Response:
     return problem(404, "not-found", "Not found", detail)
