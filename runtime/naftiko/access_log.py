@@ -16,6 +16,7 @@ from typing import TextIO
 
 _PREFIX = secrets.token_hex(4)
 _COUNTER = itertools.count(1)
+MAX_CACHED_ROUTES = 1024  # skill and control routes follow the path asked for
 
 
 def new_request_id() -> str:
@@ -26,11 +27,18 @@ class AccessLog:
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream
         self.pending: list[str] = []
+        self._routes: dict[str, str] = {}  # route → its JSON string
 
     def record(self, method: str, route: str, status: int, upstream_status: int | None, seconds: float, request_id: str) -> None:
+        """`method` is an HTTP token (the parser checked it); `route` and `request_id` may come from the caller."""
         upstream = "null" if upstream_status is None else upstream_status
+        encoded_route = self._routes.get(route)
+        if encoded_route is None:
+            encoded_route = json.dumps(route)
+            if len(self._routes) < MAX_CACHED_ROUTES:
+                self._routes[route] = encoded_route
         self.pending.append(
-            f'{{"method":"{method}","route":{json.dumps(route)},"status":{status},"upstreamStatus":{upstream},'
+            f'{{"method":"{method}","route":{encoded_route},"status":{status},"upstreamStatus":{upstream},'
             f'"latencyMs":{seconds * 1000:.3f},"requestId":{json.dumps(request_id)}}}\n'
         )
         if len(self.pending) == 1:
