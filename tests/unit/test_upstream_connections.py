@@ -180,6 +180,22 @@ async def test_concurrent_calls_use_several_connections() -> None:
     assert peers.connections == 4
 
 
+async def test_calls_beyond_the_cap_wait_for_a_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connections, "MAX_PER_ORIGIN", 2)
+    peers = Peers()
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.02)
+        return web.json_response({})
+
+    async with app_server(web.get("/", slow), peers=peers) as base:
+        pool = new_pool()
+        responses = await asyncio.gather(*(call(pool, f"{base}/") for _ in range(6)))
+        assert [r.status for r in responses] == [200] * 6
+        await pool.close()
+    assert peers.connections == 2 and len(peers.seen) == 6
+
+
 async def test_connection_close_is_not_reused() -> None:
     async with raw_server(keep_answering(answer(b"{}", "Connection: close"))) as (raw, base):
         pool = new_pool()

@@ -111,14 +111,27 @@ class ConnectionPool:
         prefix, path = split_origin(url)
         origin = self._by_prefix.get(prefix) or self._origin(prefix)
         head = _head(method, request_target(path, query), origin.host_line, headers, cookies, body)
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         connection = self._take_idle(origin) or await self._acquire(origin, deadline, fresh=False)
-        try:
-            return await self._exchange(connection, method, head, body, deadline)
-        except _Stale:
-            pass
-        connection = await self._acquire(origin, deadline, fresh=True)
-        return await self._exchange(connection, method, head, body, deadline)
+        while True:  # twice at most: a fresh connection is never stale
+            waiter = connection.start(method == "HEAD", self.max_body_bytes)
+            timer = loop.call_at(deadline, connection.expire)
+            try:
+                if not waiter.done():  # done already when the connection was found closed
+                    transport = connection.transport
+                    if body and len(body) > 65536:
+                        transport.write(head)
+                        transport.write(body)
+                    else:
+                        transport.write(head + body if body else head)
+                return await waiter
+            except _Stale:
+                pass
+            finally:
+                timer.cancel()
+                self._release(connection)
+            connection = await self._acquire(origin, deadline, fresh=True)
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -140,22 +153,6 @@ class ConnectionPool:
             origin = self._by_key[key] = _Origin(*key)
         self._by_prefix[prefix] = origin
         return origin
-
-    async def _exchange(self, connection: _Connection, method: str, head: bytes, body: bytes | None, deadline: float) -> UpstreamResponse:
-        waiter = connection.start(method == "HEAD", self.max_body_bytes)
-        timer = waiter.get_loop().call_at(deadline, connection.expire)
-        try:
-            if not waiter.done():  # done already when the connection was found closed
-                transport = connection.transport
-                if body and len(body) > 65536:
-                    transport.write(head)
-                    transport.write(body)
-                else:
-                    transport.write(head + body if body else head)
-            return await waiter
-        finally:
-            timer.cancel()
-            self._release(connection)
 
     async def _acquire(self, origin: _Origin, deadline: float, fresh: bool) -> _Connection:
         """An idle connection (unless `fresh`), else a new one once the origin is under its cap."""
@@ -218,7 +215,8 @@ class ConnectionPool:
         origin.idle.append(connection)
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().call_later(IDLE_TIMEOUT, self._sweep)
-        _wake(origin)
+        if origin.waiters:
+            _wake(origin)
 
     def _discard(self, connection: _Connection) -> None:
         """Forget a closed (or closing) connection; called again later, it does nothing."""
