@@ -17,11 +17,15 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-
 from naftiko.consumes import connections
 from naftiko.consumes.auth import DigestAuth
 from naftiko.consumes.client import ClientSettings, NamespaceClient, UpstreamUnreachable
-from naftiko.consumes.connections import BodyTooLarge, BrokenAnswer, ConnectionFailed, ConnectionPool
+from naftiko.consumes.connections import (
+    BodyTooLarge,
+    BrokenAnswer,
+    ConnectionFailed,
+    ConnectionPool,
+)
 from naftiko.consumes.request import OutgoingRequest
 
 LIMIT = 64 * 1024
@@ -496,7 +500,7 @@ async def test_header_with_a_newline_is_refused() -> None:
 
 
 async def test_client_messages_name_the_origin() -> None:
-    async with raw_server(keep_answering(b"garbage\r\n\r\n")) as (raw, base):
+    async with raw_server(keep_answering(b"garbage\r\n\r\n")) as (_, base):
         client = NamespaceClient("ns", None, ClientSettings(total_timeout=2.0, retries=0))
         with pytest.raises(UpstreamUnreachable, match=f"ns: broken answer from {base}: "):
             await client.send(OutgoingRequest("GET", f"{base}/x", headers={"Authorization": "Bearer s3cr3t"}))
@@ -575,7 +579,7 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -17,7 +17,13 @@ import aiohttp
 from yarl import URL
 
 from .auth import Authenticator
-from .connections import BodyTooLarge, BrokenAnswer, ConnectionFailed, ConnectionPool, UpstreamResponse
+from .connections import (
+    BodyTooLarge,
+    BrokenAnswer,
+    ConnectionFailed,
+    ConnectionPool,
+    UpstreamResponse,
+)
 from .request import OutgoingRequest
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -108,8 +114,11 @@ class NamespaceClient:
         while True:
             if self._limiter is not None:
                 await self._limiter.acquire()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
             try:
-                response = await self._once(request, deadline)
+                response = await self._pool.request(request.method, request.url, request.query, request.headers, request.cookies, request.body, remaining)
             except BodyTooLarge as exc:
                 if exc.declared is not None:
                     raise UpstreamTooLarge(f"{self.namespace}: response of {exc.declared:,} bytes exceeds {exc.limit:,}") from None
@@ -134,12 +143,6 @@ class NamespaceClient:
                     attempt += 1
                     continue
             return response
-
-    async def _once(self, request: OutgoingRequest, deadline: float) -> UpstreamResponse:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        return await self._pool.request(request.method, request.url, request.query, request.headers, request.cookies, request.body, remaining)
 
     def _retry_delay(self, request: OutgoingRequest, attempt: int, deadline: float, response: UpstreamResponse | None) -> float | None:
         """How long to wait before the next attempt, or None when this call must not be retried."""

@@ -72,7 +72,7 @@ class _Stale(Exception):
 class _Origin:
     """One scheme://host:port: what every request head to it shares, and its connections."""
 
-    __slots__ = ("scheme", "host", "port", "label", "host_line", "idle", "all", "waiters")
+    __slots__ = ("all", "host", "host_line", "idle", "label", "port", "scheme", "waiters")
 
     def __init__(self, scheme: str, host: str, port: int):
         self.scheme, self.host, self.port = scheme, host, port
@@ -115,7 +115,7 @@ class ConnectionPool:
         deadline = loop.time() + timeout
         connection = self._take_idle(origin) or await self._acquire(origin, deadline, fresh=False)
         while True:  # twice at most: a fresh connection is never stale
-            waiter = connection.start(method == "HEAD", self.max_body_bytes)
+            waiter = connection.start(loop, method == "HEAD", self.max_body_bytes)
             timer = loop.call_at(deadline, connection.expire)
             try:
                 if not waiter.done():  # done already when the connection was found closed
@@ -146,7 +146,7 @@ class ConnectionPool:
         parts = urlsplit(prefix)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"unsupported upstream URL {prefix!r}")
+            raise ValueError(f"an upstream URL must be http:// or https:// with a host, not {scheme or 'relative'}")
         key = (scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80))
         origin = self._by_key.get(key)
         if origin is None:
@@ -316,8 +316,8 @@ class _Connection(asyncio.Protocol):
 
     # --- the pool's side -------------------------------------------------------------------
 
-    def start(self, head_only: bool, limit: int) -> asyncio.Future[UpstreamResponse]:
-        self.waiter = waiter = asyncio.get_running_loop().create_future()
+    def start(self, loop: asyncio.AbstractEventLoop, head_only: bool, limit: int) -> asyncio.Future[UpstreamResponse]:
+        self.waiter = waiter = loop.create_future()
         self._head_only, self._limit = head_only, limit
         self._received = self._complete = self._until_close = False
         self._fields, self._headers, self._chunks, self._size = [], None, [], 0
