@@ -23,6 +23,7 @@ import aiohttp
 from yarl import URL
 
 from naftiko.consumes.request import OutgoingRequest
+from naftiko.consumes.url import request_target, split_origin
 
 __all__ = [
     "AuthConfigError",
@@ -350,8 +351,7 @@ class DigestAuth(Authenticator):
         def h(text: str | bytes) -> str:
             return hash_fn(text.encode() if isinstance(text, str) else text).hexdigest()
 
-        # The request-target as aiohttp/yarl will put it on the wire.
-        uri = URL(request.url).with_query(request.query).raw_path_qs
+        uri = request_target(split_origin(request.url)[1], request.query)  # as the client sends it
         method = request.method.upper()
         ch.nc += 1
         nc = f"{ch.nc:08x}"

@@ -1,4 +1,4 @@
-"""Outgoing HTTP for one consumed namespace: pooled session, timeouts, retries, rate limit.
+"""Outgoing HTTP for one consumed namespace: pooled connections, timeouts, retries, rate limit.
 
 Retries happen only for idempotent methods, and only on 429/503 or a connection that failed
 before any response; waits are jittered exponential backoff, or the upstream's Retry-After
@@ -13,12 +13,17 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-
 import aiohttp
-from multidict import CIMultiDictProxy
 from yarl import URL
 
 from .auth import Authenticator
+from .connections import (
+    BodyTooLarge,
+    BrokenAnswer,
+    ConnectionFailed,
+    ConnectionPool,
+    UpstreamResponse,
+)
 from .request import OutgoingRequest
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -33,13 +38,6 @@ class ClientSettings:
     backoff: float = 0.2
     max_retry_after: float = 10.0
     max_body_bytes: int = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamResponse:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
 
 
 class UpstreamUnreachable(Exception):
@@ -80,28 +78,28 @@ class NamespaceClient:
         self.namespace = namespace
         self.auth = auth
         self.settings = settings
+        self._pool = ConnectionPool(settings.connect_timeout, settings.max_body_bytes)
         self._session: aiohttp.ClientSession | None = None
         self._limiter = _RateLimiter(rate_limit) if rate_limit else None
-        self._full_timeout = aiohttp.ClientTimeout(total=settings.total_timeout, sock_connect=settings.connect_timeout)
 
     def session(self) -> aiohttp.ClientSession:
+        """For the authenticators' own requests (OAuth2 token fetch), not for the calls."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
-                timeout=self._full_timeout,
-                auto_decompress=True,
+                connector=aiohttp.TCPConnector(limit=16, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=self.settings.total_timeout, sock_connect=self.settings.connect_timeout),
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
     async def close(self) -> None:
+        await self._pool.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def send(self, request: OutgoingRequest) -> UpstreamResponse:
-        """Send with retries; every attempt gets only what is left of the call's total timeout
-        (aiohttp's own timer: no extra timer or task per call)."""
+        """Send with retries; every attempt gets only what is left of the call's total timeout."""
         deadline = time.monotonic() + self.settings.total_timeout
         try:
             return await self._send_with_retries(request, deadline)
@@ -109,21 +107,25 @@ class NamespaceClient:
             raise UpstreamTimeout(f"{self.namespace}: no answer within {self.settings.total_timeout:g} s") from None
 
     async def _send_with_retries(self, request: OutgoingRequest, deadline: float) -> UpstreamResponse:
-        session = self.session()
         if self.auth is not None:
-            await self.auth.apply(request, session)
+            await self.auth.apply(request, self.session())
         attempt = 0
         challenged = False
         while True:
             if self._limiter is not None:
                 await self._limiter.acquire()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
             try:
-                response = await self._once(session, request, deadline)
-            except TimeoutError:
-                raise
-            except (aiohttp.ClientPayloadError, aiohttp.ClientResponseError) as exc:  # an answer came, cut short or not HTTP: never resent
+                response = await self._pool.request(request.method, request.url, request.query, request.headers, request.cookies, request.body, remaining)
+            except BodyTooLarge as exc:
+                if exc.declared is not None:
+                    raise UpstreamTooLarge(f"{self.namespace}: response of {exc.declared:,} bytes exceeds {exc.limit:,}") from None
+                raise UpstreamTooLarge(f"{self.namespace}: response exceeds {exc.limit:,} bytes") from None
+            except BrokenAnswer as exc:  # an answer came, cut short or not HTTP: never resent
                 raise UpstreamUnreachable(f"{self.namespace}: broken answer from {URL(request.url).origin()}: {_reason(exc)}") from None
-            except (aiohttp.ClientConnectionError, OSError) as exc:
+            except ConnectionFailed as exc:
                 delay = self._retry_delay(request, attempt, deadline, None)
                 if delay is None:
                     raise UpstreamUnreachable(f"{self.namespace}: cannot reach {URL(request.url).origin()}: {_reason(exc)}") from None
@@ -141,35 +143,6 @@ class NamespaceClient:
                     attempt += 1
                     continue
             return response
-
-    async def _once(self, session: aiohttp.ClientSession, request: OutgoingRequest, deadline: float) -> UpstreamResponse:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        timeout = self._full_timeout
-        if remaining < self.settings.total_timeout - 0.01:
-            timeout = aiohttp.ClientTimeout(total=remaining, sock_connect=self.settings.connect_timeout)
-        async with session.request(
-            request.method,
-            URL(request.url, encoded=True),
-            params=request.query or None,
-            headers=request.headers,
-            cookies=request.cookies or None,
-            data=request.body,
-            allow_redirects=False,
-            timeout=timeout,
-        ) as response:
-            limit = self.settings.max_body_bytes
-            if response.content_length is not None and response.content_length > limit:
-                raise UpstreamTooLarge(f"{self.namespace}: response of {response.content_length:,} bytes exceeds {limit:,}")
-            chunks, size = [], 0  # content.read(n) returns what has arrived, not the whole body
-            while size <= limit and (chunk := await response.content.read(limit + 1 - size)):
-                chunks.append(chunk)
-                size += len(chunk)
-            body = b"".join(chunks)
-            if size > limit:
-                raise UpstreamTooLarge(f"{self.namespace}: response exceeds {limit:,} bytes")
-            return UpstreamResponse(response.status, response.headers, body)
 
     def _retry_delay(self, request: OutgoingRequest, attempt: int, deadline: float, response: UpstreamResponse | None) -> float | None:
         """How long to wait before the next attempt, or None when this call must not be retried."""

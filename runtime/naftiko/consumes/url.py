@@ -8,15 +8,18 @@ A caller's value can never leave its segment: `/`, `?`, `#` and `%` are percent-
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from ..templates import as_text
 
 _PLACEHOLDER = re.compile(r"\{\{?\s*([^{}\s]+?)\s*\}?\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PATH_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
+_PATH_SAFE = "/%!$&'()*+,;=:@"
+_QUERY_SAFE = "?/:@!$'()*,"  # what yarl leaves as is in a query name or value
 
 
 class PathValueError(ValueError):
@@ -29,6 +32,25 @@ def join_url(base: str, path: str) -> str:
     if not path:
         return base.rstrip("/")
     return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+def split_origin(url: str) -> tuple[str, str]:
+    """`http://host:port/a/b` -> (`http://host:port`, `/a/b`); the path is `/` when empty."""
+    slash = url.find("/", url.find("://") + 3)
+    if slash < 0:
+        return url, "/"
+    return url[:slash], url[slash:]
+
+
+def request_target(path: str, query: Sequence[tuple[str, Any]]) -> str:
+    """The request-target put on the wire (and signed by digest auth): the already encoded
+    path, plus the query encoded as yarl did (space as `+`, `&=+;#%` escaped)."""
+    if _PATH_UNSAFE.search(path):
+        path = quote(path, safe=_PATH_SAFE)
+    if not query:
+        return path
+    pairs = "&".join(f"{quote_plus(k, _QUERY_SAFE, errors='ignore')}={quote_plus(v if type(v) is str else str(v), _QUERY_SAFE, errors='ignore')}" for k, v in query)
+    return f"{path}?{pairs}"
 
 
 def encode_segment(name: str, value: Any) -> str:

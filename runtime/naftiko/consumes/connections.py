@@ -1,0 +1,476 @@
+"""Pooled keep-alive HTTP/1.1 connections to upstream origins, parsed by httptools (llhttp).
+
+Per call: one request head built as one string, one future, one timer handle; nothing else
+outlives the call. Idle connections are reused last-in first-out and closed after
+`IDLE_TIMEOUT` seconds; a connection is reused only after a complete answer that allows it.
+
+Failures fall in three kinds, because the caller may resend only some of them:
+`ConnectionFailed` (nothing of an answer arrived), `BrokenAnswer` (an answer began but was cut
+short or is not HTTP) and `TimeoutError`. A reused connection found closed before any byte of
+the answer is retried once, on a fresh connection, whatever the method: the request never
+reached the application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+import zlib
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .. import __version__
+from .url import request_target, split_origin
+
+IDLE_TIMEOUT = 15.0
+MAX_PER_ORIGIN = 256
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_COMPUTED = frozenset({"content-length", "transfer-encoding"})  # always ours, from the body
+_DEFAULTS = (
+    ("accept", "Accept: */*"),
+    ("accept-encoding", "Accept-Encoding: gzip, deflate"),
+    ("user-agent", f"User-Agent: naftiko/{__version__}"),
+)
+_DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_COOKIE_PLAIN = frozenset("!#$%&'()*+-./0123456789:<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+class ConnectionFailed(Exception):
+    """Nothing of an answer arrived: refused, reset or closed before the first byte."""
+
+
+class BrokenAnswer(Exception):
+    """An answer began but was cut short, or is not HTTP."""
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int, declared: int | None):
+        super().__init__(limit, declared)
+        self.limit = limit
+        self.declared = declared  # the Content-Length, when that is what gave it away
+
+
+class _Stale(Exception):
+    """A reused connection was closed by the server before any byte of the answer."""
+
+
+class _Origin:
+    """One scheme://host:port: what every request head to it shares, and its connections."""
+
+    __slots__ = ("all", "host", "host_line", "idle", "label", "port", "scheme", "waiters")
+
+    def __init__(self, scheme: str, host: str, port: int):
+        self.scheme, self.host, self.port = scheme, host, port
+        literal = f"[{host}]" if ":" in host else host
+        default = 443 if scheme == "https" else 80
+        authority = literal if port == default else f"{literal}:{port}"
+        self.label = f"{scheme}://{literal}:{port}"
+        self.host_line = f"Host: {authority}"
+        self.idle: list[_Connection] = []
+        self.all: set[_Connection] = set()
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+
+class ConnectionPool:
+    """The connections of one consumed namespace, keyed by origin."""
+
+    def __init__(self, connect_timeout: float, max_body_bytes: int, ssl_context: ssl.SSLContext | None = None):
+        self.connect_timeout = connect_timeout
+        self.max_body_bytes = max_body_bytes
+        self._ssl = ssl_context
+        self._by_prefix: dict[str, _Origin] = {}  # "http://h:1" as written in URLs
+        self._by_key: dict[tuple[str, str, int], _Origin] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        cookies: Mapping[str, str],
+        body: bytes | None,
+        timeout: float,
+    ) -> UpstreamResponse:
+        """`url` is encoded and has no query string; the whole call ends within `timeout` s."""
+        prefix, path = split_origin(url)
+        origin = self._by_prefix.get(prefix) or self._origin(prefix)
+        head = _head(method, request_target(path, query), origin.host_line, headers, cookies, body)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        connection = self._take_idle(origin) or await self._acquire(origin, deadline, fresh=False)
+        while True:  # twice at most: a fresh connection is never stale
+            waiter = connection.start(loop, method == "HEAD", self.max_body_bytes)
+            timer = loop.call_at(deadline, connection.expire)
+            try:
+                if not waiter.done():  # done already when the connection was found closed
+                    transport = connection.transport
+                    if body and len(body) > 65536:
+                        transport.write(head)
+                        transport.write(body)
+                    else:
+                        transport.write(head + body if body else head)
+                return await waiter
+            except _Stale:
+                pass
+            finally:
+                timer.cancel()
+                self._release(connection)
+            connection = await self._acquire(origin, deadline, fresh=True)
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for origin in self._by_key.values():
+            for connection in list(origin.all):
+                connection.abort()
+            origin.idle.clear()
+
+    def _origin(self, prefix: str) -> _Origin:
+        parts = urlsplit(prefix)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"an upstream URL must be http:// or https:// with a host, not {scheme or 'relative'}")
+        key = (scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80))
+        origin = self._by_key.get(key)
+        if origin is None:
+            origin = self._by_key[key] = _Origin(*key)
+        self._by_prefix[prefix] = origin
+        return origin
+
+    async def _acquire(self, origin: _Origin, deadline: float, fresh: bool) -> _Connection:
+        """An idle connection (unless `fresh`), else a new one once the origin is under its cap."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout_at(deadline):
+            while len(origin.all) >= MAX_PER_ORIGIN:
+                idle = self._take_idle(origin)
+                if idle is not None and not fresh:
+                    return idle
+                if idle is not None:  # make room for the fresh connection wanted
+                    idle.abort()
+                    self._discard(idle)
+                    break
+                slot = loop.create_future()
+                origin.waiters.append(slot)
+                try:
+                    await slot
+                finally:
+                    if not slot.done():
+                        slot.cancel()
+            connection = _Connection(self, origin)
+            origin.all.add(connection)
+            https = origin.scheme == "https"
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    await loop.create_connection(
+                        lambda: connection,
+                        origin.host,
+                        origin.port,
+                        ssl=(self._ssl or _default_ssl()) if https else None,
+                        server_hostname=origin.host if https else None,
+                    )
+            except OSError as exc:
+                self._discard(connection)
+                raise ConnectionFailed(_first_line(exc)) from None
+            except BaseException:
+                connection.abort()
+                self._discard(connection)
+                raise
+        return connection
+
+    def _take_idle(self, origin: _Origin) -> _Connection | None:
+        """The most recently used idle connection still open and not idle for too long."""
+        idle = origin.idle
+        while idle:
+            connection = idle.pop()
+            if not connection.transport.is_closing() and time.monotonic() - connection.idle_since < IDLE_TIMEOUT:
+                return connection
+            connection.abort()
+            self._discard(connection)
+        return None
+
+    def _release(self, connection: _Connection) -> None:
+        if not connection.finished():
+            connection.abort()
+            self._discard(connection)
+            return
+        origin = connection.origin
+        connection.idle_since = time.monotonic()
+        origin.idle.append(connection)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(IDLE_TIMEOUT, self._sweep)
+        if origin.waiters:
+            _wake(origin)
+
+    def _discard(self, connection: _Connection) -> None:
+        """Forget a closed (or closing) connection; called again later, it does nothing."""
+        origin = connection.origin
+        if connection in origin.all:
+            origin.all.discard(connection)
+            if connection in origin.idle:
+                origin.idle.remove(connection)
+            _wake(origin)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        now = time.monotonic()
+        oldest = now
+        for origin in self._by_key.values():
+            for connection in [c for c in origin.idle if now - c.idle_since >= IDLE_TIMEOUT]:
+                connection.abort()
+                self._discard(connection)
+            if origin.idle:
+                oldest = min(oldest, origin.idle[0].idle_since)
+        if any(origin.idle for origin in self._by_key.values()):
+            delay = max(1.0, oldest + IDLE_TIMEOUT - now)
+            self._sweeper = asyncio.get_running_loop().call_later(delay, self._sweep)
+
+
+def _wake(origin: _Origin) -> None:
+    waiters = origin.waiters
+    while waiters:
+        slot = waiters.popleft()
+        if not slot.done():
+            slot.set_result(None)
+            return
+
+
+@cache
+def _default_ssl() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def _head(method: str, target: str, host_line: str, headers: Mapping[str, str], cookies: Mapping[str, str], body: bytes | None) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", host_line]
+    seen = set()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in _COMPUTED:
+            continue
+        if lower == "host":
+            lines[1] = f"{name}: {value}"
+            continue
+        seen.add(lower)
+        lines.append(f"{name}: {value}")
+    for lower, line in _DEFAULTS:
+        if lower not in seen:
+            lines.append(line)
+    if cookies:
+        lines.append("Cookie: " + "; ".join(f"{k}={_cookie_value(v)}" for k, v in cookies.items()))
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+        if "content-type" not in seen:
+            lines.append("Content-Type: application/octet-stream")
+    elif method in _BODY_METHODS:
+        lines.append("Content-Length: 0")
+    lines += ("", "")
+    text = "\r\n".join(lines)
+    if text.count("\n") != len(lines) - 1 or text.count("\r") != len(lines) - 1:
+        raise ValueError("a header name or value of the upstream request contains CR or LF")
+    return text.encode()
+
+
+def _cookie_value(value: str) -> str:
+    if _COOKIE_PLAIN.issuperset(value):
+        return value
+    return SimpleCookie().value_encode(value)[1]
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection; the httptools parser calls its on_* methods."""
+
+    def __init__(self, pool: ConnectionPool, origin: _Origin):
+        self.pool = pool
+        self.origin = origin
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set on connect
+        self.parser = HttpResponseParser(self)
+        self.reused = False
+        self.reusable = True
+        self.idle_since = 0.0
+        self.waiter: asyncio.Future[UpstreamResponse] | None = None
+        self._head_only = False
+        self._limit = 0
+        self._received = False
+        self._fields: list[tuple[str, str]] = []
+        self._headers: CIMultiDict[str] | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._until_close = False  # the body ends when the server closes the connection
+        self._complete = False
+
+    # --- the pool's side -------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop, head_only: bool, limit: int) -> asyncio.Future[UpstreamResponse]:
+        self.waiter = waiter = loop.create_future()
+        self._head_only, self._limit = head_only, limit
+        self._received = self._complete = self._until_close = False
+        self._fields, self._headers, self._chunks, self._size = [], None, [], 0
+        if self.transport.is_closing():  # closed since it was picked: nothing is sent
+            self._fail(self._unanswered(None))
+        return waiter
+
+    def finished(self) -> bool:
+        """True when the last answer was complete and the connection may carry another."""
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
+        ok = self._complete and self.reusable and not self.transport.is_closing()
+        self.reused = ok
+        return ok
+
+    def expire(self) -> None:
+        self._fail(TimeoutError())
+
+    def abort(self) -> None:
+        self.reusable = False
+        if self.transport is not None:
+            self.transport.abort()
+
+    # --- asyncio ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        waiter = self.waiter
+        if waiter is None or waiter.done():  # nobody asked: the connection is out of step
+            self.abort()
+            return
+        self._received = True
+        try:
+            self.parser.feed_data(data)
+        except (HttpParserError, HttpParserUpgrade) as exc:
+            self._fail(BrokenAnswer(_first_line(exc) or "not an HTTP answer"))
+
+    def eof_received(self) -> None:
+        self.reusable = False  # the transport closes itself next: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reusable = False
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            if not self._received:
+                self._fail(self._unanswered(exc))
+            elif self._until_close and self._headers is not None and not self._complete:
+                self._finish()
+            else:
+                self._fail(BrokenAnswer(_first_line(exc) or "connection closed mid-answer"))
+        if self.waiter is None:
+            self.pool._discard(self)
+
+    # --- httptools ---------------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._complete:
+            self.reusable = False  # bytes after the answer
+        self._fields = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._fields.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200 or self._complete:
+            return  # an interim 1xx answer: the real one follows
+        headers = self._headers = CIMultiDict(self._fields)
+        length = headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > self._limit:
+            self._fail(BodyTooLarge(self._limit, int(length)))
+        elif self._head_only or status in (204, 304):
+            if not self.parser.should_keep_alive():
+                self.reusable = False
+            self._finish()
+            self.parser = HttpResponseParser(self)  # llhttp would wait for the body HEAD announced
+        else:
+            self._until_close = length is None and "chunked" not in headers.get("Transfer-Encoding", "").lower()
+
+    def on_body(self, body: bytes) -> None:
+        if self._complete:
+            self.reusable = False
+            return
+        self._size += len(body)
+        if self._size > self._limit:
+            self._fail(BodyTooLarge(self._limit, None))
+        else:
+            self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._headers is None or self._complete:
+            return  # the end of a 1xx answer, or of what follows the one already given
+        if not self.parser.should_keep_alive():
+            self.reusable = False
+        self._finish()
+
+    # --- outcomes ------------------------------------------------------------------------------
+
+    def _unanswered(self, exc: Exception | None) -> Exception:
+        return _Stale() if self.reused else ConnectionFailed(_first_line(exc) or "connection closed before any answer")
+
+    def _finish(self) -> None:
+        self._complete = True
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        assert self._headers is not None
+        body = b"".join(self._chunks)
+        self._chunks = []
+        encoding = self._headers.get("Content-Encoding", "").strip().lower()
+        if body and encoding in _DECODERS:
+            try:
+                body = _decompress(body, _DECODERS[encoding], self._limit)
+            except zlib.error as exc:
+                self._fail(BrokenAnswer(f"cannot decode the {encoding} body: {exc}"))
+                return
+            except BodyTooLarge as exc:
+                self._fail(exc)
+                return
+        waiter.set_result(UpstreamResponse(self.parser.get_status_code(), CIMultiDictProxy(self._headers), body))
+
+    def _fail(self, exc: BaseException) -> None:
+        """End the call with `exc`; the connection is never reused after a failure."""
+        self.reusable = False
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _decompress(body: bytes, wbits: int, limit: int) -> bytes:
+    try:
+        decoder = zlib.decompressobj(wbits)
+        out = decoder.decompress(body, limit + 1)
+    except zlib.error:
+        if wbits != zlib.MAX_WBITS:
+            raise
+        decoder = zlib.decompressobj(-zlib.MAX_WBITS)  # "deflate" sent raw, without the zlib wrapper
+        out = decoder.decompress(body, limit + 1)
+    if len(out) > limit:
+        raise BodyTooLarge(limit, None)
+    return out
+
+
+def _first_line(exc: BaseException | None) -> str:
+    if exc is None:
+        return ""
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+__all__ = ["BodyTooLarge", "BrokenAnswer", "ConnectionFailed", "ConnectionPool", "UpstreamResponse"]

@@ -1,0 +1,626 @@
+"""The pooled HTTP/1.1 client of consumed APIs, against real servers on 127.0.0.1: aiohttp
+test servers for well-behaved answers, raw asyncio sockets for the byte-level misbehaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import gzip
+import ipaddress
+import socket
+import ssl
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from naftiko.consumes import connections
+from naftiko.consumes.auth import DigestAuth
+from naftiko.consumes.client import ClientSettings, NamespaceClient, UpstreamUnreachable
+from naftiko.consumes.connections import (
+    BodyTooLarge,
+    BrokenAnswer,
+    ConnectionFailed,
+    ConnectionPool,
+)
+from naftiko.consumes.request import OutgoingRequest
+
+LIMIT = 64 * 1024
+
+
+def new_pool(ssl_context: ssl.SSLContext | None = None) -> ConnectionPool:
+    return ConnectionPool(connect_timeout=2.0, max_body_bytes=LIMIT, ssl_context=ssl_context)
+
+
+async def call(pool: ConnectionPool, url: str, method: str = "GET", body: bytes | None = None, timeout: float = 5.0, **kwargs):
+    return await pool.request(method, url, kwargs.get("query", []), kwargs.get("headers", {}), kwargs.get("cookies", {}), body, timeout)
+
+
+def open_connections(pool: ConnectionPool) -> int:
+    return sum(len(origin.all) for origin in pool._by_key.values())
+
+
+# --- servers -------------------------------------------------------------------------------------
+
+
+class Peers:
+    """Counts the client connections an aiohttp app sees (by peer address)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    def note(self, request: web.Request) -> None:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.seen.append(peer)
+
+    @property
+    def connections(self) -> int:
+        return len(set(self.seen))
+
+
+@asynccontextmanager
+async def app_server(*routes: web.RouteDef, peers: Peers | None = None) -> AsyncIterator[str]:
+    @web.middleware
+    async def count(request: web.Request, handler):
+        if peers is not None:
+            peers.note(request)
+        return await handler(request)
+
+    app = web.Application(middlewares=[count])
+    app.add_routes(routes)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Raw:
+    """A raw socket server: `serve` runs once per connection; `heads` are the requests read."""
+
+    def __init__(self, serve: Serve) -> None:
+        self.serve = serve
+        self.connections = 0
+        self.heads: list[str] = []
+        self.tasks: set[asyncio.Task] = set()
+
+    async def read(self, reader: asyncio.StreamReader) -> str | None:
+        """One request head (its body is read and dropped), or None at the end of the stream."""
+        try:
+            raw = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return None
+        head = raw.decode("latin-1")
+        for line in head.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length" and int(value):
+                await reader.readexactly(int(value))
+        self.heads.append(head)
+        return head
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        try:
+            await self.serve(reader, writer)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.tasks.discard(task)
+            writer.close()
+
+
+@asynccontextmanager
+async def raw_server(serve: Callable[[Raw, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]) -> AsyncIterator[tuple[Raw, str]]:
+    raw = Raw(lambda reader, writer: serve(raw, reader, writer))
+    server = await asyncio.start_server(raw._connection, "127.0.0.1", 0)
+    try:
+        yield raw, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        for task in list(raw.tasks):
+            task.cancel()
+        await asyncio.gather(*raw.tasks, return_exceptions=True)
+        await server.wait_closed()
+
+
+def answer(body: bytes = b"{}", *headers: str, status: str = "200 OK", version: str = "HTTP/1.1") -> bytes:
+    lines = [f"{version} {status}", "Content-Type: application/json", *headers]
+    if not any(h.lower().startswith(("content-length", "transfer-encoding")) for h in headers):
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def keep_answering(response: bytes) -> Callable[[Raw, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    async def serve(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await raw.read(reader) is not None:
+            writer.write(response)
+            await writer.drain()
+
+    return serve
+
+
+# --- keep-alive --------------------------------------------------------------------------------
+
+
+async def test_sequential_calls_reuse_one_connection() -> None:
+    peers = Peers()
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response({"path": request.path})
+
+    async with app_server(web.get("/{tail:.*}", ok), peers=peers) as base:
+        pool = new_pool()
+        for index in range(5):
+            response = await call(pool, f"{base}/items/{index}")
+            assert response.status == 200 and response.body == b'{"path": "/items/%d"}' % index
+        await pool.close()
+    assert peers.connections == 1 and len(peers.seen) == 5
+
+
+async def test_concurrent_calls_use_several_connections() -> None:
+    peers = Peers()
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)
+        return web.json_response({})
+
+    async with app_server(web.get("/", slow), peers=peers) as base:
+        pool = new_pool()
+        responses = await asyncio.gather(*(call(pool, f"{base}/") for _ in range(4)))
+        assert [r.status for r in responses] == [200] * 4
+        assert open_connections(pool) == 4
+        await call(pool, f"{base}/")  # an idle one is reused
+        await pool.close()
+    assert peers.connections == 4
+
+
+async def test_calls_beyond_the_cap_wait_for_a_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connections, "MAX_PER_ORIGIN", 2)
+    peers = Peers()
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.02)
+        return web.json_response({})
+
+    async with app_server(web.get("/", slow), peers=peers) as base:
+        pool = new_pool()
+        responses = await asyncio.gather(*(call(pool, f"{base}/") for _ in range(6)))
+        assert [r.status for r in responses] == [200] * 6
+        await pool.close()
+    assert peers.connections == 2 and len(peers.seen) == 6
+
+
+async def test_connection_close_is_not_reused() -> None:
+    async with raw_server(keep_answering(answer(b"{}", "Connection: close"))) as (raw, base):
+        pool = new_pool()
+        for _ in range(3):
+            assert (await call(pool, f"{base}/")).status == 200
+        await pool.close()
+    assert raw.connections == 3
+
+
+async def test_http_1_0_without_keep_alive_is_not_reused() -> None:
+    async with raw_server(keep_answering(answer(b"{}", version="HTTP/1.0"))) as (raw, base):
+        pool = new_pool()
+        for _ in range(2):
+            assert (await call(pool, f"{base}/")).body == b"{}"
+        await pool.close()
+    assert raw.connections == 2
+
+
+async def test_idle_connection_closed_by_the_server_is_replaced() -> None:
+    async def once_then_close(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.read(reader)
+        writer.write(answer())  # keep-alive allowed, then the server changes its mind
+        await writer.drain()
+
+    async with raw_server(once_then_close) as (raw, base):
+        pool = new_pool()
+        assert (await call(pool, f"{base}/")).status == 200
+        await asyncio.sleep(0.05)
+        assert (await call(pool, f"{base}/", "POST", b"{}")).status == 200
+        await pool.close()
+    assert raw.connections == 2
+
+
+async def test_reused_connection_closed_before_any_answer_is_retried_once_even_for_post() -> None:
+    async def drop_second_request(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.read(reader)
+        writer.write(answer())
+        await writer.drain()
+        await raw.read(reader)
+        writer.transport.abort()  # as if the server had closed the idle connection just then
+
+    async with raw_server(drop_second_request) as (raw, base):
+        pool = new_pool()
+        assert (await call(pool, f"{base}/a", "POST", b"1")).status == 200
+        assert (await call(pool, f"{base}/b", "POST", b"2")).status == 200
+        await pool.close()
+    assert raw.connections == 2
+    assert [head.split()[1] for head in raw.heads] == ["/a", "/b", "/b"]
+
+
+async def test_fresh_connection_closed_before_any_answer_is_a_connection_error() -> None:
+    async def drop(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.read(reader)
+        writer.transport.abort()
+
+    async with raw_server(drop) as (raw, base):
+        pool = new_pool()
+        with pytest.raises(ConnectionFailed):
+            await call(pool, f"{base}/", "POST", b"{}")
+        await pool.close()
+    assert raw.connections == 1
+
+
+async def test_bytes_after_the_answer_are_not_reused() -> None:
+    async with raw_server(keep_answering(answer() + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) as (raw, base):
+        pool = new_pool()
+        for _ in range(2):
+            assert (await call(pool, f"{base}/")).body == b"{}"
+        await pool.close()
+    assert raw.connections == 2
+
+
+async def test_idle_connections_are_closed_after_the_idle_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connections, "IDLE_TIMEOUT", 0.05)
+    async with raw_server(keep_answering(answer())) as (raw, base):
+        pool = new_pool()
+        await call(pool, f"{base}/")
+        await asyncio.sleep(0.1)
+        await call(pool, f"{base}/")
+        assert open_connections(pool) == 1
+        await pool.close()
+    assert raw.connections == 2
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+
+async def test_chunked_answer() -> None:
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for piece in (b"one,", b"two,", b"three"):
+            await response.write(piece)
+        await response.write_eof()
+        return response
+
+    async with app_server(web.get("/", chunked)) as base:
+        pool = new_pool()
+        for _ in range(2):
+            response = await call(pool, f"{base}/")
+            assert response.body == b"one,two,three" and response.headers.get("Content-Type") == "text/plain"
+        assert open_connections(pool) == 1
+        await pool.close()
+
+
+async def test_gzip_answer_is_decoded() -> None:
+    payload = b'{"items": [' + b'"x", ' * 1000 + b'"y"]}'
+    seen: list[str] = []
+
+    async def compressed(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Accept-Encoding", ""))
+        response = web.Response(body=payload, content_type="application/json")
+        response.enable_compression()
+        return response
+
+    async with app_server(web.get("/", compressed)) as base:
+        pool = new_pool()
+        response = await call(pool, f"{base}/")
+        await pool.close()
+    assert response.body == payload and response.headers.get("Content-Encoding") in ("gzip", "deflate")
+    assert seen == ["gzip, deflate"]
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [gzip.compress(b'{"a": 1}'), zlib.compress(b'{"a": 1}'), zlib.compress(b'{"a": 1}')[2:-4]],
+    ids=["gzip", "deflate", "raw-deflate"],
+)
+async def test_compressed_answers_by_hand(encoded: bytes) -> None:
+    encoding = "gzip" if encoded[:2] == b"\x1f\x8b" else "deflate"
+    async with raw_server(keep_answering(answer(encoded, f"Content-Encoding: {encoding}"))) as (_, base):
+        pool = new_pool()
+        assert (await call(pool, f"{base}/")).body == b'{"a": 1}'
+        await pool.close()
+
+
+async def test_compressed_answer_too_large_once_decoded() -> None:
+    bomb = gzip.compress(b"0" * (LIMIT * 4))
+    async with raw_server(keep_answering(answer(bomb, "Content-Encoding: gzip"))) as (_, base):
+        pool = new_pool()
+        with pytest.raises(BodyTooLarge):
+            await call(pool, f"{base}/")
+        await pool.close()
+
+
+async def test_caller_accept_encoding_is_kept() -> None:
+    async with raw_server(keep_answering(answer(b"plain"))) as (raw, base):
+        pool = new_pool()
+        await call(pool, f"{base}/", headers={"accept-encoding": "identity"})
+        await pool.close()
+    assert "accept-encoding: identity" in raw.heads[0] and "gzip" not in raw.heads[0]
+
+
+async def test_head_and_204_and_304_have_no_body_and_keep_the_connection() -> None:
+    async def serve(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while (head := await raw.read(reader)) is not None:
+            if head.startswith("HEAD"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain\r\n\r\n")
+            elif "/none" in head:
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            elif "/same" in head:
+                writer.write(b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
+            else:
+                writer.write(answer(b"after"))
+            await writer.drain()
+
+    async with raw_server(serve) as (raw, base):
+        pool = new_pool()
+        head = await call(pool, f"{base}/", "HEAD")
+        assert head.status == 200 and head.body == b"" and head.headers.get("Content-Length") == "1234"
+        assert (await call(pool, f"{base}/none", "DELETE")).status == 204
+        assert (await call(pool, f"{base}/same")).status == 304
+        assert (await call(pool, f"{base}/")).body == b"after"
+        await pool.close()
+    assert raw.connections == 1
+
+
+async def test_interim_1xx_answers_are_skipped() -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+    async with raw_server(keep_answering(interim + answer(b"[1]", "X-Final: yes"))) as (raw, base):
+        pool = new_pool()
+        for _ in range(2):
+            response = await call(pool, f"{base}/", "POST", b"{}")
+            assert response.status == 200 and response.body == b"[1]"
+            assert response.headers.get("X-Final") == "yes" and "Link" not in response.headers
+        await pool.close()
+    assert raw.connections == 1
+
+
+async def test_body_delimited_by_connection_close() -> None:
+    async def serve(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.read(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+        await writer.drain()
+
+    async with raw_server(serve) as (_, base):
+        pool = new_pool()
+        assert (await call(pool, f"{base}/")).body == b"all of it"
+        await pool.close()
+
+
+async def test_repeated_headers_are_all_kept() -> None:
+    challenge = answer(b"", 'WWW-Authenticate: Basic realm="a"', 'WWW-Authenticate: Digest realm="b", nonce="n"', status="401 Unauthorized")
+    async with raw_server(keep_answering(challenge)) as (_, base):
+        pool = new_pool()
+        response = await call(pool, f"{base}/")
+        await pool.close()
+    assert response.headers.getall("www-authenticate") == ['Basic realm="a"', 'Digest realm="b", nonce="n"']
+
+
+# --- limits and failures --------------------------------------------------------------------------
+
+
+async def test_too_large_by_content_length() -> None:
+    async with raw_server(keep_answering(answer(b"x" * (LIMIT + 1)))) as (_, base):
+        pool = new_pool()
+        with pytest.raises(BodyTooLarge) as caught:
+            await call(pool, f"{base}/")
+        assert caught.value.declared == LIMIT + 1
+        assert open_connections(pool) == 0
+        await pool.close()
+
+
+async def test_too_large_while_reading_a_chunked_stream() -> None:
+    async def stream(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.read(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        piece = b"y" * 8192
+        for _ in range(LIMIT // len(piece) + 2):
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async with raw_server(stream) as (_, base):
+        pool = new_pool()
+        with pytest.raises(BodyTooLarge) as caught:
+            await call(pool, f"{base}/")
+        assert caught.value.declared is None
+        await pool.close()
+
+
+async def test_truncated_body_is_a_broken_answer() -> None:
+    async def truncate(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.read(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial")
+        await writer.drain()
+
+    async with raw_server(truncate) as (_, base):
+        pool = new_pool()
+        with pytest.raises(BrokenAnswer):
+            await call(pool, f"{base}/", "GET")
+        await pool.close()
+
+
+async def test_not_http_is_a_broken_answer() -> None:
+    async with raw_server(keep_answering(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")) as (_, base):
+        pool = new_pool()
+        with pytest.raises(BrokenAnswer):
+            await call(pool, f"{base}/")
+        assert open_connections(pool) == 0
+        await pool.close()
+
+
+async def test_connection_refused() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, never listening: refused
+        pool = new_pool()
+        with pytest.raises(ConnectionFailed):
+            await call(pool, f"http://127.0.0.1:{port}/")
+        assert open_connections(pool) == 0
+
+
+async def test_timeout_leaves_no_task_and_discards_the_connection() -> None:
+    async def stall(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.read(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{")
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    async with raw_server(stall) as (raw, base):
+        pool = new_pool()
+        before = asyncio.all_tasks()
+        with pytest.raises(TimeoutError):
+            await call(pool, f"{base}/", timeout=0.2)
+        assert asyncio.all_tasks() - raw.tasks == before  # the server's own task still sleeps
+        assert open_connections(pool) == 0
+        await pool.close()
+
+
+async def test_header_with_a_newline_is_refused() -> None:
+    pool = new_pool()
+    with pytest.raises(ValueError) as caught:
+        await call(pool, "http://127.0.0.1:9/", headers={"X-A": "a\r\nX-Injected: 1"})
+    assert "X-Injected" not in str(caught.value)
+
+
+async def test_client_messages_name_the_origin() -> None:
+    async with raw_server(keep_answering(b"garbage\r\n\r\n")) as (_, base):
+        client = NamespaceClient("ns", None, ClientSettings(total_timeout=2.0, retries=0))
+        with pytest.raises(UpstreamUnreachable, match=f"ns: broken answer from {base}: "):
+            await client.send(OutgoingRequest("GET", f"{base}/x", headers={"Authorization": "Bearer s3cr3t"}))
+        await client.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        client = NamespaceClient("ns", None, ClientSettings(total_timeout=2.0, retries=0))
+        with pytest.raises(UpstreamUnreachable, match=f"ns: cannot reach {url}: "):
+            await client.send(OutgoingRequest("GET", f"{url}/x"))
+        await client.close()
+
+
+# --- the request ---------------------------------------------------------------------------------
+
+
+async def test_request_head() -> None:
+    async with raw_server(keep_answering(answer())) as (raw, base):
+        pool = new_pool()
+        await call(pool, f"{base}/a%2Fb/c", "POST", headers={"X-Case": "Kept"}, cookies={"s": "1", "t": "a b"})
+        await call(pool, f"{base}/empty", "PUT")
+        await call(pool, f"{base}/bytes", "PATCH", b"\x00\x01")
+        await pool.close()
+    port = base.rsplit(":", 1)[1]
+    first, empty, data = (head.split("\r\n") for head in raw.heads)
+    assert first[0] == "POST /a%2Fb/c HTTP/1.1" and f"Host: 127.0.0.1:{port}" in first
+    assert "X-Case: Kept" in first and 'Cookie: s=1; t="a b"' in first and "Content-Length: 0" in first
+    assert "Content-Length: 0" in empty
+    assert "Content-Length: 2" in data and "Content-Type: application/octet-stream" in data
+
+
+async def test_query_is_encoded_as_digest_auth_signs_it() -> None:
+    query = [("q", "a b+c&d=e;f#g%h/?:@"), ("ünï", "€"), ("empty", ""), ("q", "2")]
+    async with raw_server(keep_answering(answer())) as (raw, base):
+        request = OutgoingRequest("GET", f"{base}/search/x%20y", query=list(query))
+        auth = DigestAuth("user", "pass")
+        headers = {"WWW-Authenticate": 'Digest realm="r", nonce="n1", qop="auth"'}
+        assert auth.answer_challenge(request, 401, headers)
+        pool = new_pool()
+        await call(pool, request.url, query=request.query, headers=request.headers)
+        await pool.close()
+    target = raw.heads[0].split(" ")[1]
+    assert f'uri="{target}"' in request.headers["Authorization"]
+    assert target == "/search/x%20y?q=a+b%2Bc%26d%3De%3Bf%23g%25h/?:@&%C3%BCn%C3%AF=%E2%82%AC&empty=&q=2"
+
+
+async def test_ipv6_literal_host() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        server = await asyncio.start_server(lambda r, w: None, "::1", 0)
+    except OSError:
+        pytest.skip("::1 is not available on this machine")
+    server.close()
+    await server.wait_closed()
+
+    raw = Raw(lambda reader, writer: keep_answering(answer())(raw, reader, writer))
+    server = await asyncio.start_server(raw._connection, "::1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = new_pool()
+    try:
+        assert (await call(pool, f"http://[::1]:{port}/v6")).status == 200
+    finally:
+        await pool.close()
+        server.close()
+        await server.wait_closed()
+    assert f"Host: [::1]:{port}" in raw.heads[0]
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with `cryptography`."""
+    x509 = pytest.importorskip("cryptography.x509", reason="cryptography is needed to make a test certificate")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+async def test_https_with_a_trusted_local_certificate(tmp_path: Path) -> None:
+    cert_file, key_file = self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+    client_context = ssl.create_default_context(cafile=str(cert_file))
+
+    raw = Raw(lambda reader, writer: keep_answering(answer(b'{"tls": true}'))(raw, reader, writer))
+    server = await asyncio.start_server(raw._connection, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    pool = new_pool(client_context)
+    try:
+        for _ in range(2):
+            assert (await call(pool, f"https://127.0.0.1:{port}/secure")).body == b'{"tls": true}'
+        untrusting = new_pool()
+        with pytest.raises(ConnectionFailed):
+            await call(untrusting, f"https://127.0.0.1:{port}/secure")
+        await untrusting.close()
+    finally:
+        await pool.close()
+        server.close()
+        for task in list(raw.tasks):
+            task.cancel()
+        await asyncio.gather(*raw.tasks, return_exceptions=True)
+        await server.wait_closed()
+    assert raw.connections == 1  # reused; the untrusting pool's handshake never got that far
+    assert f"Host: 127.0.0.1:{port}" in raw.heads[0]
