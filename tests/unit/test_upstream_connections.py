@@ -27,6 +27,8 @@ from naftiko.consumes.connections import (
     ConnectionPool,
 )
 from naftiko.consumes.request import OutgoingRequest
+from naftiko.consumes.url import request_target
+from yarl import URL
 
 LIMIT = 64 * 1024
 
@@ -624,3 +626,12 @@ async def test_https_with_a_trusted_local_certificate(tmp_path: Path) -> None:
         await server.wait_closed()
     assert raw.connections == 1  # reused; the untrusting pool's handshake never got that far
     assert f"Host: 127.0.0.1:{port}" in raw.heads[0]
+
+
+def test_request_target_encodes_the_query_as_yarl_did() -> None:
+    """The wire format is unchanged from the aiohttp client (upstreams may sign or cache by it)."""
+    tricky = ["", "plain", "a b", "a+b", "&=;#%", "%41", "/?:@!$'()*,", "[]{}|\\^`\"<>", "ünï€😀", "\x00\t\x7f", "\ud800"]
+    query = [(key, value) for key in ("k", "k y", "€") for value in tricky]
+    expected = URL("http://h/base/x%2Fy", encoded=True).extend_query(query).raw_path_qs
+    assert request_target("/base/x%2Fy", query) == expected
+    assert request_target("/p", []) == "/p"

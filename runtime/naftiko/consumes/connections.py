@@ -170,9 +170,10 @@ class ConnectionPool:
                 origin.waiters.append(slot)
                 try:
                     await slot
-                finally:
-                    if not slot.done():
-                        slot.cancel()
+                except BaseException:
+                    if not slot.cancelled():
+                        _wake(origin)  # woken just before giving up: pass the turn on
+                    raise
             connection = _Connection(self, origin)
             origin.all.add(connection)
             https = origin.scheme == "https"
