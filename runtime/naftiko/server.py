@@ -115,6 +115,7 @@ class PortServer:
     async def close(self, timeout: float = 30.0) -> None:
         """Stop listening and let requests in flight finish (at most `timeout` seconds)."""
         await self.http.close(timeout)
+        self.access_log.flush()
 
     def view(self) -> ServerView:
         return ServerView(self.kind, self.address, self.port, self.entries, self.metrics)
