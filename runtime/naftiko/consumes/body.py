@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from .. import json_text
 from ..templates import MISSING, Template, Variable, as_text
 
 Lookup = Callable[[str], Any]
@@ -36,7 +37,7 @@ class JsonValueBody:
         return _variables(self.data)
 
     def render(self, lookup: Lookup) -> RenderedBody:
-        return json.dumps(_fill(self.data, lookup), ensure_ascii=False).encode(), "application/json"
+        return json_text.dumps(_fill(self.data, lookup)), "application/json"
 
 
 def _variables(data: Any) -> list[str]:

@@ -22,6 +22,7 @@ from ..consumes.request import OutgoingRequest
 from ..exposes.server_auth import ServerAuth
 from ..consumes.url import PathValueError, join_url
 from ..spec.document import Document
+from .. import json_text
 from ..templates import MISSING, as_text
 from .inputs import InputField, InputRef, Literal, Source, check_inputs
 from .outputs import OutputShape
@@ -296,7 +297,7 @@ class Capability:
                 return None
             if isinstance(value, (bytes, str)) and not isinstance(value, str):
                 return value, "application/octet-stream"
-            return json.dumps(value, ensure_ascii=False).encode(), "application/json"
+            return json_text.dumps(value), "application/json"
         if operation.body is not None:
             return operation.body.render(lookup)
         if fields:

@@ -41,13 +41,13 @@ from .mcp_content import (
     safe_child,
     static_files,
 )
+from ..json_text import dumps_text
 from .mcp_jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     JsonRpcError,
-    dumps,
     error_response,
 )
 
@@ -521,9 +521,9 @@ def tool_result(result: Result, typed_output: bool, capability: Capability) -> d
         body = result.request
     else:
         if not isinstance(result, UpstreamError):  # an upstream 4xx/5xx is the caller's to read, not ours
-            logger.warning("tool call failed: %s", capability.masker.text(dumps(result_as_json(result))))
-        return {"content": [{"type": "text", "text": dumps(result_as_json(result))}], "isError": True}
-    reply: dict[str, Any] = {"content": [{"type": "text", "text": dumps(body)}]}
+            logger.warning("tool call failed: %s", capability.masker.text(dumps_text(result_as_json(result))))
+        return {"content": [{"type": "text", "text": dumps_text(result_as_json(result))}], "isError": True}
+    reply: dict[str, Any] = {"content": [{"type": "text", "text": dumps_text(body)}]}
     if isinstance(body, dict):
         reply["structuredContent"] = body
     reply["isError"] = False

@@ -19,7 +19,8 @@ from ..engine.capability import Capability, Target
 from ..engine.inputs import InputRef, Literal
 from ..engine.results import DryRun, InvalidInput, Result, Success, result_as_json
 from ..templates import MISSING
-from .mcp_jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, JsonRpcError, dumps
+from ..json_text import dumps_text
+from .mcp_jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, JsonRpcError
 
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 _EXTRA_MIME_TYPES = {".md": "text/markdown", ".yaml": "application/yaml", ".yml": "application/yaml", ".json": "application/json"}
@@ -112,9 +113,9 @@ def resource_arguments(resource: DynamicResource, captured: Mapping[str, str]) -
 
 def resource_contents(uri: str, mime_type: str, result: Result) -> dict[str, Any]:
     if isinstance(result, Success):
-        text = result.body if isinstance(result.body, str) else dumps(result.body)
+        text = result.body if isinstance(result.body, str) else dumps_text(result.body)
     elif isinstance(result, DryRun):
-        text = dumps(result.request)
+        text = dumps_text(result.request)
     elif isinstance(result, InvalidInput):
         raise JsonRpcError(INVALID_PARAMS, f"Invalid resource URI {uri}: {result.reason}")
     else:

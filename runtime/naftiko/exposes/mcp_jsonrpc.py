@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from .. import json_text
 from typing import Any
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
@@ -23,10 +23,6 @@ def error_response(id: Any, code: int, message: str, data: Any = None) -> dict[s
     return {"jsonrpc": "2.0", "id": id, "error": error}
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 def encode(message: Any) -> bytes:
     """One JSON-RPC message as UTF-8; a lone surrogate a client sent becomes '?', not a crash."""
-    return dumps(message).encode("utf-8", "replace")
+    return json_text.dumps(message)

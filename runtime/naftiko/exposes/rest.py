@@ -10,16 +10,25 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from urllib.parse import unquote
 from dataclasses import dataclass
 from typing import Any
-
-from ..http import Request, Response, json_response
+from urllib.parse import unquote
 
 from ..engine.capability import Capability, Exposure, Target
 from ..engine.inputs import InputField
 from ..engine.jsonpath import JsonPath
-from ..engine.results import DryRun, Failed, InvalidInput, Result, Success, TimedOut, Unreachable, UpstreamError
+from ..engine.results import (
+    DryRun,
+    Failed,
+    InvalidInput,
+    Result,
+    Success,
+    TimedOut,
+    Unreachable,
+    UpstreamError,
+)
+from ..http import Request, Response
+from ..json_text import dumps, dumps_text
 from .forward import METHODS, ForwardHandler, ForwardRoute
 from .problems import problem
 
@@ -233,10 +242,10 @@ def respond(result: Result) -> Response:
             if raw is not None:
                 headers = {"Content-Type": content_type} if content_type and raw else {}
                 return Response(status=status, body=raw, headers=headers)
-            return json_response(body, status=status, dumps=_dumps)
+            return _json(body, status)
         case UpstreamError(status, body, content_type):
             if status < 500:
-                payload = body if isinstance(body, str) else _dumps(body) if body is not None else ""
+                payload = body if isinstance(body, str) else dumps_text(body) if body is not None else ""
                 return Response(status=status, text=payload, content_type=_media_type(content_type) if payload else None)
             return problem(502, "upstream-error", "Upstream error", f"the upstream answered {status}", upstreamStatus=status, upstreamBody=body)
         case Unreachable(message):
@@ -248,7 +257,7 @@ def respond(result: Result) -> Response:
         case Failed(message):
             return problem(502, "upstream-failure", "Upstream answer unusable", message)
         case DryRun(request):
-            return json_response({"dryRun": True, "request": request}, dumps=_dumps)
+            return _json({"dryRun": True, "request": request}, 200)
     raise TypeError(result)
 
 
@@ -256,5 +265,5 @@ def _media_type(content_type: str | None) -> str:
     return (content_type or "application/json").split(";")[0].strip()
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _json(value: Any, status: int) -> Response:
+    return Response(status, dumps(value), content_type="application/json; charset=utf-8")
