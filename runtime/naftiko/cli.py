@@ -95,7 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .validation import UnreadablePath, check_files, discover, render_json, render_text
+    from .validation import (
+        UnreadablePath,
+        check_files,
+        discover,
+        render_json,
+        render_text,
+    )
 
     try:
         files = discover(args.paths)

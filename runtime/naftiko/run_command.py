@@ -8,8 +8,8 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from .binds import parse_dotenv
 from .call_command import UsageError, parse_pairs, parse_rates

@@ -12,21 +12,20 @@ import asyncio
 import json
 import logging
 import time
-
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .engine.capability import Capability, Exposure
-from .exposes.control import Control, ServerView, Servers
-from .exposes.forward import ForwardError, check_forwards, collect_forwards
 from .access_log import AccessLog, new_request_id
+from .engine.capability import Capability, Exposure
+from .exposes.control import Control, Servers, ServerView
+from .exposes.forward import ForwardError, check_forwards, collect_forwards
 from .exposes.mcp_jsonrpc import INVALID_REQUEST, encode, error_response
-from .http import Handler, HttpServer, Request, Response
 from .exposes.metrics import Metrics
 from .exposes.openapi import build_openapi
 from .exposes.problems import problem
 from .exposes.rest import RestRouter, collect_routes
 from .exposes.skill import SkillCatalog, SkillError, check_skills
+from .http import Handler, HttpServer, Request, Response
 
 log = logging.getLogger("naftiko")
 MAX_REQUEST_BYTES = 4 * 1024 * 1024

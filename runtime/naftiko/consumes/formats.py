@@ -38,6 +38,8 @@ from xml.parsers import expat
 
 import yaml
 
+from .. import json_text
+
 Decoder = Callable[[bytes, str | None], Any]
 
 SUPPORTED_FORMATS: frozenset[str] = frozenset(
@@ -128,7 +130,7 @@ def _invalid(label: str, reason: str) -> BodyDecodeError:
 
 def _parse_json(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json_text.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise _invalid("json", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError:

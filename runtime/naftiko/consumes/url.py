@@ -17,6 +17,7 @@ from ..templates import as_text
 
 _PLACEHOLDER = re.compile(r"\{\{?\s*([^{}\s]+?)\s*\}?\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # what quote(safe='') leaves as it is
 _PATH_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
 _PATH_SAFE = "/%!$&'()*+,;=:@"
 _QUERY_SAFE = "?/:@!$'()*,"  # what yarl leaves as is in a query name or value
@@ -55,6 +56,8 @@ def request_target(path: str, query: Sequence[tuple[str, Any]]) -> str:
 
 def encode_segment(name: str, value: Any) -> str:
     text = as_text(value)
+    if _UNRESERVED.fullmatch(text) and text not in (".", ".."):
+        return text  # what quote() would return, sooner
     if text in ("", ".", ".."):
         raise PathValueError(name, f"path parameter {name!r} must not be {text!r}" if text else f"path parameter {name!r} must not be empty")
     if _CONTROL.search(text):

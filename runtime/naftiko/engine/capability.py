@@ -8,26 +8,40 @@ request, send it (or describe it, in dry-run), decode and map the answer.
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
+from .. import json_text
 from ..consumes.auth import AuthError, DigestAuth, OAuth2ClientCredentials
 from ..consumes.body import JsonValueBody
-from ..consumes.client import NamespaceClient, UpstreamTimeout, UpstreamTooLarge, UpstreamUnreachable
+from ..consumes.client import (
+    NamespaceClient,
+    UpstreamTimeout,
+    UpstreamTooLarge,
+    UpstreamUnreachable,
+)
 from ..consumes.formats import BodyDecodeError
 from ..consumes.operation import ConsumedOperation, ConsumedParameter
 from ..consumes.request import OutgoingRequest
-from ..exposes.server_auth import ServerAuth
 from ..consumes.url import PathValueError, join_url
+from ..exposes.server_auth import ServerAuth
 from ..spec.document import Document
-from .. import json_text
 from ..templates import MISSING, as_text
 from .inputs import InputField, InputRef, Literal, Source, check_inputs
 from .outputs import OutputShape
-from .plans import CallStep, LookupStep, MockPlan, NOTHING, StepsPlan, step_output
-from .results import DryRun, Failed, InvalidInput, Result, Success, TimedOut, Unreachable, UpstreamError
+from .plans import NOTHING, CallStep, LookupStep, MockPlan, StepsPlan, step_output
+from .results import (
+    DryRun,
+    Failed,
+    InvalidInput,
+    Result,
+    Success,
+    TimedOut,
+    Unreachable,
+    UpstreamError,
+)
 from .secrets import Masker
 
 _HEADER_BREAK = ("\r", "\n", "\x00")

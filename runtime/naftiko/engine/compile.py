@@ -16,7 +16,12 @@ from ..consumes.auth import AuthConfigError, build_authenticator
 from ..consumes.body import BodyCompileError
 from ..consumes.client import ClientSettings, NamespaceClient
 from ..consumes.formats import UnsupportedFormat
-from ..consumes.operation import ConsumedOperation, ConsumedParameter, compile_operation, compile_parameter
+from ..consumes.operation import (
+    ConsumedOperation,
+    ConsumedParameter,
+    compile_operation,
+    compile_parameter,
+)
 from ..exposes.server_auth import ServerAuth, ServerAuthConfigError, build_server_auth
 from ..spec.diagnostics import CapabilityError, Diagnostic, JsonPath
 from ..spec.document import Document
@@ -27,7 +32,15 @@ from .inputs import InputField, InputRef, Source, compile_source
 from .jsonpath import JsonPath as JsonPathExpression
 from .jsonpath import JsonPathError
 from .outputs import OutputShape, compile_outputs
-from .plans import CallStep, ConsumedOutput, LookupStep, MockPlan, StepMapping, StepsPlan, compile_mock
+from .plans import (
+    CallStep,
+    ConsumedOutput,
+    LookupStep,
+    MockPlan,
+    StepMapping,
+    StepsPlan,
+    compile_mock,
+)
 from .secrets import SECRET_NAME, Masker
 
 

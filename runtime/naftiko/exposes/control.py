@@ -20,10 +20,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..http import Request, Response, json_response
-
 from .. import __version__
 from ..engine.capability import Capability, Exposure
+from ..http import Request, Response, json_response
 from .metrics import Metrics, exposition
 from .problems import problem
 

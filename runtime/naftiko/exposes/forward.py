@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from ..http import Request, Response
-
 from ..consumes.auth import AuthError
 from ..consumes.client import (
     NamespaceClient,
@@ -40,6 +38,7 @@ from ..engine.results import (
     Unreachable,
     UpstreamError,
 )
+from ..http import Request, Response
 from ..templates import MISSING, Template
 from .problems import problem
 

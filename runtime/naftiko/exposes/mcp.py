@@ -28,7 +28,15 @@ from urllib.parse import unquote
 from .. import __version__
 from ..engine.capability import Capability, Exposure, Target
 from ..engine.inputs import compile_source
-from ..engine.results import DryRun, InvalidInput, Result, Success, UpstreamError, result_as_json
+from ..engine.results import (
+    DryRun,
+    InvalidInput,
+    Result,
+    Success,
+    UpstreamError,
+    result_as_json,
+)
+from ..json_text import dumps_text
 from .mcp_content import (
     DynamicResource,
     Prompt,
@@ -41,7 +49,6 @@ from .mcp_content import (
     safe_child,
     static_files,
 )
-from ..json_text import dumps_text
 from .mcp_jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,

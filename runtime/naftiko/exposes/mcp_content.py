@@ -18,8 +18,8 @@ from urllib.parse import unquote
 from ..engine.capability import Capability, Target
 from ..engine.inputs import InputRef, Literal
 from ..engine.results import DryRun, InvalidInput, Result, Success, result_as_json
-from ..templates import MISSING
 from ..json_text import dumps_text
+from ..templates import MISSING
 from .mcp_jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, JsonRpcError
 
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")

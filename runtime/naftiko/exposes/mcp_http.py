@@ -11,15 +11,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import json_text
 from ..http import Handler, Request, Response
-
-from .mcp import HANDSHAKE_VERSIONS, HEADER_MISMATCH, UNSUPPORTED_VERSION, VERSION_KEY, McpServer
-from .mcp_jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, encode, error_response
+from .mcp import (
+    HANDSHAKE_VERSIONS,
+    HEADER_MISMATCH,
+    UNSUPPORTED_VERSION,
+    VERSION_KEY,
+    McpServer,
+)
+from .mcp_jsonrpc import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    encode,
+    error_response,
+)
 from .server_auth import ServerAuth
 
 SESSION_HEADER = "Mcp-Session-Id"
@@ -57,7 +69,7 @@ def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequ
         if session_id is not None and session is None:
             return _reply(error_response(None, INVALID_REQUEST, "Session not found: initialize again"), status=404, sse=sse)
         try:
-            payload = json.loads(request.body)
+            payload = json_text.loads(request.body)
         except (ValueError, RecursionError):
             return _reply(error_response(None, PARSE_ERROR, "Parse error: the body is not JSON"), status=400, sse=sse)
         version = request.headers.get(VERSION_HEADER)

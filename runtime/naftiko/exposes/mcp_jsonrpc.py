@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .. import json_text
 from typing import Any
+
+from .. import json_text
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
 

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from ..http import Request, Response, json_response
-
 from ..engine.capability import Capability, Exposure
+from ..http import Request, Response, json_response
 from .problems import problem
 
 SKILL_FIELDS = ("license", "compatibility", "argument-hint", "allowed-tools", "user-invocable", "disable-model-invocation", "metadata")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from ..binds import declared_binds, declare, lookup_declaration
+from ..binds import declare, declared_binds, lookup_declaration
 from ..templates import variables_in
 from .diagnostics import JsonPath
 
