@@ -5,6 +5,7 @@ In process: real aiohttp servers on 127.0.0.1, a recording fake upstream (SEMANT
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import signal
@@ -113,6 +114,19 @@ async def test_forward_refuses_paths_that_could_escape(register: str, upstream: 
     status, headers, _ = await call("GET", URL(register + path, encoded=True))
     assert status in (400, 404)
     assert headers["Content-Type"].startswith("application/problem+json")
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize(("target", "headers"), [("/notion/v1/users?id=%FF", {}), ("/notion/v1/users", {"Notion-Version": "\udcff"})], ids=["query", "header"])
+async def test_forward_refuses_bytes_that_are_not_utf8(register: str, upstream: FakeUpstream, target: str, headers: dict[str, str]) -> None:
+    port = int(register.rsplit(":", 1)[1])
+    lines = [b"GET " + target.encode() + b" HTTP/1.1", b"Host: x", b"Connection: close"]
+    lines += [name.encode() + b": " + value.encode("utf-8", "surrogateescape") for name, value in headers.items()]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400") and b"application/problem+json" in answer
     assert upstream.requests == []
 
 

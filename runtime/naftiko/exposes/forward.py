@@ -157,6 +157,8 @@ class ForwardHandler:
         for name, value in request.headers.items():
             if name.lower() in self.route.trusted:
                 outgoing.headers[name] = value
+        if not _utf8([*(text for pair in outgoing.query for text in pair), *outgoing.headers.values()]):
+            return problem(400, "invalid-bytes", "Invalid bytes", "the query or a forwarded header holds bytes that are not UTF-8")
         outgoing.query.extend(self.query)
         outgoing.headers.update(self.headers)
         if request.body:
@@ -183,6 +185,16 @@ class ForwardHandler:
         )
         headers = {"Content-Type": content_type} if content_type else {}
         return Response(status=response.status, body=response.body, headers=headers)
+
+
+def _utf8(texts: Sequence[str]) -> bool:
+    """False when a text holds bytes that were not UTF-8 (kept as lone surrogates): passing
+    them on would mean replacing them, and two different values would reach the same thing."""
+    try:
+        "".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _failed(request: Request, result) -> Response:
