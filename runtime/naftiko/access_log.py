@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import secrets
 import sys
 from typing import TextIO
 
 _PREFIX = secrets.token_hex(4)
 _COUNTER = itertools.count(1)
+_PLAIN = re.compile(r"[0-9A-Za-z._:-]{1,128}")  # JSON as it is, between quotes (our own ids are)
 MAX_CACHED_ROUTES = 1024  # skill and control routes follow the path asked for
 FLUSH_INTERVAL = 0.05  # seconds
 MAX_PENDING = 512  # lines
@@ -24,6 +26,10 @@ MAX_PENDING = 512  # lines
 
 def new_request_id() -> str:
     return f"{_PREFIX}{next(_COUNTER):08x}"
+
+
+def _json_string(text: str) -> str:
+    return f'"{text}"' if _PLAIN.fullmatch(text) else json.dumps(text)
 
 
 class AccessLog:
@@ -43,7 +49,7 @@ class AccessLog:
                 self._routes[route] = encoded_route
         self.pending.append(
             f'{{"method":"{method}","route":{encoded_route},"status":{status},"upstreamStatus":{upstream},'
-            f'"latencyMs":{seconds * 1000:.3f},"requestId":{json.dumps(request_id)}}}\n'
+            f'"latencyMs":{seconds * 1000:.3f},"requestId":{_json_string(request_id)}}}\n'
         )
         if len(self.pending) == 1:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)

@@ -191,7 +191,7 @@ class PortServer:
                 return _not_allowed(sorted(self.mcp_handlers))
             return await mcp_handler(request)
         assert self.handler is not None
-        request.route = request.path if self.kind == "control" else _skill_route(request.path)
+        request.route = self.handler.route_of(request.path)
         return await self.handler.handle(request)
 
     def _too_large(self) -> Response:
@@ -199,14 +199,6 @@ class PortServer:
         if self.kind == "mcp":
             return Response(413, encode(error_response(None, INVALID_REQUEST, f"Payload Too Large: {detail}")), content_type="application/json")
         return problem(413, "payload-too-large", "Payload too large", detail)
-
-
-def _skill_route(path: str) -> str:
-    """A metrics label that does not grow with every file name asked for."""
-    parts = path.strip("/").split("/")
-    if parts[0] != "skills" or len(parts) == 1:
-        return path
-    return "/".join(("", "skills", "{name}", *(["{file}"] if len(parts) > 3 and parts[2] == "contents" else parts[2:3])))
 
 
 def _not_found() -> Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -387,3 +388,16 @@ async def test_control_port_follows_a_reload(upstream: FakeUpstream) -> None:
         await runtime.stop()
         for capability in capabilities:
             await capability.close()
+
+
+async def test_metric_labels_do_not_grow_with_the_paths_asked_for() -> None:
+    server, _ = await _skill_server(official("skill-capability.yaml"))
+    try:
+        base = base_of(server)
+        for path in ("/skills", "/skills/nope", "/skills/order-management/contents/a.md", "/skills/x/contents/b/c.md", "/random/1", "/random/2", "/skills/x/y/z"):
+            await call("GET", base + path)
+        _, _, text = await call("GET", base + "/metrics")
+        routes = set(re.findall(r'route="([^"]*)"', text.decode()))
+        assert routes == {"/skills", "/skills/{name}", "/skills/{name}/contents/{file}", "(unmatched)"}
+    finally:
+        await server.close()

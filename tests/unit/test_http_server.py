@@ -175,3 +175,17 @@ async def test_close_lets_requests_in_flight_finish_and_refuses_new_ones() -> No
     idle_writer.close()
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+@pytest.mark.parametrize("where", ["url", "header", "many-headers"])
+async def test_a_head_over_the_limit_is_431_and_closed(server: tuple[HttpServer, int], where: str) -> None:
+    _, port = server
+    big = "x" * (70 * 1024)
+    if where == "url":
+        payload = f"GET /{big} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    elif where == "header":
+        payload = f"GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n".encode()
+    else:
+        payload = b"GET / HTTP/1.1\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"y" * 100) for i in range(1000)) + b"\r\n"
+    [(status, headers, body)] = await exchange(port, payload)
+    assert (status, headers["connection"], json.loads(body)["status"]) == (431, "close", 431)

@@ -69,6 +69,11 @@ class Control:
             self.routes["/metrics"] = self.metrics
         self.auths = [e.auth for _, e in entries if e.auth is not None]
 
+    def route_of(self, path: str) -> str:
+        """The route for metrics and the log; any other path is one label, not one each."""
+        path = path.rstrip("/") or "/"
+        return path if path in self.routes else "(unmatched)"
+
     async def handle(self, request: Request) -> Response:
         for auth in self.auths:
             if not auth.allows(request):

@@ -135,6 +135,21 @@ class SkillCatalog:
 
     # -- HTTP --------------------------------------------------------------------------------
 
+    @staticmethod
+    def route_of(path: str) -> str:
+        """The route template for metrics and the log: labels must not grow with every path asked for."""
+        parts = path.strip("/").split("/")
+        if parts[0] != "skills":
+            return "(unmatched)"
+        if len(parts) == 1:
+            return "/skills"
+        rest = parts[2:3]
+        if len(parts) > 3 and parts[2] == "contents":
+            rest = ["contents", "{file}"]
+        elif rest not in ([], ["contents"], ["download"]) or len(parts) > 3:
+            return "(unmatched)"
+        return "/".join(("", "skills", "{name}", *rest))
+
     async def handle(self, request: Request) -> Response:
         for auth in self.auths:
             if not auth.allows(request):

@@ -30,6 +30,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 KEEPALIVE_TIMEOUT = 75.0  # seconds an idle connection is kept
 REQUEST_TIMEOUT = 60.0  # seconds from a request's first byte to its last
 MAX_PIPELINED = 16  # requests queued on one connection before reading pauses
+MAX_HEAD = 64 * 1024  # bytes of request line and headers
 MAX_DROPPED_BODY = 64 * 1024 * 1024  # an oversized body is read and dropped up to this, then the connection closes
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 
@@ -43,6 +44,11 @@ def _final_answer(status: int, kind: str, title: str, detail: str) -> bytes:
 
 _BAD_REQUEST = _final_answer(400, "bad-request", "Bad request", "the request is not valid HTTP/1.1")
 _NO_UPGRADE = _final_answer(400, "bad-request", "Bad request", "protocol upgrades are not supported")
+_HEAD_TOO_LARGE = _final_answer(431, "headers-too-large", "Request header fields too large", f"the request line and headers are limited to {MAX_HEAD:,} bytes")
+
+
+class _HeadTooLarge(Exception):
+    pass
 
 
 class HttpServer:
@@ -112,6 +118,7 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
         self._size = 0
+        self._head_size = 0
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -131,6 +138,8 @@ class _Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(_NO_UPGRADE)
+        except httptools.HttpParserCallbackError as exc:
+            self._fail(_HEAD_TOO_LARGE if isinstance(exc.__cause__ or exc.__context__, _HeadTooLarge) else _BAD_REQUEST)
         except httptools.HttpParserError:
             self._fail(_BAD_REQUEST)
 
@@ -146,18 +155,21 @@ class _Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.in_message = True
         self.since = self.loop.time()
-        self._url, self._headers, self._body, self._size = [], [], [], 0
+        self._url, self._headers, self._body, self._size, self._head_size = [], [], [], 0, 0
 
     def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        if self._head_size > MAX_HEAD:
+            raise _HeadTooLarge
         self._url.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > MAX_HEAD:
+            raise _HeadTooLarge
         self._headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
-
-    def on_headers_complete(self) -> None:
-        for name, value in self._headers:
-            if name.lower() == "expect" and value.lower() == "100-continue" and self.transport is not None:
-                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if len(name) == 6 and name.lower() == b"expect" and value.lower() == b"100-continue" and self.transport is not None:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
