@@ -181,7 +181,7 @@ class Ours(Target):
 
 
 class BareAiohttp(Target):
-    """The floor of the architecture: bench/aiohttp_proxy.py (minimal JSON-RPC, no checks, no log)."""
+    """aiohttp's floor: bench/aiohttp_proxy.py (minimal JSON-RPC, no checks, no log)."""
 
     name = "bare aiohttp JSON-RPC (floor)"
 
@@ -199,6 +199,15 @@ class BareAiohttp(Target):
                 lambda i: {"identifier": f"cust-{i % 1000}", "body": IDENTIFY_BODY},
             ),
         }
+
+
+class StackFloor(BareAiohttp):
+    """Our stack's floor: bench/stack_floor.py, the same JSON-RPC on naftiko.http and its client."""
+
+    name = "bare naftiko.http JSON-RPC (our stack's floor)"
+
+    def argv(self, upstream: str, port: int) -> list[str]:
+        return [sys.executable, str(BENCH / "stack_floor.py"), str(port), upstream]
 
 
 class FastMcp(Target):
@@ -1106,7 +1115,7 @@ def report(results: dict[str, Any], cfg: Config, command: str) -> str:
         "| server | tool | seq calls/s | seq p50 / p99 ms | seq CPU ms/call | c16 calls/s | c16 p50 / p99 ms | c16 CPU ms/call | CPU ÷ ours (seq / c16) |"
     )
     lines.append("|---|---|---|---|---|---|---|---|---|")
-    for key in ("ours", "bare", "fastmcp", "arcade"):
+    for key in ("ours", "stack", "bare", "fastmcp", "arcade"):
         row = mcp.get(key)
         if not row:
             continue
@@ -1135,24 +1144,24 @@ def report(results: dict[str, Any], cfg: Config, command: str) -> str:
                 f"| {row['server']} | `{name}` | {fmt(seq.get('rate'), 0)}{foreign(seq)} | {fmt(seq.get('p50_ms'))} / {fmt(seq.get('p99_ms'))} | {fmt(seq.get('cpu_ms'), 3)} "
                 f"| {fmt(conc.get('rate'), 0)}{busy}{foreign(conc)} | {fmt(conc.get('p50_ms'))} / {fmt(conc.get('p99_ms'))} | {fmt(conc.get('cpu_ms'), 3)} | {ratios} |"
             )
-    bare = mcp.get("bare", {})
-    if bare.get("delete_conc") and ours.get("delete_conc"):
+    floor_notes = []
+    for key, label in (("stack", "our stack's floor"), ("bare", "the bare aiohttp floor")):
+        floor = mcp.get(key, {})
+        if not (floor.get("delete_conc") and ours.get("delete_conc")):
+            continue
         parts = []
         for tool in ("delete", "identify"):
-            for mode, label in (("seq", "seq"), ("conc", "c16")):
+            for mode, mode_label in (("seq", "seq"), ("conc", "c16")):
                 a, b = (
                     ours.get(f"{tool}_{mode}", {}).get("cpu_ms"),
-                    bare.get(f"{tool}_{mode}", {}).get("cpu_ms"),
+                    floor.get(f"{tool}_{mode}", {}).get("cpu_ms"),
                 )
                 if a and b:
                     parts.append(
-                        f"{ours['tool_names'][tool]} {label} {a - b:+.3f} ms ({a / b:.2f}×)"
+                        f"{ours['tool_names'][tool]} {mode_label} {a - b:+.3f} ms ({a / b:.2f}×)"
                     )
-        floor_note = (
-            "Ours over the bare aiohttp floor, CPU per call: " + "; ".join(parts) + "."
-        )
-    else:
-        floor_note = ""
+        floor_notes.append(f"Ours over {label}, CPU per call: " + "; ".join(parts) + ".")
+    floor_note = "\n\n".join(floor_notes)
     official = ours.get("official_client", {})
     for tool in ("delete", "identify"):
         row = official.get(tool)
@@ -1521,8 +1530,8 @@ def main() -> int:
     )
     parser.add_argument(
         "--servers",
-        default="ours,bare,fastmcp,arcade",
-        help="MCP servers to measure (comma-separated; default all: ours,bare,fastmcp,arcade)",
+        default="ours,stack,bare,fastmcp,arcade",
+        help="MCP servers to measure (comma-separated; default all: ours,stack,bare,fastmcp,arcade)",
     )
     parser.add_argument("--skip-rest", action="store_true")
     parser.add_argument("--skip-startup", action="store_true")
@@ -1567,6 +1576,7 @@ def main() -> int:
         log(f"fake upstream on {upstream_url}; logs in {cfg.tmp}")
         targets: list[tuple[str, Target]] = [
             ("ours", Ours(free_port())),
+            ("stack", StackFloor()),
             ("bare", BareAiohttp()),
         ]
         if args.skip_peers:
