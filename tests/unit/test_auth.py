@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -23,6 +23,7 @@ from naftiko.consumes.auth import (
     Authenticator,
     build_authenticator,
 )
+from naftiko.consumes.client import ClientSettings, NamespaceClient
 from naftiko.consumes.request import OutgoingRequest
 
 ENV = {
@@ -45,9 +46,11 @@ def build(spec: dict[str, Any]) -> Authenticator:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-        yield s
+async def client() -> AsyncIterator[NamespaceClient]:
+    """Its `send_once` is what authenticators get: one attempt through the namespace's pool."""
+    client = NamespaceClient("test", None, ClientSettings(total_timeout=5.0))
+    yield client
+    await client.close()
 
 
 async def start(app: web.Application) -> TestServer:
@@ -57,19 +60,12 @@ async def start(app: web.Application) -> TestServer:
 
 
 async def send(
-    session: aiohttp.ClientSession, request: OutgoingRequest
+    client: NamespaceClient, request: OutgoingRequest
 ) -> tuple[int, Any, Mapping[str, str]]:
     """Send the request the way the engine does; returns (status, JSON body or None, headers)."""
-    async with session.request(
-        request.method,
-        request.url,
-        params=request.query,
-        headers=request.headers,
-        cookies=request.cookies,
-        data=request.body,
-    ) as response:
-        body = await response.json() if response.content_type == "application/json" else None
-        return response.status, body, response.headers
+    response = await client.send_once(request)
+    is_json = response.headers.get("Content-Type", "").startswith("application/json")
+    return response.status, json.loads(response.body) if is_json else None, response.headers
 
 
 async def echo(request: web.Request) -> web.Response:
@@ -78,6 +74,7 @@ async def echo(request: web.Request) -> web.Response:
             "headers": dict(request.headers),
             "query": list(request.query.items()),
             "cookies": dict(request.cookies),
+            "raw_path": request.raw_path,
         }
     )
 
@@ -98,81 +95,80 @@ def test_no_authentication() -> None:
     assert build_authenticator(None, resolve) is None
 
 
-async def test_basic(session: aiohttp.ClientSession, echo_server: TestServer) -> None:
+async def test_basic(client: NamespaceClient, echo_server: TestServer) -> None:
     auth = build({"type": "basic", "username": "{{env.USER}}", "password": "{{env.PASS}}"})
     request = OutgoingRequest("GET", str(echo_server.make_url("/x")))
-    await auth.apply(request, session)
-    _, body, _ = await send(session, request)
+    await auth.apply(request, client.send_once)
+    _, body, _ = await send(client, request)
     scheme, _, credential = body["headers"]["Authorization"].partition(" ")
     assert scheme == "Basic"
     assert base64.b64decode(credential).decode() == "alice:pa:ss wörd"
     assert set(auth.secrets) == {"pa:ss wörd", credential}
 
 
-async def test_basic_replaces_existing_authorization(session: aiohttp.ClientSession) -> None:
+async def test_basic_replaces_existing_authorization(client: NamespaceClient) -> None:
     auth = build({"type": "basic", "username": "u", "password": "p"})
     request = OutgoingRequest("GET", "http://127.0.0.1/", headers={"authorization": "Bearer x"})
-    await auth.apply(request, session)
+    await auth.apply(request, client.send_once)
     assert request.headers == {"Authorization": "Basic " + base64.b64encode(b"u:p").decode()}
 
 
-async def test_bearer(session: aiohttp.ClientSession, echo_server: TestServer) -> None:
+async def test_bearer(client: NamespaceClient, echo_server: TestServer) -> None:
     auth = build({"type": "bearer", "token": "{{env.TOKEN}}"})
     request = OutgoingRequest("GET", str(echo_server.make_url("/x")))
-    await auth.apply(request, session)
-    _, body, _ = await send(session, request)
+    await auth.apply(request, client.send_once)
+    _, body, _ = await send(client, request)
     assert body["headers"]["Authorization"] == "Bearer tok-7f3a9c"
     assert auth.secrets == ("tok-7f3a9c",)
 
 
 @pytest.mark.parametrize("placement", [None, "header"])
 async def test_apikey_header(
-    session: aiohttp.ClientSession, echo_server: TestServer, placement: str | None
+    client: NamespaceClient, echo_server: TestServer, placement: str | None
 ) -> None:
     spec = {"type": "apikey", "key": "X-API-Key", "value": "{{env.KEY}}"}
     if placement:
         spec["placement"] = placement
     auth = build(spec)
     request = OutgoingRequest("GET", str(echo_server.make_url("/x")))
-    await auth.apply(request, session)
-    _, body, _ = await send(session, request)
+    await auth.apply(request, client.send_once)
+    _, body, _ = await send(client, request)
     assert body["headers"]["X-API-Key"] == ENV["KEY"]
     assert body["query"] == [] and body["cookies"] == {}
     assert auth.secrets == (ENV["KEY"],)
 
 
-async def test_apikey_query(session: aiohttp.ClientSession, echo_server: TestServer) -> None:
-    auth = build(
-        {"type": "apikey", "key": "api_key", "value": "{{env.KEY}}", "placement": "query"}
-    )
+@pytest.mark.parametrize("value", ["{{env.KEY}}", "k/:@ ü?#%25;,"])
+async def test_apikey_query(client: NamespaceClient, echo_server: TestServer, value: str) -> None:
+    auth = build({"type": "apikey", "key": "api_key", "value": value, "placement": "query"})
     request = OutgoingRequest("GET", str(echo_server.make_url("/x")), query=[("q", "1")])
-    await auth.apply(request, session)
-    await auth.apply(request, session)  # a retry must not duplicate the key
-    _, body, _ = await send(session, request)
-    assert body["query"] == [["q", "1"], ["api_key", ENV["KEY"]]]
+    await auth.apply(request, client.send_once)
+    await auth.apply(request, client.send_once)  # a retry must not duplicate the key
+    _, body, _ = await send(client, request)
+    plain = resolve(value)
+    assert body["query"] == [["q", "1"], ["api_key", plain]]
     assert "X-API-Key" not in body["headers"]
-    # The value as it appears in the URL is masked as well.
-    sent = str(echo_server.make_url("/x").with_query(request.query))
-    encoded = sent.rpartition("api_key=")[2]
-    assert encoded != ENV["KEY"]
-    assert set(auth.secrets) == {ENV["KEY"], encoded}
+    # The value as it appears in the request-target is masked as well.
+    encoded = body["raw_path"].rpartition("api_key=")[2]
+    assert encoded != plain
+    assert set(auth.secrets) == {plain, encoded}
 
 
-async def test_apikey_cookie(session: aiohttp.ClientSession, echo_server: TestServer) -> None:
+async def test_apikey_cookie(client: NamespaceClient, echo_server: TestServer) -> None:
     auth = build(
         {"type": "apikey", "key": "LtpaToken2", "value": "abc123==", "placement": "cookie"}
     )
     request = OutgoingRequest("GET", str(echo_server.make_url("/x")))
-    await auth.apply(request, session)
-    _, body, _ = await send(session, request)
+    await auth.apply(request, client.send_once)
+    _, body, _ = await send(client, request)
     assert body["cookies"] == {"LtpaToken2": "abc123=="}
     assert "LtpaToken2" not in body["headers"]
 
 
-async def test_apikey_name_in_dialect(session: aiohttp.ClientSession) -> None:
+async def test_apikey_name_in_dialect(client: NamespaceClient) -> None:
     auth = build({"type": "apiKey", "name": "X-Vendor-Key", "in": "header", "value": "v"})
     request = OutgoingRequest("GET", "http://127.0.0.1/")
-    await auth.apply(request, session)
+    await auth.apply(request, client.send_once)
     assert request.headers == {"X-Vendor-Key": "v"}
 
 
@@ -238,7 +234,7 @@ def test_config_error_never_shows_the_secret() -> None:
     assert "hunter2" not in str(info.value)
 
 
-async def test_static_authenticators_ignore_challenges(session: aiohttp.ClientSession) -> None:
+async def test_static_authenticators_ignore_challenges(client: NamespaceClient) -> None:
     auth = build({"type": "bearer", "token": "t"})
     request = OutgoingRequest("GET", "http://127.0.0.1/")
     headers = {"WWW-Authenticate": 'Digest realm="r", nonce="n", qop="auth"'}
@@ -338,13 +334,13 @@ async def digest_server(upstream: DigestUpstream) -> TestServer:
 
 
 async def call_with_digest(
-    session: aiohttp.ClientSession, auth: Authenticator, request: OutgoingRequest
+    client: NamespaceClient, auth: Authenticator, request: OutgoingRequest
 ) -> int:
     """The engine's loop: apply, send, answer one challenge, resend once."""
-    await auth.apply(request, session)
-    status, _, headers = await send(session, request)
+    await auth.apply(request, client.send_once)
+    status, _, headers = await send(client, request)
     if auth.answer_challenge(request, status, headers):
-        status, _, headers = await send(session, request)
+        status, _, headers = await send(client, request)
     return status
 
 
@@ -363,7 +359,7 @@ DIGEST_SPEC = {"type": "digest", "username": "{{env.USER}}", "password": "{{env.
     ],
 )
 async def test_digest_challenge_and_preauthorisation(
-    session: aiohttp.ClientSession, algorithms: list[str], chosen: str, qop: str
+    client: NamespaceClient, algorithms: list[str], chosen: str, qop: str
 ) -> None:
     upstream = DigestUpstream(algorithms, qop=qop)
     server = await digest_server(upstream)
@@ -371,14 +367,14 @@ async def test_digest_challenge_and_preauthorisation(
         auth = build(DIGEST_SPEC)
         url = str(server.make_url("/items/a b"))
         request = OutgoingRequest("POST", url, query=[("q", "x y/ü&z")], body=b'{"n": 1}')
-        assert await call_with_digest(session, auth, request) == 200
+        assert await call_with_digest(client, auth, request) == 200
         assert upstream.challenges == 1
         assert upstream.accepted[0]["algorithm"] == chosen
         assert upstream.accepted[0]["username"] == "alice"
 
         # The next request is pre-authorised with the cached nonce: no new challenge.
         request = OutgoingRequest("POST", url, body=b"{}")
-        assert await call_with_digest(session, auth, request) == 200
+        assert await call_with_digest(client, auth, request) == 200
         assert upstream.challenges == 1
         assert [c["nc"] for c in upstream.accepted] == ["00000001", "00000002"]
         assert auth.secrets == ("pa:ss wörd",)
@@ -386,34 +382,34 @@ async def test_digest_challenge_and_preauthorisation(
         await server.close()
 
 
-async def test_digest_verifier_refuses_a_wrong_hash(session: aiohttp.ClientSession) -> None:
+async def test_digest_verifier_refuses_a_wrong_hash(client: NamespaceClient) -> None:
     """Guards the fake upstream itself: a bad response hash must not pass."""
     server = await digest_server(DigestUpstream(["MD5"]))
     try:
         request = OutgoingRequest("GET", str(server.make_url("/x")))
-        status, _, headers = await send(session, request)
+        status, _, headers = await send(client, request)
         nonce = parse_credentials(headers.getall("WWW-Authenticate")[1])["nonce"]
         request.headers["Authorization"] = (
             f'Digest username="alice", realm="{REALM}", nonce="{nonce}", uri="/x", '
             f'algorithm=MD5, response="{"0" * 32}", opaque="op-aque", qop=auth, '
             f'nc=00000001, cnonce="abcdef0123"'
         )
-        status, _, _ = await send(session, request)
+        status, _, _ = await send(client, request)
         assert status == 401
     finally:
         await server.close()
 
 
-async def test_digest_wrong_password_resends_once(session: aiohttp.ClientSession) -> None:
+async def test_digest_wrong_password_resends_once(client: NamespaceClient) -> None:
     upstream = DigestUpstream(["SHA-256"], password="other")
     server = await digest_server(upstream)
     try:
         auth = build(DIGEST_SPEC)
         request = OutgoingRequest("GET", str(server.make_url("/x")))
-        await auth.apply(request, session)
-        status, _, headers = await send(session, request)
+        await auth.apply(request, client.send_once)
+        status, _, headers = await send(client, request)
         assert auth.answer_challenge(request, status, headers) is True
-        status, _, headers = await send(session, request)
+        status, _, headers = await send(client, request)
         assert status == 401
         # The refusal carries a fresh nonce here; a refusal of the same nonce ends the loop.
         assert auth.answer_challenge(request, status, headers) is True
@@ -424,22 +420,22 @@ async def test_digest_wrong_password_resends_once(session: aiohttp.ClientSession
         await server.close()
 
 
-async def test_digest_stale_nonce_is_answered(session: aiohttp.ClientSession) -> None:
+async def test_digest_stale_nonce_is_answered(client: NamespaceClient) -> None:
     upstream = DigestUpstream(["MD5"])
     server = await digest_server(upstream)
     try:
         auth = build(DIGEST_SPEC)
         url = str(server.make_url("/x"))
-        assert await call_with_digest(session, auth, OutgoingRequest("GET", url)) == 200
+        assert await call_with_digest(client, auth, OutgoingRequest("GET", url)) == 200
         upstream.nonces.clear()  # the server forgets its nonces: next pre-auth is stale
-        assert await call_with_digest(session, auth, OutgoingRequest("GET", url)) == 200
+        assert await call_with_digest(client, auth, OutgoingRequest("GET", url)) == 200
         assert upstream.challenges == 2
         assert len(upstream.accepted) == 2
     finally:
         await server.close()
 
 
-async def test_digest_ignores_other_challenges(session: aiohttp.ClientSession) -> None:
+async def test_digest_ignores_other_challenges(client: NamespaceClient) -> None:
     auth = build(DIGEST_SPEC)
     request = OutgoingRequest("GET", "http://127.0.0.1/x")
     assert auth.answer_challenge(request, 401, {"WWW-Authenticate": 'Basic realm="r"'}) is False
@@ -484,12 +480,18 @@ class TokenEndpoint:
         self.fetches = 0
         self.forms: list[dict[str, str]] = []
         self.authorizations: list[str | None] = []
+        self.queries: list[list[tuple[str, str]]] = []
+        self.content_types: list[str] = []
+        self.accepts: list[str | None] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         self.fetches += 1
         await asyncio.sleep(0.01)  # let concurrent callers pile up
         self.forms.append(dict(await request.post()))
         self.authorizations.append(request.headers.get("Authorization"))
+        self.queries.append(list(request.query.items()))
+        self.content_types.append(request.headers.get("Content-Type", ""))
+        self.accepts.append(request.headers.get("Accept"))
         if self.fail:
             return web.json_response({"error": "invalid_client"}, status=self.fail)
         body: dict[str, Any] = {"access_token": f"at-{self.fetches}", "token_type": "bearer"}
@@ -543,14 +545,14 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 
 async def test_oauth2_token_is_fetched_once_and_reused(
-    session: aiohttp.ClientSession, oauth_server: tuple[TestServer, TokenEndpoint]
+    client: NamespaceClient, oauth_server: tuple[TestServer, TokenEndpoint]
 ) -> None:
     server, endpoint = oauth_server
     auth = build(oauth_spec(server))
     for _ in range(2):
         request = OutgoingRequest("GET", str(server.make_url("/api/items")))
-        await auth.apply(request, session)
-        _, body, _ = await send(session, request)
+        await auth.apply(request, client.send_once)
+        _, body, _ = await send(client, request)
         assert body["headers"]["Authorization"] == "Bearer at-1"
     assert endpoint.fetches == 1
     assert endpoint.forms[0] == {
@@ -566,18 +568,18 @@ async def test_oauth2_token_is_fetched_once_and_reused(
 
 
 async def test_oauth2_concurrent_applies_share_one_fetch(
-    session: aiohttp.ClientSession, oauth_server: tuple[TestServer, TokenEndpoint]
+    client: NamespaceClient, oauth_server: tuple[TestServer, TokenEndpoint]
 ) -> None:
     server, endpoint = oauth_server
     auth = build(oauth_spec(server))
     requests = [OutgoingRequest("GET", str(server.make_url("/api/x"))) for _ in range(5)]
-    await asyncio.gather(*(auth.apply(r, session) for r in requests))
+    await asyncio.gather(*(auth.apply(r, client.send_once) for r in requests))
     assert endpoint.fetches == 1
     assert {r.headers["Authorization"] for r in requests} == {"Bearer at-1"}
 
 
 async def test_oauth2_expired_token_is_refetched(
-    session: aiohttp.ClientSession,
+    client: NamespaceClient,
     oauth_server: tuple[TestServer, TokenEndpoint],
     clock: FakeClock,
 ) -> None:
@@ -585,45 +587,45 @@ async def test_oauth2_expired_token_is_refetched(
     endpoint.expires_in = 120
     auth = build(oauth_spec(server))
     request = OutgoingRequest("GET", str(server.make_url("/api/x")))
-    await auth.apply(request, session)
+    await auth.apply(request, client.send_once)
     assert request.headers["Authorization"] == "Bearer at-1"
 
     clock.now += 85  # still more than 30 s before expiry
-    await auth.apply(request, session)
+    await auth.apply(request, client.send_once)
     assert request.headers["Authorization"] == "Bearer at-1"
     assert endpoint.fetches == 1
 
     clock.now += 10  # within the last 30 s: refresh ahead of expiry
-    await auth.apply(request, session)
+    await auth.apply(request, client.send_once)
     assert request.headers["Authorization"] == "Bearer at-2"
     assert endpoint.fetches == 2
     assert {"at-1", "at-2"} <= set(auth.secrets)
 
 
 async def test_oauth2_refused_token_is_refetched(
-    session: aiohttp.ClientSession, oauth_server: tuple[TestServer, TokenEndpoint]
+    client: NamespaceClient, oauth_server: tuple[TestServer, TokenEndpoint]
 ) -> None:
     server, endpoint = oauth_server
     endpoint.expires_in = None  # kept until the upstream refuses it
     auth = build(oauth_spec(server))
     request = OutgoingRequest("GET", str(server.make_url("/api/x")))
-    await auth.apply(request, session)
-    await auth.apply(request, session)
+    await auth.apply(request, client.send_once)
+    await auth.apply(request, client.send_once)
     assert endpoint.fetches == 1
     assert auth.answer_challenge(request, 401, {"WWW-Authenticate": "Bearer"}) is False
-    await auth.apply(request, session)
+    await auth.apply(request, client.send_once)
     assert request.headers["Authorization"] == "Bearer at-2"
     assert endpoint.fetches == 2
 
 
 async def test_oauth2_client_secret_post(
-    session: aiohttp.ClientSession, oauth_server: tuple[TestServer, TokenEndpoint]
+    client: NamespaceClient, oauth_server: tuple[TestServer, TokenEndpoint]
 ) -> None:
     server, endpoint = oauth_server
     spec = oauth_spec(server, tokenEndpointAuthMethod="client_secret_post", audience="api://x")
     del spec["scopes"]
     auth = build(spec)
-    await auth.apply(OutgoingRequest("GET", str(server.make_url("/api/x"))), session)
+    await auth.apply(OutgoingRequest("GET", str(server.make_url("/api/x"))), client.send_once)
     assert endpoint.authorizations == [None]
     assert endpoint.forms[0] == {
         "grant_type": "client_credentials",
@@ -635,21 +637,21 @@ async def test_oauth2_client_secret_post(
 
 
 async def test_oauth2_token_endpoint_discovered_from_issuer(
-    session: aiohttp.ClientSession, oauth_server: tuple[TestServer, TokenEndpoint]
+    client: NamespaceClient, oauth_server: tuple[TestServer, TokenEndpoint]
 ) -> None:
     server, endpoint = oauth_server
     spec = oauth_spec(server)
     del spec["tokenEndpoint"]
     auth = build(spec)
     request = OutgoingRequest("GET", str(server.make_url("/api/x")))
-    await auth.apply(request, session)
+    await auth.apply(request, client.send_once)
     assert request.headers["Authorization"] == "Bearer at-1"
     assert endpoint.fetches == 1
 
 
 @pytest.mark.parametrize("status", [400, 401, 500])
 async def test_oauth2_failing_token_endpoint(
-    session: aiohttp.ClientSession,
+    client: NamespaceClient,
     oauth_server: tuple[TestServer, TokenEndpoint],
     status: int,
 ) -> None:
@@ -658,7 +660,7 @@ async def test_oauth2_failing_token_endpoint(
     auth = build(oauth_spec(server))
     request = OutgoingRequest("GET", str(server.make_url("/api/x")))
     with pytest.raises(AuthError) as info:
-        await auth.apply(request, session)
+        await auth.apply(request, client.send_once)
     message = str(info.value)
     assert str(server.make_url("/oauth/token")) in message
     assert str(status) in message and "invalid_client" in message
@@ -668,10 +670,68 @@ async def test_oauth2_failing_token_endpoint(
     assert "Authorization" not in request.headers
 
 
-async def test_oauth2_unreachable_token_endpoint(session: aiohttp.ClientSession) -> None:
+async def test_oauth2_unreachable_token_endpoint(client: NamespaceClient) -> None:
     server = await start(web.Application())
     url = str(server.make_url("/oauth/token"))
     await server.close()
     auth = build({"type": "oauth2", "tokenEndpoint": url, "clientId": "c", "clientSecret": "s3"})
     with pytest.raises(AuthError, match=re.escape(url)):
-        await auth.apply(OutgoingRequest("GET", "http://127.0.0.1/"), session)
+        await auth.apply(OutgoingRequest("GET", "http://127.0.0.1/"), client.send_once)
+
+
+async def test_oauth2_token_endpoint_with_a_query(
+    client: NamespaceClient, oauth_server: tuple[TestServer, TokenEndpoint]
+) -> None:
+    server, endpoint = oauth_server
+    url = str(server.make_url("/oauth/token")) + "?tenant=a%26b&x="
+    auth = build(oauth_spec(server, tokenEndpoint=url))
+    request = OutgoingRequest("GET", str(server.make_url("/api/x")))
+    await auth.apply(request, client.send_once)
+    assert request.headers["Authorization"] == "Bearer at-1"
+    assert endpoint.queries == [[("tenant", "a&b"), ("x", "")]]
+    assert endpoint.content_types == ["application/x-www-form-urlencoded"]
+    assert endpoint.accepts == ["application/json"]
+
+
+async def test_oauth2_token_response_not_json(client: NamespaceClient) -> None:
+    async def token(request: web.Request) -> web.Response:
+        return web.Response(text="<html>maintenance</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_post("/token", token)
+    server = await start(app)
+    try:
+        url = str(server.make_url("/token"))
+        auth = build({"type": "oauth2", "tokenEndpoint": url, "clientId": "c", "clientSecret": "s3"})
+        with pytest.raises(AuthError, match="has no usable access_token"):
+            await auth.apply(OutgoingRequest("GET", "http://127.0.0.1/"), client.send_once)
+    finally:
+        await server.close()
+
+
+async def test_oauth2_token_request_within_the_total_timeout() -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response({"access_token": "late"})
+
+    app = web.Application()
+    app.router.add_post("/token", slow)
+    server = await start(app)
+    client = NamespaceClient("test", None, ClientSettings(total_timeout=0.2))
+    try:
+        url = str(server.make_url("/token"))
+        auth = build({"type": "oauth2", "tokenEndpoint": url, "clientId": "c", "clientSecret": "s3"})
+        with pytest.raises(AuthError, match=re.escape(f"OAuth2 request to {url} failed: TimeoutError")):
+            await asyncio.wait_for(
+                auth.apply(OutgoingRequest("GET", "http://127.0.0.1/"), client.send_once), 2
+            )
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_oauth2_token_endpoint_not_http(client: NamespaceClient) -> None:
+    url = "ftp://tokens.example.com/token"
+    auth = build({"type": "oauth2", "tokenEndpoint": url, "clientId": "c", "clientSecret": "s3"})
+    with pytest.raises(AuthError, match=re.escape(f"OAuth2 request to {url} failed: ValueError")):
+        await auth.apply(OutgoingRequest("GET", "http://127.0.0.1/"), client.send_once)

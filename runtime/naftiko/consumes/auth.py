@@ -13,15 +13,19 @@ import hashlib
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from secrets import token_hex
 from typing import Any
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
-import aiohttp
-from yarl import URL
-
+from naftiko import json_text
+from naftiko.consumes.connections import (
+    BodyTooLarge,
+    BrokenAnswer,
+    ConnectionFailed,
+    UpstreamResponse,
+)
 from naftiko.consumes.request import OutgoingRequest
 from naftiko.consumes.url import request_target, split_origin
 
@@ -29,8 +33,13 @@ __all__ = [
     "AuthConfigError",
     "AuthError",
     "Authenticator",
+    "Send",
     "build_authenticator",
 ]
+
+Send = Callable[[OutgoingRequest], Awaitable[UpstreamResponse]]
+"""How an authenticator makes its own requests (OAuth2 token, RFC 8414 metadata): one attempt,
+as given, through the namespace's connections and within its total timeout."""
 
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _TOKEN_RE = re.compile(_TOKEN)
@@ -58,7 +67,7 @@ class Authenticator(ABC):
         return self._secrets
 
     @abstractmethod
-    async def apply(self, request: OutgoingRequest, session: aiohttp.ClientSession) -> None: ...
+    async def apply(self, request: OutgoingRequest, send: Send) -> None: ...
 
     def answer_challenge(
         self, request: OutgoingRequest, status: int, headers: Mapping[str, str]
@@ -166,19 +175,19 @@ class HeaderAuth(Authenticator):
         self.name = name
         self.value = value
 
-    async def apply(self, request: OutgoingRequest, session: aiohttp.ClientSession) -> None:
+    async def apply(self, request: OutgoingRequest, send: Send) -> None:
         _set_header(request.headers, self.name, self.value)
 
 
 class QueryAuth(Authenticator):
     def __init__(self, key: str, value: str) -> None:
-        # The URL shows the value percent-encoded, so mask that form too.
-        encoded = URL("http://h/").with_query([(key, value)]).raw_query_string.partition("=")[2]
+        # The request-target carries the value percent-encoded, so mask that form too.
+        encoded = request_target("", [(key, value)]).partition("=")[2]
         super().__init__(_nonempty(value, encoded))
         self.key = key
         self.value = value
 
-    async def apply(self, request: OutgoingRequest, session: aiohttp.ClientSession) -> None:
+    async def apply(self, request: OutgoingRequest, send: Send) -> None:
         request.query[:] = [(k, v) for k, v in request.query if k != self.key]
         request.query.append((self.key, self.value))
 
@@ -189,7 +198,7 @@ class CookieAuth(Authenticator):
         self.name = name
         self.value = value
 
-    async def apply(self, request: OutgoingRequest, session: aiohttp.ClientSession) -> None:
+    async def apply(self, request: OutgoingRequest, send: Send) -> None:
         request.cookies[self.name] = self.value
 
 
@@ -310,7 +319,7 @@ class DigestAuth(Authenticator):
         self.password = password
         self._challenge: _Challenge | None = None
 
-    async def apply(self, request: OutgoingRequest, session: aiohttp.ClientSession) -> None:
+    async def apply(self, request: OutgoingRequest, send: Send) -> None:
         if self._challenge is not None:
             _set_header(request.headers, "Authorization", self._authorization(request))
 
@@ -443,8 +452,8 @@ class OAuth2ClientCredentials(Authenticator):
         # The previous token stays masked: requests in flight may still carry it.
         return _nonempty(*self._secrets, self._token or "", self._previous_token or "")
 
-    async def apply(self, request: OutgoingRequest, session: aiohttp.ClientSession) -> None:
-        _set_header(request.headers, "Authorization", f"Bearer {await self._current(session)}")
+    async def apply(self, request: OutgoingRequest, send: Send) -> None:
+        _set_header(request.headers, "Authorization", f"Bearer {await self._current(send)}")
 
     def answer_challenge(
         self, request: OutgoingRequest, status: int, headers: Mapping[str, str]
@@ -455,21 +464,21 @@ class OAuth2ClientCredentials(Authenticator):
             self._refresh_at = 0.0
         return False
 
-    async def _current(self, session: aiohttp.ClientSession) -> str:
+    async def _current(self, send: Send) -> str:
         if self._token is not None and time.monotonic() < self._refresh_at:
             return self._token
         async with self._lock:
             if self._token is None or time.monotonic() >= self._refresh_at:
-                await self._fetch(session)
+                await self._fetch(send)
             assert self._token is not None
             return self._token
 
-    async def _fetch(self, session: aiohttp.ClientSession) -> None:
-        url = self._token_url or await self._discover(session)
+    async def _fetch(self, send: Send) -> None:
+        url = self._token_url or await self._discover(send)
         headers = {"Accept": "application/json"}
         if self._client_header:
             headers["Authorization"] = self._client_header
-        status, body = await _request_json(session, "POST", url, headers, self._form)
+        status, body = await _request_json(send, "POST", url, headers, self._form)
         if not 200 <= status < 300:
             code = body.get("error") if isinstance(body, dict) else None
             known = isinstance(code, str) and _ERROR_CODE_RE.fullmatch(code)
@@ -496,14 +505,14 @@ class OAuth2ClientCredentials(Authenticator):
         if token != self._token:
             self._previous_token, self._token = self._token, token
 
-    async def _discover(self, session: aiohttp.ClientSession) -> str:
+    async def _discover(self, send: Send) -> str:
         assert self._issuer is not None
         parts = urlsplit(self._issuer)
         path = parts.path.rstrip("/")
         well_known = f"/.well-known/oauth-authorization-server{path}"
         url = urlunsplit((parts.scheme, parts.netloc, well_known, "", ""))
         accept = {"Accept": "application/json"}
-        status, body = await _request_json(session, "GET", url, accept, None)
+        status, body = await _request_json(send, "GET", url, accept, None)
         endpoint = body.get("token_endpoint") if isinstance(body, dict) else None
         if not 200 <= status < 300 or not isinstance(endpoint, str) or not endpoint:
             raise AuthError(f"OAuth2 metadata at {url} gives no token_endpoint: HTTP {status}")
@@ -512,21 +521,28 @@ class OAuth2ClientCredentials(Authenticator):
 
 
 async def _request_json(
-    session: aiohttp.ClientSession,
+    send: Send,
     method: str,
     url: str,
     headers: dict[str, str],
     form: list[tuple[str, str]] | None,
 ) -> tuple[int, Any]:
+    """(status, JSON body or None when the body is not JSON); `url` may carry a query."""
+    body = None
+    if form is not None:
+        headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        body = urlencode(form).encode("ascii")
     try:
-        async with session.request(method, url, headers=headers, data=form) as response:
-            try:
-                body = await response.json(content_type=None)
-            except ValueError:
-                body = None
-            return response.status, body
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        parts = urlsplit(url)
+        target = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        response = await send(OutgoingRequest(method, target, query, headers, body=body))
+    except (ConnectionFailed, BrokenAnswer, BodyTooLarge, TimeoutError, ValueError) as exc:
         raise AuthError(f"OAuth2 request to {url} failed: {type(exc).__name__}") from None
+    try:
+        return response.status, json_text.loads(response.body)
+    except ValueError:
+        return response.status, None
 
 
 def _build_oauth2(fields: _Fields) -> Authenticator:

@@ -13,9 +13,6 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-import aiohttp
-from yarl import URL
-
 from .auth import Authenticator
 from .connections import (
     BodyTooLarge,
@@ -25,6 +22,7 @@ from .connections import (
     UpstreamResponse,
 )
 from .request import OutgoingRequest
+from .url import split_origin
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 503})
@@ -79,24 +77,10 @@ class NamespaceClient:
         self.auth = auth
         self.settings = settings
         self._pool = ConnectionPool(settings.connect_timeout, settings.max_body_bytes)
-        self._session: aiohttp.ClientSession | None = None
         self._limiter = _RateLimiter(rate_limit) if rate_limit else None
-
-    def session(self) -> aiohttp.ClientSession:
-        """For the authenticators' own requests (OAuth2 token fetch), not for the calls."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=16, ttl_dns_cache=300),
-                timeout=aiohttp.ClientTimeout(total=self.settings.total_timeout, sock_connect=self.settings.connect_timeout),
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._session
 
     async def close(self) -> None:
         await self._pool.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def send(self, request: OutgoingRequest) -> UpstreamResponse:
         """Send with retries; every attempt gets only what is left of the call's total timeout."""
@@ -106,9 +90,14 @@ class NamespaceClient:
         except TimeoutError:
             raise UpstreamTimeout(f"{self.namespace}: no answer within {self.settings.total_timeout:g} s") from None
 
+    async def send_once(self, request: OutgoingRequest) -> UpstreamResponse:
+        """One attempt as given: no credentials, retries or rate limit, within the total timeout.
+        For the authenticators' own requests (OAuth2 token fetch), not for the calls."""
+        return await self._pool.request(request.method, request.url, request.query, request.headers, request.cookies, request.body, self.settings.total_timeout)
+
     async def _send_with_retries(self, request: OutgoingRequest, deadline: float) -> UpstreamResponse:
         if self.auth is not None:
-            await self.auth.apply(request, self.session())
+            await self.auth.apply(request, self.send_once)
         attempt = 0
         challenged = False
         while True:
@@ -124,11 +113,11 @@ class NamespaceClient:
                     raise UpstreamTooLarge(f"{self.namespace}: response of {exc.declared:,} bytes exceeds {exc.limit:,}") from None
                 raise UpstreamTooLarge(f"{self.namespace}: response exceeds {exc.limit:,} bytes") from None
             except BrokenAnswer as exc:  # an answer came, cut short or not HTTP: never resent
-                raise UpstreamUnreachable(f"{self.namespace}: broken answer from {URL(request.url).origin()}: {_reason(exc)}") from None
+                raise UpstreamUnreachable(f"{self.namespace}: broken answer from {split_origin(request.url)[0]}: {_reason(exc)}") from None
             except ConnectionFailed as exc:
                 delay = self._retry_delay(request, attempt, deadline, None)
                 if delay is None:
-                    raise UpstreamUnreachable(f"{self.namespace}: cannot reach {URL(request.url).origin()}: {_reason(exc)}") from None
+                    raise UpstreamUnreachable(f"{self.namespace}: cannot reach {split_origin(request.url)[0]}: {_reason(exc)}") from None
                 await asyncio.sleep(delay)
                 attempt += 1
                 continue

@@ -20,7 +20,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")  # what quote(safe='') leaves as it is
 _PATH_UNSAFE = re.compile(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
 _PATH_SAFE = "/%!$&'()*+,;=:@"
-_QUERY_SAFE = "?/:@!$'()*,"  # what yarl leaves as is in a query name or value
+_QUERY_SAFE = "?/:@!$'()*,"  # left as is in a query name or value (as yarl does)
 
 
 class PathValueError(ValueError):
@@ -45,7 +45,8 @@ def split_origin(url: str) -> tuple[str, str]:
 
 def request_target(path: str, query: Sequence[tuple[str, Any]]) -> str:
     """The request-target put on the wire (and signed by digest auth): the already encoded
-    path, plus the query encoded as yarl did (space as `+`, `&=+;#%` escaped)."""
+    path, plus the query with space as `+` and `&=+;#%` escaped. The one place that decides
+    how a query name or value is encoded (QueryAuth masks a key's value in this form)."""
     if _PATH_UNSAFE.search(path):
         path = quote(path, safe=_PATH_SAFE)
     if not query:

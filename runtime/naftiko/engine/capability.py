@@ -326,7 +326,7 @@ class Capability:
         elif isinstance(auth, DigestAuth):
             request.headers["Authorization"] = "Digest **** (computed from the upstream's challenge)"
         elif auth is not None:
-            await auth.apply(request, target.operation.client.session())
+            await auth.apply(request, target.operation.client.send_once)
         headers = dict(request.headers)
         url = request.url + ("?" + urlencode(request.query) if request.query else "")
         body: Any = None

@@ -37,7 +37,7 @@ _ROUTE_VARIABLE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 
 
 def route_path(path: str) -> str:
-    """`/ships/{{imo}}` and `/ships/{imo}` are both the aiohttp route `/ships/{imo}`."""
+    """`/ships/{{imo}}` and `/ships/{imo}` are both the route `/ships/{imo}`."""
     path = _ROUTE_VARIABLE.sub(lambda m: "{" + m.group(1) + "}", path)
     return path if path.startswith("/") else "/" + path
 
