@@ -192,3 +192,15 @@ def test_secret_in_every_auth_field_never_printed(tmp_path: Path) -> None:
             )
             assert SECRET not in done.stdout + done.stderr, (kind, extra)
             assert done.stdout.strip(), (kind, extra, done.stderr)
+
+
+async def test_dry_run_shows_the_query_as_sent_and_masks_a_query_key(tmp_path: Path) -> None:
+    """The query key's value is masked in the form the request-target carries it."""
+    secret = "k3y/:@ value+1"
+    path = tmp_path / "cap.yaml"
+    auth = "      authentication: {type: apikey, key: api_key, value: '{{API_SECRET}}', placement: query}"
+    path.write_text(TEMPLATE.format(operation="", auth=auth))
+    options = CompileOptions(environ={"API_SECRET": secret}, dry_run=True)
+    dry = await send(compile_capability(load_document(path), options), {"id": "a b"})
+    assert isinstance(dry, DryRun)
+    assert dry.request["url"] == "https://api.example.com/things/a%20b?api_key=****"

@@ -11,7 +11,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from .. import json_text
 from ..consumes.auth import AuthError, DigestAuth, OAuth2ClientCredentials
@@ -25,7 +24,7 @@ from ..consumes.client import (
 from ..consumes.formats import BodyDecodeError
 from ..consumes.operation import ConsumedOperation, ConsumedParameter
 from ..consumes.request import OutgoingRequest
-from ..consumes.url import PathValueError, join_url
+from ..consumes.url import PathValueError, join_url, request_target, split_origin
 from ..exposes.server_auth import ServerAuth
 from ..spec.document import Document
 from ..templates import MISSING, as_text
@@ -328,7 +327,8 @@ class Capability:
         elif auth is not None:
             await auth.apply(request, target.operation.client.send_once)
         headers = dict(request.headers)
-        url = request.url + ("?" + urlencode(request.query) if request.query else "")
+        origin, path = split_origin(request.url)
+        url = origin + request_target(path, request.query)  # as sent, so masks match
         body: Any = None
         if request.body is not None:
             text = request.body.decode("utf-8", "replace")
