@@ -67,6 +67,10 @@ class Target:
     spec: Mapping[str, Any] = field(default_factory=dict)  # the exposed entry as written
     plan: MockPlan | StepsPlan | None = None
     hints: Mapping[str, Any] | None = None  # MCP hints, with those derived from an aggregate's semantics
+    input_names: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_names", frozenset(f.name for f in self.inputs))
 
     @property
     def key(self) -> str:
@@ -123,7 +127,7 @@ class Capability:
             await client.close()
 
     async def invoke(self, target: Target, inputs: Mapping[str, Any]) -> Result:
-        problem = check_inputs(target.inputs, inputs)
+        problem = check_inputs(target.inputs, target.input_names, inputs)
         if problem is not None:
             return problem
         if target.plan is not None:

@@ -90,9 +90,8 @@ def type_matches(expected: str | None, value: Any) -> bool:
     return actual == expected or (expected == "number" and actual == "integer")
 
 
-def check_inputs(fields: tuple[InputField, ...], inputs: Mapping[str, Any]) -> InvalidInput | None:
-    """The first problem with the caller's inputs, or None."""
-    known = {f.name for f in fields}
+def check_inputs(fields: tuple[InputField, ...], known: frozenset[str], inputs: Mapping[str, Any]) -> InvalidInput | None:
+    """The first problem with the caller's inputs, or None; `known` holds the fields' names."""
     for name in inputs:
         if name not in known:
             expected = ", ".join(sorted(known)) or "none"
@@ -116,16 +115,17 @@ def _unsendable(value: Any) -> str | None:
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return "a number JSON cannot carry (NaN or infinite)"
         if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "text that is not valid Unicode (a lone surrogate)"
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return "text that is not valid Unicode (a lone surrogate)"
         elif isinstance(item, dict):
-            stack.extend(item.keys())
+            stack.extend(item)
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "a number JSON cannot carry (NaN or infinite)"
     return None
