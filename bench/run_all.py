@@ -1490,14 +1490,14 @@ def main() -> int:
     parser.add_argument(
         "--seq-calls",
         type=int,
-        default=1000,
-        help="sequential calls per tool per run (default 1000)",
+        default=3000,
+        help="sequential calls per tool per run (default 3000: CPU time is read in 10 ms ticks, so ours needs ~60 of them)",
     )
     parser.add_argument(
         "--conc-calls",
         type=int,
-        default=2000,
-        help="calls per tool per run at --concurrency (default 2000)",
+        default=5000,
+        help="calls per tool per run at --concurrency (default 5000)",
     )
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument(
