@@ -21,6 +21,7 @@ from naftiko.consumes import connections
 from naftiko.consumes.auth import DigestAuth
 from naftiko.consumes.client import ClientSettings, NamespaceClient, UpstreamUnreachable
 from naftiko.consumes.connections import (
+    DEADLINE_TICK,
     BodyTooLarge,
     BrokenAnswer,
     ConnectionFailed,
@@ -491,6 +492,19 @@ async def test_timeout_leaves_no_task_and_discards_the_connection() -> None:
             await call(pool, f"{base}/", timeout=0.2)
         assert asyncio.all_tasks() - raw.tasks == before  # the server's own task still sleeps
         assert open_connections(pool) == 0
+        await pool.close()
+
+
+async def test_deadlines_are_watched_only_while_calls_are_in_flight() -> None:
+    async def ok(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    async with app_server(web.get("/{tail:.*}", ok)) as base:
+        pool = new_pool()
+        await call(pool, f"{base}/")
+        assert pool._watcher is not None  # one timer for the pool, armed by the call
+        await asyncio.sleep(DEADLINE_TICK * 3)
+        assert pool._watcher is None and not pool._in_flight  # nothing ticks on an idle pool
         await pool.close()
 
 
