@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .access_log import AccessLog, new_request_id
@@ -148,7 +148,8 @@ class PortServer:
         started = time.perf_counter()
         request_id = request.headers.get("X-Request-Id") or new_request_id()
         try:
-            response = await self._route(request)
+            answer = self._route(request)
+            response = answer if isinstance(answer, Response) else await answer
         except Exception:  # noqa: BLE001 - one bad request must never take the server down
             log.exception("unhandled error on %s %s", request.method, request.path)
             response = problem(500, "internal-error", "Internal error", f"request {request_id} failed; see the server log")
@@ -159,7 +160,8 @@ class PortServer:
         self.access_log.record(request.method, route, response.status, getattr(request.result, "status", None), elapsed, request_id)
         return response
 
-    async def _route(self, request: Request) -> Response:
+    def _route(self, request: Request) -> Response | Awaitable[Response]:
+        """The answer, or the handler's coroutine that will give it (awaited once, by `handle`)."""
         if request.oversized:
             return self._too_large()
         path = request.raw_path.partition("?")[0]
@@ -181,7 +183,7 @@ class PortServer:
             handler = handlers.get(request.method)
             if handler is None:
                 return _not_allowed(sorted(handlers))
-            return await handler.handle(request, params)
+            return handler.handle(request, params)
         if self.kind == "mcp":
             if path != "/mcp":
                 return _not_found()
@@ -189,10 +191,10 @@ class PortServer:
             mcp_handler = self.mcp_handlers.get(request.method)
             if mcp_handler is None:
                 return _not_allowed(sorted(self.mcp_handlers))
-            return await mcp_handler(request)
+            return mcp_handler(request)
         assert self.handler is not None
         request.route = self.handler.route_of(request.path)
-        return await self.handler.handle(request)
+        return self.handler.handle(request)
 
     def _too_large(self) -> Response:
         detail = f"request bodies are limited to {MAX_REQUEST_BYTES:,} bytes"

@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -283,17 +283,20 @@ class McpServer:
 
     # -- dispatch -----------------------------------------------------------------------------
 
-    async def handle(self, payload: Any, session: Session | None) -> Any | None:
+    def handle(self, payload: Any, session: Session | None) -> Awaitable[Any | None]:
         """The response to one message or batch; None when nothing is owed (notifications).
 
         `session` None means a stateless request: it must carry the 2026-07-28 envelope.
         """
         if isinstance(payload, list):
-            if not payload or session is None or session.version not in BATCH_VERSIONS:
-                return error_response(None, INVALID_REQUEST, "Invalid Request: batches are only accepted at protocol version 2025-03-26")
-            replies = await asyncio.gather(*(self._message(item, session) for item in payload))
-            return [r for r in replies if r is not None] or None
-        return await self._message(payload, session)
+            return self._batch(payload, session)
+        return self._message(payload, session)
+
+    async def _batch(self, payload: list[Any], session: Session | None) -> Any | None:
+        if not payload or session is None or session.version not in BATCH_VERSIONS:
+            return error_response(None, INVALID_REQUEST, "Invalid Request: batches are only accepted at protocol version 2025-03-26")
+        replies = await asyncio.gather(*(self._message(item, session) for item in payload))
+        return [r for r in replies if r is not None] or None
 
     async def _message(self, message: Any, session: Session | None) -> dict[str, Any] | None:
         if not isinstance(message, dict):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from .. import json_text
@@ -48,13 +48,15 @@ def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequ
     allowed = frozenset(o.rstrip("/").lower() for o in allowed_origins)
 
     def guarded(handler: Handler) -> Handler:
-        async def guard(request: Request) -> Response:
+        """The handler behind the Origin and auth checks (a plain function: no extra coroutine per request)."""
+
+        def guard(request: Request) -> Awaitable[Response]:
             origin = request.headers.get("Origin")
             if origin is not None and not _LOCAL_ORIGIN.fullmatch(origin) and origin.rstrip("/").lower() not in allowed:
-                return _reply(error_response(None, INVALID_REQUEST, "Forbidden: origin not allowed"), status=403)
+                return _at_once(_reply(error_response(None, INVALID_REQUEST, "Forbidden: origin not allowed"), status=403))
             if auth is not None and not auth.allows(request):
-                return auth.challenge()
-            return await handler(request)
+                return _at_once(auth.challenge())
+            return handler(request)
 
         return guard
 
@@ -105,6 +107,10 @@ def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequ
         return Response(status=204)
 
     return {"POST": guarded(post), "GET": guarded(get), "DELETE": guarded(delete)}
+
+
+async def _at_once(response: Response) -> Response:
+    return response
 
 
 def _reply(message: Any, status: int = 200, headers: Mapping[str, str] | None = None, sse: bool = False) -> Response:
