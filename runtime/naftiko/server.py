@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .access_log import AccessLog, new_request_id
@@ -25,7 +25,7 @@ from .exposes.openapi import build_openapi
 from .exposes.problems import problem
 from .exposes.rest import RestRouter, collect_routes
 from .exposes.skill import SkillCatalog, SkillError, check_skills
-from .http import Handler, HttpServer, Request, Response
+from .http import Answer, HttpServer, Request, Responder, Response
 
 log = logging.getLogger("naftiko")
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -75,14 +75,14 @@ def plan(capabilities: Sequence[Capability], host: str | None = None, ports: Map
     return list(plans.values())
 
 
-McpRoutes = Callable[["PortPlan"], Mapping[str, Handler]]
+McpRoutes = Callable[["PortPlan"], Mapping[str, Responder]]
 
 
 @dataclass
 class _Served:
     router: RestRouter | None = None
     openapi: bytes = b""
-    mcp_handlers: Mapping[str, Handler] = field(default_factory=dict)
+    mcp_handlers: Mapping[str, Responder] = field(default_factory=dict)
     handler: SkillCatalog | Control | None = None  # skill and control ports
     entries: list[tuple[Capability, Exposure]] = field(default_factory=list)
 
@@ -101,7 +101,7 @@ class PortServer:
         self.http = HttpServer(self.handle, MAX_REQUEST_BYTES)
         self.router: RestRouter | None = None
         self.openapi = b""
-        self.mcp_handlers: Mapping[str, Handler] = {}
+        self.mcp_handlers: Mapping[str, Responder] = {}
         self.handler: SkillCatalog | Control | None = None
         self.entries: list[tuple[Capability, Exposure]] = []
         self.install(self.prepare(port_plan))
@@ -160,7 +160,7 @@ class PortServer:
         self.access_log.record(request.method, route, response.status, getattr(request.result, "status", None), elapsed, request_id)
         return response
 
-    def _route(self, request: Request) -> Response | Awaitable[Response]:
+    def _route(self, request: Request) -> Answer:
         """The answer, or the handler's coroutine that will give it (awaited once, by `handle`)."""
         if request.oversized:
             return self._too_large()

@@ -12,11 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import json_text
-from ..http import Handler, Request, Response
+from ..http import Answer, Handler, Request, Responder, Response
 from .mcp import (
     HANDSHAKE_VERSIONS,
     HEADER_MISMATCH,
@@ -42,20 +42,20 @@ _B64_HEADER = re.compile(r"=\?base64\?(.*)\?=")
 # 2026-07-28 answers JSON-RPC errors with a matching HTTP status; handshake-era ones with 200.
 _MODERN_STATUS = {PARSE_ERROR: 400, INVALID_REQUEST: 400, INVALID_PARAMS: 400, HEADER_MISMATCH: 400, UNSUPPORTED_VERSION: 400, METHOD_NOT_FOUND: 404}
 
-def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequence[str] = ()) -> dict[str, Handler]:
+def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequence[str] = ()) -> dict[str, Responder]:
     """The handlers of `/mcp` by method; `allowed_origins` adds to the loopback origins always allowed.
     The server has read the body whole and answered 413 past its limit before these run."""
     allowed = frozenset(o.rstrip("/").lower() for o in allowed_origins)
 
-    def guarded(handler: Handler) -> Handler:
+    def guarded(handler: Handler) -> Responder:
         """The handler behind the Origin and auth checks (a plain function: no extra coroutine per request)."""
 
-        def guard(request: Request) -> Awaitable[Response]:
+        def guard(request: Request) -> Answer:
             origin = request.headers.get("Origin")
             if origin is not None and not _LOCAL_ORIGIN.fullmatch(origin) and origin.rstrip("/").lower() not in allowed:
-                return _at_once(_reply(error_response(None, INVALID_REQUEST, "Forbidden: origin not allowed"), status=403))
+                return _reply(error_response(None, INVALID_REQUEST, "Forbidden: origin not allowed"), status=403)
             if auth is not None and not auth.allows(request):
-                return _at_once(auth.challenge())
+                return auth.challenge()
             return handler(request)
 
         return guard
@@ -107,10 +107,6 @@ def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequ
         return Response(status=204)
 
     return {"POST": guarded(post), "GET": guarded(get), "DELETE": guarded(delete)}
-
-
-async def _at_once(response: Response) -> Response:
-    return response
 
 
 def _reply(message: Any, status: int = 200, headers: Mapping[str, str] | None = None, sse: bool = False) -> Response:

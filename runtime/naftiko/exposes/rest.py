@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from .. import json_text
 from ..engine.capability import Capability, Exposure, Target
 from ..engine.inputs import InputField
 from ..engine.jsonpath import JsonPath
@@ -28,7 +29,7 @@ from ..engine.results import (
     UpstreamError,
 )
 from ..http import Request, Response
-from ..json_text import dumps, dumps_text
+from ..json_text import dumps_text
 from .forward import METHODS, ForwardHandler, ForwardRoute
 from .problems import problem
 
@@ -230,7 +231,7 @@ class RestHandler:
         if not self.reads_body or not raw.strip():
             return None
         try:
-            return json.loads(raw)
+            return json_text.loads(raw)
         except (ValueError, RecursionError):
             raise RequestError(400, "malformed-json", "Malformed JSON", "the request body is not valid JSON") from None
 
@@ -266,4 +267,5 @@ def _media_type(content_type: str | None) -> str:
 
 
 def _json(value: Any, status: int) -> Response:
-    return Response(status, dumps(value), content_type="application/json; charset=utf-8")
+    """Compact JSON through orjson: the hot path (skill and control answers keep `json_response`)."""
+    return Response(status, json_text.dumps(value), content_type="application/json; charset=utf-8")

@@ -1,6 +1,6 @@
 """HTTP/1.1 serving: requests, responses and the server that carries them."""
 
-from .messages import Request, Response, json_response
+from .messages import Answer, Request, Responder, Response, json_response
 from .server import Handler, HttpServer
 
-__all__ = ["Handler", "HttpServer", "Request", "Response", "json_response"]
+__all__ = ["Answer", "Handler", "HttpServer", "Request", "Responder", "Response", "json_response"]

@@ -4,7 +4,7 @@ a request whole (up to its limit) before the handler runs, and writes a response
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -87,5 +87,9 @@ class Response:
         self.body = body
 
 
-def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None, dumps: Callable[[Any], str] = json.dumps) -> Response:
-    return Response(status, dumps(data).encode("utf-8"), headers, "application/json; charset=utf-8")
+Answer = Response | Awaitable[Response]  # an answer made at once, or the coroutine that makes it
+Responder = Callable[[Request], Answer]
+
+
+def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(status, json.dumps(data).encode("utf-8"), headers, "application/json; charset=utf-8")
