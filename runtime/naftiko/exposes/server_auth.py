@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..http import Request, Response
+from .problems import problem
 
 
 class ServerAuthConfigError(ValueError):
@@ -61,15 +61,9 @@ class ServerAuth:
             www = 'Bearer realm="naftiko"'
         else:
             www = f'ApiKey realm="naftiko", {self.placement}="{self.key}"'
-        body = {
-            "type": "https://naftiko.dev/problems/unauthorized",
-            "title": "Unauthorized",
-            "status": 401,
-            "detail": "missing or invalid credentials for this exposure",
-        }
-        return Response(
-            status=401, text=json.dumps(body), content_type="application/problem+json", headers={"WWW-Authenticate": www}
-        )
+        response = problem(401, "unauthorized", "Unauthorized", "missing or invalid credentials for this exposure")
+        response.headers["WWW-Authenticate"] = www
+        return response
 
 
 def build_server_auth(spec: Mapping[str, Any] | None, resolve: Callable[[str], str]) -> ServerAuth | None:
