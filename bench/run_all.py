@@ -171,13 +171,18 @@ class Ours(Target):
         missing = {"delete-customer", "identify-customer"} - names
         if missing:
             raise RuntimeError(f"tools/list lacks {sorted(missing)}")
-        return {
-            "delete": ("delete-customer", lambda i: {"identifier": f"cust-{i % 1000}"}),
-            "identify": (
-                "identify-customer",
-                lambda i: {"identifier": f"cust-{i % 1000}", "body": IDENTIFY_BODY},
-            ),
-        }
+        return track_tools()
+
+
+def track_tools():
+    """Ours and the floors name the Track tools alike: what each benchmarked call sends."""
+    return {
+        "delete": ("delete-customer", lambda i: {"identifier": f"cust-{i % 1000}"}),
+        "identify": (
+            "identify-customer",
+            lambda i: {"identifier": f"cust-{i % 1000}", "body": IDENTIFY_BODY},
+        ),
+    }
 
 
 class BareAiohttp(Target):
@@ -192,13 +197,7 @@ class BareAiohttp(Target):
         return http_answers(f"http://127.0.0.1:{port}/health")
 
     def resolve(self, tools):
-        return {
-            "delete": ("delete-customer", lambda i: {"identifier": f"cust-{i % 1000}"}),
-            "identify": (
-                "identify-customer",
-                lambda i: {"identifier": f"cust-{i % 1000}", "body": IDENTIFY_BODY},
-            ),
-        }
+        return track_tools()
 
 
 class StackFloor(BareAiohttp):
