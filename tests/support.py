@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ import pytest
 from aiohttp import web
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("NAFTIKO_SHARED") or REPO.parent / "shared")  # .ci/run sets it when shared/ lies elsewhere
 SEED = REPO / "runtime" / "naftiko" / "defaults" / "track-customers.yaml"  # the seed, verbatim
 
 

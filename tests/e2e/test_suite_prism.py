@@ -38,9 +38,8 @@ import yaml
 
 from node_tools import REPO, node_tool
 from processes import stop, wait_http
-from support import free_port
+from support import SHARED, free_port
 
-SHARED = REPO.parent / "shared"
 CAPABILITIES = REPO / "capabilities"
 SPECS = SHARED / "upstreams" / "customer-io"
 PROTOCOL = "2025-06-18"

@@ -14,10 +14,9 @@ import pytest
 
 from processes import started
 from node_tools import REPO, node_tool
-from support import free_port
+from support import SHARED, free_port
 
 SEED = REPO / "runtime" / "naftiko" / "defaults" / "track-customers.yaml"  # the seed, verbatim
-SHARED = REPO.parent / "shared"
 
 
 def request(method: str, url: str, body: object | None = None) -> tuple[int, dict, bytes]:

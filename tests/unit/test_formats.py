@@ -16,8 +16,8 @@ from naftiko.consumes.formats import (
     check_format,
     decoder_for,
 )
+from support import SHARED
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 OFFICIAL = SHARED / "conformance" / "official"
 
 USERS = [

@@ -317,6 +317,8 @@ def _yaml_reason(exc: yaml.YAMLError) -> str:
     """The problem and its position, without the snippet of the body PyYAML may add."""
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None)
+    if problem and "maximum nesting depth" in problem:  # PyYAML ≥ 6.0.3's own bound, met before ours in flow style
+        problem = f"collections nested deeper than {_MAX_DEPTH} levels"
     if problem and mark:
         return f"{problem} at line {mark.line + 1} column {mark.column + 1}"
     return str(problem or exc)

@@ -82,6 +82,9 @@ def parse_yaml(raw: bytes, file: str) -> YamlSource:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         reason = " ".join(" ".join(str(p).split()) for p in (exc.context, exc.problem) if p)
+        if "maximum nesting depth" in reason:  # PyYAML ≥ 6.0.3's own bound, met before ours in flow style
+            reason = f"nesting deeper than {MAX_DEPTH} levels"
+            raise YamlError(Diagnostic("error", reason, file, line, column, origin="yaml")) from None
         raise YamlError(Diagnostic("error", f"malformed YAML: {reason}", file, line, column, origin="yaml")) from None
     except yaml.reader.ReaderError as exc:  # a control character YAML forbids: not a MarkedYAMLError
         offset = exc.position if isinstance(exc.position, int) and 0 <= exc.position <= len(text) else 0
