@@ -64,7 +64,7 @@ def make_handler(upstream: str):
 
 
 async def main(port: int, upstream: str) -> None:
-    server = HttpServer(make_handler(upstream), 4 * 1024 * 1024)
+    server = HttpServer(make_handler(upstream))
     await server.listen("127.0.0.1", port)
     await asyncio.Event().wait()
 

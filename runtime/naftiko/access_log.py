@@ -39,8 +39,9 @@ class AccessLog:
         self._routes: dict[str, str] = {}  # route → its JSON string
         self._timer: asyncio.TimerHandle | None = None
 
-    def record(self, method: str, route: str, status: int, upstream_status: int | None, seconds: float, request_id: str) -> None:
-        """`method` is an HTTP token (the parser checked it); `route` and `request_id` may come from the caller."""
+    def record(self, method: str, route: str, status: int, upstream_status: int | None, seconds: float, request_id: str, client: str = "") -> None:
+        """`method` is an HTTP token (the parser checked it); `route`, `request_id` and a
+        forwarded `client` may come from the caller."""
         upstream = "null" if upstream_status is None else upstream_status
         encoded_route = self._routes.get(route)
         if encoded_route is None:
@@ -49,7 +50,7 @@ class AccessLog:
                 self._routes[route] = encoded_route
         self.pending.append(
             f'{{"method":"{method}","route":{encoded_route},"status":{status},"upstreamStatus":{upstream},'
-            f'"latencyMs":{seconds * 1000:.3f},"requestId":{_json_string(request_id)}}}\n'
+            f'"latencyMs":{seconds * 1000:.3f},"requestId":{_json_string(request_id)},"client":{_json_string(client)}}}\n'
         )
         if len(self.pending) == 1:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_INTERVAL, self.flush)

@@ -8,24 +8,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .config import UsageError, check_namespaces, parse_pairs
 from .engine.compile import CompileOptions, compile_capability
 from .engine.results import DryRun, Success, result_as_json
 from .spec.diagnostics import CapabilityError
 from .spec.document import load_document
-
-
-class UsageError(Exception):
-    pass
-
-
-def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
-    parsed: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{what} must look like NAME=VALUE, got {pair!r}")
-        parsed[key] = value
-    return parsed
 
 
 def parse_inputs(args: Sequence[str], json_text: str | None, text_inputs: set[str]) -> dict[str, Any]:
@@ -50,26 +37,10 @@ def parse_inputs(args: Sequence[str], json_text: str | None, text_inputs: set[st
     return inputs
 
 
-def parse_rates(pairs: Sequence[str]) -> dict[str, float]:
-    """`--rate-limit NS=RPS` pairs; RPS a positive number of requests per second."""
-    rates: dict[str, float] = {}
-    for namespace, text in parse_pairs(pairs, "--rate-limit").items():
-        try:
-            rate = float(text)
-        except ValueError:
-            rate = 0.0
-        if not 0 < rate < float("inf"):
-            raise UsageError(f"--rate-limit needs a positive number of requests per second, got {text!r}")
-        rates[namespace] = rate
-    return rates
-
-
-def run_call(
-    file: str, target_name: str, args: Sequence[str], json_text: str | None, upstreams: Sequence[str], rate_limits: Sequence[str], dry_run: bool
-) -> int:
+def run_call(file: str, target_name: str, args: Sequence[str], json_text: str | None, options: CompileOptions) -> int:
     try:
-        options = CompileOptions(dry_run=dry_run, upstreams=parse_pairs(upstreams, "--upstream"), rate_limits=parse_rates(rate_limits))
         capability = compile_capability(load_document(file), options)
+        check_namespaces(options, (c.namespace for c in capability.clients))
     except UsageError as exc:
         print(f"naftiko call: {exc}", file=sys.stderr)
         return 2

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .config import UsageError, add_serve_flags, add_upstream_flags
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,17 +21,14 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=("text", "json"), default="text")
     validate.add_argument("paths", nargs="+", metavar="PATH", help="a capability file, or a folder searched for *.yaml/*.yml")
     call = commands.add_parser("call", help="invoke one operation or tool and print the JSON result")
-    call.add_argument("--dry-run", action="store_true", help="print the request that would be sent; needs no secrets")
-    call.add_argument("--upstream", action="append", default=[], metavar="NS=URL", help="override the baseUri of a consumed namespace")
-    call.add_argument("--rate-limit", action="append", default=[], metavar="NS=RPS", help="at most RPS requests per second to a consumed namespace")
+    add_upstream_flags(call)
     call.add_argument("file", metavar="FILE")
     call.add_argument("target", metavar="TARGET", help="namespace.name of a consumed operation, a REST operation or an MCP tool")
     call.add_argument("--arg", action="append", default=[], metavar="K=V", help="an input; V is parsed as JSON when it can be, else kept as text")
     call.add_argument("--json", metavar="JSON", help="all inputs as one JSON object")
     run = commands.add_parser("run", help="serve capabilities: REST APIs and MCP servers")
-    run.add_argument("--dry-run", action="store_true", help="answer every call with the request that would be sent; needs no secrets")
-    run.add_argument("--upstream", action="append", default=[], metavar="NS=URL", help="override the baseUri of a consumed namespace")
-    run.add_argument("--rate-limit", action="append", default=[], metavar="NS=RPS", help="at most RPS requests per second to a consumed namespace")
+    add_upstream_flags(run)
+    add_serve_flags(run)
     run.add_argument("--host", help="bind address for every exposure (default: the file's address, else 127.0.0.1)")
     run.add_argument("--port", action="append", default=[], metavar="NAMESPACE=PORT", help="serve an exposure on another port")
     run.add_argument("--env-file", metavar="FILE", help="read variables from a .env file before resolving binds")
@@ -63,22 +62,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _validate(args)
     if args.command == "call":
         from .call_command import run_call
+        from .config import compile_options
 
-        return run_call(args.file, args.target, args.arg, args.json, args.upstream, args.rate_limit, args.dry_run)
+        try:
+            options = compile_options(args, os.environ)
+        except UsageError as exc:
+            return _usage("call", exc)
+        return run_call(args.file, args.target, args.arg, args.json, options)
     if args.command == "run":
+        from .config import run_config
         from .run_command import run
 
-        return run(
-            args.paths,
-            dry_run=args.dry_run,
-            upstreams=args.upstream,
-            rate_limits=args.rate_limit,
-            host=args.host,
-            ports=args.port,
-            env_file=args.env_file,
-            stdio=args.stdio,
-            watch=args.watch,
-        )
+        try:
+            config = run_config(args)
+        except UsageError as exc:
+            return _usage("run", exc)
+        return run(config)
     if args.command == "inspect":
         from .inspect_command import run_inspect
 
@@ -91,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .openapi_command import print_openapi
 
         return print_openapi(args.file, args.namespace)
+    return 2
+
+
+def _usage(command: str, exc: UsageError) -> int:
+    print(f"naftiko {command}: {exc}", file=sys.stderr)
     return 2
 
 

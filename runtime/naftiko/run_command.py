@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from .binds import parse_dotenv
-from .call_command import UsageError, parse_pairs, parse_rates
+from .config import RunConfig, ServeSettings, UsageError
 from .engine.capability import Capability
 from .engine.compile import CompileOptions, compile_capability
 from .server import PlanError, PortPlan, Runtime, plan
@@ -45,39 +43,26 @@ def load_capabilities(paths: Sequence[str], options: CompileOptions) -> dict[Pat
     return capabilities
 
 
-def run(
-    paths: Sequence[str],
-    *,
-    dry_run: bool,
-    upstreams: Sequence[str],
-    rate_limits: Sequence[str],
-    host: str | None,
-    ports: Sequence[str],
-    env_file: str | None,
-    stdio: bool,
-    watch: bool,
-) -> int:
+def run(config: RunConfig) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    paths = list(config.paths)
     try:
-        environ = dict(os.environ)
-        if env_file is not None:
-            environ.update(parse_dotenv(Path(env_file).read_text(encoding="utf-8")))
-        port_numbers = {ns: _port(value) for ns, value in parse_pairs(ports, "--port").items()}
-        options = CompileOptions(
-            dry_run=dry_run, upstreams=parse_pairs(upstreams, "--upstream"), rate_limits=parse_rates(rate_limits), environ=environ
-        )
         if not paths:
             paths = [str(DEFAULT_CAPABILITY)]
             log.info("no PATH given: serving the embedded default %s", DEFAULT_CAPABILITY.name)
-        loaded = load_capabilities(paths, options)
+        loaded = load_capabilities(paths, config.compile)
         capabilities = list(loaded.values())
         if not capabilities:
             raise UsageError("no capability found in the paths given")
-        if stdio or _stdio_only(capabilities):
+        config.check_names(
+            (c.namespace for capability in capabilities for c in capability.clients),
+            (e.namespace for capability in capabilities for e in capability.exposures if e.namespace),
+        )
+        if config.stdio or _stdio_only(capabilities):
             return _run_loop(_serve_stdio(capabilities))
 
         def planner(current: Sequence[Capability]) -> list[PortPlan]:
-            return plan(current, host, port_numbers)
+            return plan(current, config.host, config.ports)
 
         plans = planner(capabilities)
         if not plans:
@@ -92,9 +77,9 @@ def run(
         print(exc, file=sys.stderr)
         return 2
     # A folder is watched by default: dropping a file into it is how capabilities are deployed.
-    watching = watch or any(Path(p).is_dir() for p in paths)
-    reloader = (lambda runtime: Reloader(paths, options, runtime, planner, loaded)) if watching else None
-    return _run_loop(_serve(plans, reloader))
+    watching = config.watch or any(Path(p).is_dir() for p in paths)
+    reloader = (lambda runtime: Reloader(paths, config.compile, runtime, planner, loaded)) if watching else None
+    return _run_loop(_serve(plans, config.serve, reloader))
 
 
 def _run_loop(main: Coroutine[Any, Any, int]) -> int:
@@ -107,18 +92,12 @@ def _run_loop(main: Coroutine[Any, Any, int]) -> int:
     return uvloop.run(main)
 
 
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UsageError(f"--port needs a port number between 1 and 65535, got {text!r}")
-    return int(text)
-
-
 def _stdio_only(capabilities: Sequence[Capability]) -> bool:
     exposures = [e for c in capabilities for e in c.exposures if e.kind in ("rest", "mcp")]
     return bool(exposures) and all(e.kind == "mcp" and e.spec.get("transport") == "stdio" for e in exposures)
 
 
-def _mcp_route_factory():
+def _mcp_route_factory(allowed_origins: Sequence[str] = ()):
     """Builds the /mcp handlers of a port; sessions outlive reloads, so clients keep theirs."""
     from .exposes.mcp import McpServer
     from .exposes.mcp_http import mcp_routes
@@ -131,14 +110,14 @@ def _mcp_route_factory():
             raise PlanError(f"MCP exposures sharing port {port_plan.port} declare different authentication")
         server = McpServer(port_plan.entries)
         server.sessions = sessions.setdefault(port_plan.port, server.sessions)
-        return mcp_routes(server, next(iter(auths.values())))
+        return mcp_routes(server, next(iter(auths.values())), allowed_origins)
 
     return build
 
 
-async def _serve(plans: list[PortPlan], reloader: Callable[[Runtime], Reloader] | None) -> int:
-    runtime = Runtime(_mcp_route_factory())
+async def _serve(plans: list[PortPlan], settings: ServeSettings, reloader: Callable[[Runtime], Reloader] | None) -> int:
     try:
+        runtime = Runtime(_mcp_route_factory(settings.allow_origins), settings)
         urls = await runtime.start(plans)
     except (OSError, ValueError, PlanError) as exc:
         print(f"naftiko run: cannot start: {exc}", file=sys.stderr)

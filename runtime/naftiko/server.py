@@ -9,26 +9,29 @@ in-flight requests before the process exits.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .access_log import AccessLog, new_request_id
+from .config import ServeSettings
 from .engine.capability import Capability, Exposure
 from .exposes.control import Control, Servers, ServerView
 from .exposes.forward import ForwardError, check_forwards, collect_forwards
 from .exposes.mcp_jsonrpc import INVALID_REQUEST, encode, error_response
 from .exposes.metrics import Metrics
 from .exposes.openapi import build_openapi
+from .exposes.origin_policy import OriginPolicy
 from .exposes.problems import problem
 from .exposes.rest import RestRouter, collect_routes
 from .exposes.skill import SkillCatalog, SkillError, check_skills
 from .http import Answer, HttpServer, Request, Responder, Response
 
 log = logging.getLogger("naftiko")
-MAX_REQUEST_BYTES = 4 * 1024 * 1024
 DEFAULT_ADDRESS = "127.0.0.1"
 SERVED_KINDS = ("rest", "mcp", "skill", "control")
 
@@ -80,8 +83,10 @@ McpRoutes = Callable[["PortPlan"], Mapping[str, Responder]]
 
 @dataclass
 class _Served:
+    policy: OriginPolicy
     router: RestRouter | None = None
-    openapi: bytes = b""
+    openapi: dict | None = None
+    openapi_bytes: bytes = b""
     mcp_handlers: Mapping[str, Responder] = field(default_factory=dict)
     handler: SkillCatalog | Control | None = None  # skill and control ports
     entries: list[tuple[Capability, Exposure]] = field(default_factory=list)
@@ -91,16 +96,29 @@ class PortServer:
     """One listening (address, port). Its routes and tools can be replaced while it serves:
     requests already running finish on the version they started with."""
 
-    def __init__(self, port_plan: PortPlan, mcp_routes: McpRoutes | None = None, servers: Servers | None = None):
+    def __init__(
+        self,
+        port_plan: PortPlan,
+        mcp_routes: McpRoutes | None = None,
+        servers: Servers | None = None,
+        settings: ServeSettings | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ):
         """`servers`: what a control port reports on (default: this server alone)."""
         self.address, self.port, self.kind = port_plan.address, port_plan.port, port_plan.kind
         self.mcp_routes = mcp_routes
         self.servers: Servers = servers or (lambda: [self.view()])
+        self.settings = settings = settings or ServeSettings()
+        self.scheme = "https" if ssl_context is not None else "http"
+        self.cors = bool(settings.allow_origins) and self.kind == "rest"
         self.metrics = Metrics()
         self.access_log = AccessLog()
-        self.http = HttpServer(self.handle, MAX_REQUEST_BYTES)
+        self.http = HttpServer(self.handle, settings.limits, ssl_context)
+        self.policy: OriginPolicy
         self.router: RestRouter | None = None
-        self.openapi = b""
+        self.openapi: dict | None = None
+        self.openapi_bytes = b""
+        self._openapi_by_base: dict[str, bytes] = {}
         self.mcp_handlers: Mapping[str, Responder] = {}
         self.handler: SkillCatalog | Control | None = None
         self.entries: list[tuple[Capability, Exposure]] = []
@@ -108,8 +126,20 @@ class PortServer:
 
     async def listen(self) -> int:
         """Start serving; returns the port (the system's choice when the plan says 0)."""
-        self.port = await self.http.listen(self.address, self.port)
+        try:
+            self.port = await self.http.listen(self.address, self.port)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            names = sorted({e.namespace or e.kind for _, e in self.entries})
+            flags = " or ".join(f"--port {name}=PORT" for name in names)
+            raise PlanError(f"port {self.port} on {self.address} is already in use (wanted by {', '.join(names)}); choose another with {flags}") from None
         return self.port
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.scheme}://{host}:{self.port}"
 
     async def close(self, timeout: float = 30.0) -> None:
         """Stop listening and let requests in flight finish (at most `timeout` seconds)."""
@@ -122,25 +152,30 @@ class PortServer:
     def prepare(self, port_plan: PortPlan) -> _Served:
         """Build what `port_plan` serves; raises on a conflict, changing nothing."""
         entries = list(port_plan.entries)
+        settings = self.settings
+        public = [settings.public_urls[e.namespace] for _, e in entries if e.namespace in settings.public_urls]
+        policy = OriginPolicy(self.address, settings.allow_origins, settings.forwarded_allow_ips, public)
         if self.kind == "rest":
             routes = collect_routes(port_plan.entries)
             try:
                 forwards = collect_forwards(port_plan.entries)
             except ForwardError as exc:
                 raise PlanError(str(exc)) from None
-            openapi = json.dumps(build_openapi(routes, f"http://{self.address}:{self.port}"), ensure_ascii=False).encode()
-            return _Served(router=RestRouter(routes, forwards), openapi=openapi, entries=entries)
+            document = build_openapi(routes, public[0] if public else self.base_url)
+            openapi = json.dumps(document, ensure_ascii=False).encode()
+            return _Served(policy, RestRouter(routes, forwards), None if public else document, openapi, entries=entries)
         if self.kind == "skill":
             try:
-                return _Served(handler=SkillCatalog(port_plan.entries), entries=entries)
+                return _Served(policy, handler=SkillCatalog(port_plan.entries), entries=entries)
             except SkillError as exc:
                 raise PlanError(str(exc)) from None
         if self.kind == "control":
-            return _Served(handler=Control(port_plan.entries, self.servers), entries=entries)
-        return _Served(mcp_handlers=self.mcp_routes(port_plan) if self.mcp_routes else {}, entries=entries)
+            return _Served(policy, handler=Control(port_plan.entries, self.servers), entries=entries)
+        return _Served(policy, mcp_handlers=self.mcp_routes(port_plan) if self.mcp_routes else {}, entries=entries)
 
     def install(self, served: _Served) -> None:
-        self.router, self.openapi, self.mcp_handlers = served.router, served.openapi, served.mcp_handlers
+        self.policy, self.router, self.mcp_handlers = served.policy, served.router, served.mcp_handlers
+        self.openapi, self.openapi_bytes, self._openapi_by_base = served.openapi, served.openapi_bytes, {}
         self.handler, self.entries = served.handler, served.entries
 
     async def handle(self, request: Request) -> Response:
@@ -157,11 +192,16 @@ class PortServer:
         route = request.route or "(unmatched)"
         self.metrics.observe(request.method, route, response.status, elapsed, request.result)
         response.headers["X-Request-Id"] = request_id
-        self.access_log.record(request.method, route, response.status, getattr(request.result, "status", None), elapsed, request_id)
+        if self.cors:
+            self.policy.cors_headers(request, response)
+        self.access_log.record(request.method, route, response.status, getattr(request.result, "status", None), elapsed, request_id, request.client)
         return response
 
     def _route(self, request: Request) -> Answer:
         """The answer, or the handler's coroutine that will give it (awaited once, by `handle`)."""
+        refusal = self.policy.check(request, self.kind == "rest")
+        if refusal is not None:
+            return refusal
         if request.oversized:
             return self._too_large()
         path = request.raw_path.partition("?")[0]
@@ -173,7 +213,7 @@ class PortServer:
                 return Response(200, b'{"status":"ok"}', content_type="application/json; charset=utf-8")
             if path == "/metrics":
                 return Response(text=self.metrics.render(), content_type="text/plain")
-            return Response(200, self.openapi, content_type="application/json; charset=utf-8")
+            return Response(200, self._openapi_for(request), content_type="application/json; charset=utf-8")
         if self.kind == "rest":
             assert self.router is not None
             matched = self.router.match(request.raw_path)
@@ -196,8 +236,22 @@ class PortServer:
         request.route = self.handler.route_of(request.path)
         return self.handler.handle(request)
 
+    def _openapi_for(self, request: Request) -> bytes:
+        """The document, its server URL the one a trusted proxy says the client used, unless
+        `--public-url` fixed it."""
+        base = self.policy.forwarded_base(request) if self.openapi is not None else None
+        if base is None:
+            return self.openapi_bytes
+        cached = self._openapi_by_base.get(base)
+        if cached is None:
+            document = {**self.openapi, "servers": [{**self.openapi["servers"][0], "url": base}]}
+            cached = json.dumps(document, ensure_ascii=False).encode()
+            if len(self._openapi_by_base) < 16:
+                self._openapi_by_base[base] = cached
+        return cached
+
     def _too_large(self) -> Response:
-        detail = f"request bodies are limited to {MAX_REQUEST_BYTES:,} bytes"
+        detail = f"request bodies are limited to {self.settings.limits.max_body_bytes:,} bytes"
         if self.kind == "mcp":
             return Response(413, encode(error_response(None, INVALID_REQUEST, f"Payload Too Large: {detail}")), content_type="application/json")
         return problem(413, "payload-too-large", "Payload too large", detail)
@@ -216,8 +270,11 @@ def _not_allowed(allowed: Sequence[str]) -> Response:
 class Runtime:
     """The servers of one `naftiko run`: started together, updated on reload, stopped together."""
 
-    def __init__(self, mcp_routes: McpRoutes | None = None):
+    def __init__(self, mcp_routes: McpRoutes | None = None, settings: ServeSettings | None = None):
+        """Raises PlanError when the TLS certificate or key cannot be loaded."""
         self.mcp_routes = mcp_routes
+        self.settings = settings or ServeSettings()
+        self.ssl = _server_ssl(self.settings)
         self.servers: dict[int, PortServer] = {}
 
     async def start(self, plans: Sequence[PortPlan]) -> list[str]:
@@ -257,13 +314,25 @@ class Runtime:
         return [server.view() for server in self.servers.values()]
 
     async def _open(self, port_plan: PortPlan) -> str:
-        server = PortServer(port_plan, self.mcp_routes, self.views)
+        server = PortServer(port_plan, self.mcp_routes, self.views, self.settings, self.ssl)
         await server.listen()
         self.servers[port_plan.port] = server
-        return f"http://{port_plan.address}:{port_plan.port} ({port_plan.kind})"
+        return f"{server.base_url} ({port_plan.kind})"
 
     async def stop(self) -> None:
         """Stop listening, let in-flight requests finish, then close."""
         # Every port stops listening at once, then they drain together.
         await asyncio.gather(*(server.close() for server in self.servers.values()))
         self.servers.clear()
+
+
+def _server_ssl(settings: ServeSettings) -> ssl.SSLContext | None:
+    if settings.ssl_certfile is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+        raise PlanError(f"--ssl-certfile/--ssl-keyfile: cannot load the certificate and key: {reason}") from None
+    return context

@@ -121,7 +121,7 @@ async def test_forward_refuses_paths_that_could_escape(register: str, upstream: 
 @pytest.mark.parametrize(("target", "headers"), [("/notion/v1/users?id=%FF", {}), ("/notion/v1/users", {"Notion-Version": "\udcff"})], ids=["query", "header"])
 async def test_forward_refuses_bytes_that_are_not_utf8(register: str, upstream: FakeUpstream, target: str, headers: dict[str, str]) -> None:
     port = int(register.rsplit(":", 1)[1])
-    lines = [b"GET " + target.encode() + b" HTTP/1.1", b"Host: x", b"Connection: close"]
+    lines = [b"GET " + target.encode() + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
     lines += [name.encode() + b": " + value.encode("utf-8", "surrogateescape") for name, value in headers.items()]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"\r\n".join(lines) + b"\r\n\r\n")

@@ -15,7 +15,10 @@ from aiohttp.test_utils import TestServer
 from support import SEED, FakeUpstream, Serving
 from naftiko.consumes.client import ClientSettings
 from naftiko.engine.compile import CompileOptions, compile_capability
-from naftiko.server import MAX_REQUEST_BYTES, plan
+from naftiko.http import ServerLimits
+from naftiko.server import plan
+
+MAX_REQUEST_BYTES = ServerLimits().max_body_bytes
 from naftiko.spec.document import load_document
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}

@@ -24,7 +24,9 @@ from aiohttp import web
 
 from support import SEED
 from test_fuzz_inputs import CREDENTIALS, McpClient, Stack, assert_upstream_shape, raw_request
-from naftiko.server import MAX_REQUEST_BYTES
+from naftiko.http import ServerLimits
+
+MAX_REQUEST_BYTES = ServerLimits().max_body_bytes
 
 USER, PASS = CREDENTIALS["CUSTOMER_IO_USER"], CREDENTIALS["CUSTOMER_IO_PASS"]
 TOKEN = "gateway-token-SECRET-789"

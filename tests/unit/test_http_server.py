@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from naftiko.http import HttpServer, Request, Response, json_response
+from naftiko.http import HttpServer, Request, Response, ServerLimits, json_response
 
 LIMIT = 1024
 
@@ -34,7 +34,7 @@ async def echo(request: Request) -> Response:
 
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[HttpServer, int]]:
-    http = HttpServer(echo, LIMIT)
+    http = HttpServer(echo, ServerLimits(max_body_bytes=LIMIT))
     port = await http.listen("127.0.0.1", 0)
     yield http, port
     await http.close(timeout=2)
@@ -153,7 +153,7 @@ async def test_a_handler_error_is_500_and_the_connection_goes_on() -> None:
             raise RuntimeError("boom")
         return Response(204)
 
-    http = HttpServer(broken, LIMIT)
+    http = HttpServer(broken, ServerLimits(max_body_bytes=LIMIT))
     port = await http.listen("127.0.0.1", 0)
     try:
         answers = await exchange(port, b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\nGET /fine HTTP/1.1\r\nHost: x\r\n\r\n", answers=2)
@@ -163,7 +163,7 @@ async def test_a_handler_error_is_500_and_the_connection_goes_on() -> None:
 
 
 async def test_close_lets_requests_in_flight_finish_and_refuses_new_ones() -> None:
-    http = HttpServer(echo, LIMIT)
+    http = HttpServer(echo, ServerLimits(max_body_bytes=LIMIT))
     port = await http.listen("127.0.0.1", 0)
     idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
     in_flight = asyncio.create_task(exchange(port, b"GET /slow/x HTTP/1.1\r\nHost: x\r\n\r\n"))

@@ -17,15 +17,28 @@ class Request:
     percent-encoded); bytes that are not UTF-8 survive decoding as lone surrogates, so that
     `%FF` and `%FE` stay distinct and can be refused rather than both becoming U+FFFD."""
 
-    __slots__ = ("method", "raw_path", "headers", "body", "keep_alive", "oversized", "route", "result", "_query")
+    __slots__ = ("method", "raw_path", "headers", "body", "keep_alive", "oversized", "peer", "client", "scheme", "route", "result", "_query")
 
-    def __init__(self, method: str, raw_path: str, headers: CIMultiDictProxy[str], body: bytes, keep_alive: bool = True, oversized: bool = False):
+    def __init__(
+        self,
+        method: str,
+        raw_path: str,
+        headers: CIMultiDictProxy[str],
+        body: bytes,
+        keep_alive: bool = True,
+        oversized: bool = False,
+        client: str = "",
+        scheme: str = "http",
+    ):
         self.method = method
         self.raw_path = raw_path
         self.headers = headers
         self.body = body
         self.keep_alive = keep_alive
         self.oversized = oversized  # the body was over the server's limit and was dropped
+        self.peer = client  # the address the connection comes from
+        self.client = client  # the caller's address: the peer's, or the one a trusted proxy forwarded
+        self.scheme = scheme  # "https" on a TLS port (or the forwarded one, from a trusted proxy)
         self.route: str | None = None  # the matched route template, for metrics and the log
         self.result: object | None = None  # the engine's Result, when the engine answered
         self._query: MultiDictProxy[str] | None = None
