@@ -22,6 +22,7 @@ from naftiko.consumes.auth import DigestAuth
 from naftiko.consumes.client import ClientSettings, NamespaceClient, UpstreamUnreachable
 from naftiko.consumes.connections import (
     DEADLINE_TICK,
+    MAX_HEAD,
     BodyTooLarge,
     BrokenAnswer,
     ConnectionFailed,
@@ -39,7 +40,8 @@ def new_pool(ssl_context: ssl.SSLContext | None = None) -> ConnectionPool:
 
 
 async def call(pool: ConnectionPool, url: str, method: str = "GET", body: bytes | None = None, timeout: float = 5.0, **kwargs):
-    return await pool.request(method, url, kwargs.get("query", []), kwargs.get("headers", {}), kwargs.get("cookies", {}), body, timeout)
+    request = OutgoingRequest(method, url, kwargs.get("query", []), kwargs.get("headers", {}), kwargs.get("cookies", {}), body)
+    return await pool.send(request, timeout)
 
 
 def open_connections(pool: ConnectionPool) -> int:
@@ -236,21 +238,48 @@ async def test_idle_connection_closed_by_the_server_is_replaced() -> None:
     assert raw.connections == 2
 
 
-async def test_reused_connection_closed_before_any_answer_is_retried_once_even_for_post() -> None:
-    async def drop_second_request(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await raw.read(reader)
-        writer.write(answer())
-        await writer.drain()
-        await raw.read(reader)
-        writer.transport.abort()  # as if the server had closed the idle connection just then
+async def drop_second_request(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Answers the first request of a connection, reads the second, then closes without a word
+    (as a server does when it times the idle connection out just as the request arrives)."""
+    head = await raw.read(reader)
+    writer.write(answer(b"") if head and head.startswith("HEAD") else answer())
+    await writer.drain()
+    await raw.read(reader)
+    writer.transport.abort()
 
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+async def test_written_non_idempotent_request_is_never_resent_on_a_reused_connection(method: str) -> None:
     async with raw_server(drop_second_request) as (raw, base):
         pool = new_pool()
-        assert (await call(pool, f"{base}/a", "POST", b"1")).status == 200
-        assert (await call(pool, f"{base}/b", "POST", b"2")).status == 200
+        assert (await call(pool, f"{base}/a", method, b"1")).status == 200
+        with pytest.raises(ConnectionFailed, match=f"a {method} is not sent twice"):
+            await call(pool, f"{base}/b", method, b"2")
+        assert open_connections(pool) == 0
+        await pool.close()
+    assert raw.connections == 1
+    assert [head.split()[1] for head in raw.heads] == ["/a", "/b"]  # /b reached the server once
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"])
+async def test_idempotent_request_is_resent_once_when_a_reused_connection_closes_unanswered(method: str) -> None:
+    async with raw_server(drop_second_request) as (raw, base):
+        pool = new_pool()
+        assert (await call(pool, f"{base}/a", method)).status == 200
+        assert (await call(pool, f"{base}/b", method)).status == 200
         await pool.close()
     assert raw.connections == 2
     assert [head.split()[1] for head in raw.heads] == ["/a", "/b", "/b"]
+
+
+async def test_client_sends_a_post_once_when_a_reused_connection_closes_unanswered() -> None:
+    async with raw_server(drop_second_request) as (raw, base):
+        client = NamespaceClient("ns", None, ClientSettings(total_timeout=2.0, retries=2, backoff=0.01))
+        assert (await client.send(OutgoingRequest("POST", f"{base}/a", body=b"1"))).status == 200
+        with pytest.raises(UpstreamUnreachable, match=f"ns: cannot reach {base}: .*POST is not sent twice"):
+            await client.send(OutgoingRequest("POST", f"{base}/b", body=b"2"))
+        await client.close()
+    assert [head.split()[1] for head in raw.heads] == ["/a", "/b"]
 
 
 async def test_fresh_connection_closed_before_any_answer_is_a_connection_error() -> None:
@@ -444,6 +473,63 @@ async def test_too_large_while_reading_a_chunked_stream() -> None:
             await call(pool, f"{base}/")
         assert caught.value.declared is None
         await pool.close()
+
+
+def head_of(size: int, status: str = "200 OK", length: int | None = 2) -> bytes:
+    """An answer head of exactly `size` bytes (its blank line included), padded by one header."""
+    start = f"HTTP/1.1 {status}\r\n" + (f"Content-Length: {length}\r\n" if length is not None else "") + "X-Pad: "
+    return (start + "p" * (size - len(start) - 4) + "\r\n\r\n").encode("latin-1")
+
+
+async def test_answer_head_of_exactly_max_head_bytes_is_read_and_one_more_is_refused() -> None:
+    async with raw_server(keep_answering(head_of(MAX_HEAD) + b"{}")) as (raw, base):
+        pool = new_pool()
+        for _ in range(2):
+            response = await call(pool, f"{base}/")
+            assert response.body == b"{}" and len(response.headers["X-Pad"]) > MAX_HEAD - 100
+        await pool.close()
+    assert raw.connections == 1
+    async with raw_server(keep_answering(head_of(MAX_HEAD + 1) + b"{}")) as (_, base):
+        pool = new_pool()
+        with pytest.raises(BrokenAnswer, match="the answer's head exceeds 65,536 bytes"):
+            await call(pool, f"{base}/")
+        assert open_connections(pool) == 0
+        await pool.close()
+
+
+async def test_interim_heads_count_towards_the_head_bound() -> None:
+    interim = head_of(MAX_HEAD // 4, "103 Early Hints", None)
+    async with raw_server(keep_answering(interim * 3 + head_of(MAX_HEAD // 4 - 1) + b"{}")) as (_, base):
+        pool = new_pool()
+        assert (await call(pool, f"{base}/")).body == b"{}"  # 65,535 bytes of heads in all
+        await pool.close()
+    async with raw_server(keep_answering(interim * 4 + head_of(200) + b"{}")) as (_, base):
+        pool = new_pool()
+        with pytest.raises(BrokenAnswer, match="head exceeds"):
+            await call(pool, f"{base}/")
+        await pool.close()
+
+
+async def test_endless_header_line_is_refused_after_max_head_bytes() -> None:
+    """No CRLF ever comes: llhttp would buffer the line for as long as it grows."""
+    sent = 0
+
+    async def endless(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        await raw.read(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Endless: ")
+        piece = b"z" * 16384
+        while sent < 64 * 1024 * 1024:
+            writer.write(piece)
+            sent += len(piece)
+            await writer.drain()
+
+    async with raw_server(endless) as (_, base):
+        pool = new_pool()
+        with pytest.raises(BrokenAnswer, match="the answer's head exceeds 65,536 bytes"):
+            await call(pool, f"{base}/", timeout=10.0)
+        await pool.close()
+    assert sent < 16 * 1024 * 1024  # refused early, not when the server gave up
 
 
 async def test_truncated_body_is_a_broken_answer() -> None:

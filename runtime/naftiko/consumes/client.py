@@ -1,8 +1,11 @@
-"""Outgoing HTTP for one consumed namespace: pooled connections, timeouts, retries, rate limit.
+"""Outgoing HTTP for one consumed namespace: credentials, timeouts, retries, rate limit, over
+the namespace's transport (transport.py; a `ConnectionPool` unless one is given).
 
-Retries happen only for idempotent methods, and only on 429/503 or a connection that failed
-before any response; waits are jittered exponential backoff, or the upstream's Retry-After
-when it says so, never past the call's total timeout.
+Retries happen only for idempotent methods (`IDEMPOTENT`), and only on 429/503 or a
+`ConnectionFailed` (no answer began); a POST or PATCH is sent once, whatever happens. Waits are
+jittered exponential backoff, or the upstream's Retry-After when it says so, never past the
+call's total timeout. Below this, the pool resends on its own only what cannot have reached
+the upstream twice (connections.py).
 """
 
 from __future__ import annotations
@@ -14,17 +17,18 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from .auth import Authenticator
-from .connections import (
+from .connections import ConnectionPool
+from .request import OutgoingRequest
+from .transport import (
+    IDEMPOTENT,
     BodyTooLarge,
     BrokenAnswer,
     ConnectionFailed,
-    ConnectionPool,
     UpstreamResponse,
+    UpstreamTransport,
 )
-from .request import OutgoingRequest
 from .url import split_origin
 
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 503})
 
 
@@ -72,15 +76,25 @@ class _RateLimiter:
 
 
 class NamespaceClient:
-    def __init__(self, namespace: str, auth: Authenticator | None, settings: ClientSettings, rate_limit: float | None = None):
+    """`transport` carries every attempt; None means a direct `ConnectionPool` with `settings`
+    (what the engine builds itself, with TLS and proxies, in compile.py:_Compiler._client)."""
+
+    def __init__(
+        self,
+        namespace: str,
+        auth: Authenticator | None,
+        settings: ClientSettings,
+        transport: UpstreamTransport | None = None,
+        rate_limit: float | None = None,
+    ):
         self.namespace = namespace
         self.auth = auth
         self.settings = settings
-        self._pool = ConnectionPool(settings.connect_timeout, settings.max_body_bytes)
+        self.transport: UpstreamTransport = transport or ConnectionPool(settings.connect_timeout, settings.max_body_bytes)
         self._limiter = _RateLimiter(rate_limit) if rate_limit else None
 
     async def close(self) -> None:
-        await self._pool.close()
+        await self.transport.close()
 
     async def send(self, request: OutgoingRequest) -> UpstreamResponse:
         """Send with retries; every attempt gets only what is left of the call's total timeout."""
@@ -93,7 +107,7 @@ class NamespaceClient:
     async def send_once(self, request: OutgoingRequest) -> UpstreamResponse:
         """One attempt as given: no credentials, retries or rate limit, within the total timeout.
         For the authenticators' own requests (OAuth2 token fetch), not for the calls."""
-        return await self._pool.request(request.method, request.url, request.query, request.headers, request.cookies, request.body, self.settings.total_timeout)
+        return await self.transport.send(request, self.settings.total_timeout)
 
     async def _send_with_retries(self, request: OutgoingRequest, deadline: float) -> UpstreamResponse:
         if self.auth is not None:
@@ -107,7 +121,7 @@ class NamespaceClient:
             if remaining <= 0:
                 raise TimeoutError
             try:
-                response = await self._pool.request(request.method, request.url, request.query, request.headers, request.cookies, request.body, remaining)
+                response = await self.transport.send(request, remaining)
             except BodyTooLarge as exc:
                 if exc.declared is not None:
                     raise UpstreamTooLarge(f"{self.namespace}: response of {exc.declared:,} bytes exceeds {exc.limit:,}") from None

@@ -1,4 +1,5 @@
-"""Pooled keep-alive HTTP/1.1 connections to upstream origins, parsed by httptools (llhttp).
+"""Pooled keep-alive HTTP/1.1 connections to upstream origins, parsed by httptools (llhttp):
+the `UpstreamTransport` of every consumed namespace (transport.py).
 
 Per call: one request head built as one string and one future; nothing else outlives the
 call. Deadlines are watched by one timer per pool, every `DEADLINE_TICK` seconds while calls
@@ -6,11 +7,21 @@ are in flight, not by a timer per call (a uvloop timer costs ~3 µs to arm and c
 times out at most one tick late. Idle connections are reused last-in first-out and closed after
 `IDLE_TIMEOUT` seconds; a connection is reused only after a complete answer that allows it.
 
-Failures fall in three kinds, because the caller may resend only some of them:
-`ConnectionFailed` (nothing of an answer arrived), `BrokenAnswer` (an answer began but was cut
-short or is not HTTP) and `TimeoutError`. A reused connection found closed before any byte of
-the answer is retried once, on a fresh connection, whatever the method: the request never
-reached the application.
+An answer's head (status line, headers, and any interim 1xx heads before it) may take at most
+`MAX_HEAD` bytes, counted on the bytes received before they reach the parser: llhttp keeps an
+unfinished header line in its own buffer, so a count in `on_header` would come after the memory
+is spent. Past the bound the call fails with `BrokenAnswer` and the connection is dropped.
+
+Failures are those of the transport contract (`ConnectionFailed`, `BrokenAnswer`,
+`TimeoutError`, `BodyTooLarge`). A reused connection can be closed by the upstream just as a
+request is written to it. Resent on a fresh connection, once, are only a request that was not
+written (the connection was found closed first) and an idempotent one (`IDEMPOTENT`); a POST
+or PATCH that was written is never sent twice, it fails with `ConnectionFailed` (the upstream
+may have acted on it), as on a fresh connection.
+
+Proxies (proxy.py) are chosen once per origin: http:// upstreams get an absolute-form request
+through the proxy, https:// ones a CONNECT tunnel with TLS to the upstream inside it. Without
+a proxy or an SSL context given, a call does exactly what it did before either existed.
 """
 
 from __future__ import annotations
@@ -21,8 +32,6 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from functools import cache
 from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
@@ -30,11 +39,16 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .. import __version__
+from .proxy import Proxy, ProxyRules
+from .request import OutgoingRequest
+from .tls import client_context
+from .transport import IDEMPOTENT, BodyTooLarge, BrokenAnswer, ConnectionFailed, UpstreamResponse
 from .url import request_target, split_origin
 
 IDLE_TIMEOUT = 15.0
 DEADLINE_TICK = 0.05  # seconds
 MAX_PER_ORIGIN = 256
+MAX_HEAD = 64 * 1024  # bytes of an answer's status line and headers
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _COMPUTED = frozenset({"content-length", "transfer-encoding"})  # always ours, from the body
 _DEFAULTS = (
@@ -46,61 +60,88 @@ _DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflat
 _COOKIE_PLAIN = frozenset("!#$%&'()*+-./0123456789:<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~")
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamResponse:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-
-class ConnectionFailed(Exception):
-    """Nothing of an answer arrived: refused, reset or closed before the first byte."""
-
-
-class BrokenAnswer(Exception):
-    """An answer began but was cut short, or is not HTTP."""
-
-
-class BodyTooLarge(Exception):
-    def __init__(self, limit: int, declared: int | None):
-        super().__init__(limit, declared)
-        self.limit = limit
-        self.declared = declared  # the Content-Length, when that is what gave it away
-
-
 class _Stale(Exception):
     """A reused connection was closed by the server before any byte of the answer."""
+
 
 
 class _Origin:
     """One scheme://host:port: what every request head to it shares, and its connections."""
 
-    __slots__ = ("all", "host", "host_line", "idle", "label", "port", "scheme", "waiters")
+    __slots__ = ("absolute", "all", "authority", "host", "host_line", "idle", "label", "port", "proxy", "proxy_line", "scheme", "waiters")
 
-    def __init__(self, scheme: str, host: str, port: int):
+    def __init__(self, scheme: str, host: str, port: int, proxy: Proxy | None = None):
         self.scheme, self.host, self.port = scheme, host, port
         literal = f"[{host}]" if ":" in host else host
         default = 443 if scheme == "https" else 80
         authority = literal if port == default else f"{literal}:{port}"
         self.label = f"{scheme}://{literal}:{port}"
+        self.authority = f"{literal}:{port}"  # as CONNECT names it
         self.host_line = f"Host: {authority}"
+        self.proxy = proxy
+        forwarded = proxy is not None and scheme == "http"  # the proxy reads our requests
+        self.absolute = f"http://{authority}" if forwarded else ""  # before the target: absolute-form
+        self.proxy_line = f"Proxy-Authorization: {proxy.authorization}" if forwarded and proxy.authorization else None
         self.idle: list[_Connection] = []
         self.all: set[_Connection] = set()
         self.waiters: deque[asyncio.Future[None]] = deque()
 
 
 class ConnectionPool:
-    """The connections of one consumed namespace, keyed by origin."""
+    """The connections of one consumed namespace, keyed by origin; an `UpstreamTransport`.
 
-    def __init__(self, connect_timeout: float, max_body_bytes: int, ssl_context: ssl.SSLContext | None = None):
+    `ssl_context` (tls.py) is used for every https:// origin, the default context when None;
+    `proxies` (proxy.py) are asked once per origin which proxy, if any, to go through."""
+
+    def __init__(
+        self,
+        connect_timeout: float,
+        max_body_bytes: int,
+        ssl_context: ssl.SSLContext | None = None,
+        proxies: ProxyRules | None = None,
+    ):
         self.connect_timeout = connect_timeout
         self.max_body_bytes = max_body_bytes
         self._ssl = ssl_context
+        self._proxies = proxies
         self._by_prefix: dict[str, _Origin] = {}  # "http://h:1" as written in URLs
         self._by_key: dict[tuple[str, str, int], _Origin] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._in_flight: dict[_Connection, float] = {}  # connection → its call's deadline (loop time)
         self._watcher: asyncio.TimerHandle | None = None
+
+    async def send(self, request: OutgoingRequest, timeout: float) -> UpstreamResponse:
+        """`request.url` is encoded and has no query string; the whole call ends within `timeout` s."""
+        method, body = request.method, request.body
+        prefix, path = split_origin(request.url)
+        origin = self._by_prefix.get(prefix) or self._origin(prefix)
+        head = _head(method, request_target(path, request.query), origin, request.headers, request.cookies, body)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        connection = self._take_idle(origin) or await self._acquire(origin, deadline, fresh=False)
+        while True:  # twice at most: a fresh connection is never stale
+            waiter = connection.start(loop, method == "HEAD", self.max_body_bytes)
+            self._in_flight[connection] = deadline
+            if self._watcher is None:
+                self._watcher = loop.call_later(DEADLINE_TICK, self._watch)
+            written = False
+            try:
+                if not waiter.done():  # done already when the connection was found closed
+                    transport = connection.transport
+                    if body and len(body) > 65536:
+                        transport.write(head)
+                        transport.write(body)
+                    else:
+                        transport.write(head + body if body else head)
+                    written = True
+                return await waiter
+            except _Stale:
+                if written and method not in IDEMPOTENT:  # it may have been acted on: at most once
+                    raise ConnectionFailed(f"a kept-alive connection was closed without an answer; a {method} is not sent twice") from None
+            finally:
+                del self._in_flight[connection]
+                self._release(connection)
+            connection = await self._acquire(origin, deadline, fresh=True)
 
     async def request(
         self,
@@ -112,33 +153,9 @@ class ConnectionPool:
         body: bytes | None,
         timeout: float,
     ) -> UpstreamResponse:
-        """`url` is encoded and has no query string; the whole call ends within `timeout` s."""
-        prefix, path = split_origin(url)
-        origin = self._by_prefix.get(prefix) or self._origin(prefix)
-        head = _head(method, request_target(path, query), origin.host_line, headers, cookies, body)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        connection = self._take_idle(origin) or await self._acquire(origin, deadline, fresh=False)
-        while True:  # twice at most: a fresh connection is never stale
-            waiter = connection.start(loop, method == "HEAD", self.max_body_bytes)
-            self._in_flight[connection] = deadline
-            if self._watcher is None:
-                self._watcher = loop.call_later(DEADLINE_TICK, self._watch)
-            try:
-                if not waiter.done():  # done already when the connection was found closed
-                    transport = connection.transport
-                    if body and len(body) > 65536:
-                        transport.write(head)
-                        transport.write(body)
-                    else:
-                        transport.write(head + body if body else head)
-                return await waiter
-            except _Stale:
-                pass
-            finally:
-                del self._in_flight[connection]
-                self._release(connection)
-            connection = await self._acquire(origin, deadline, fresh=True)
+        """`send` with the request spelled out (bench/stack_floor.py calls the pool alone)."""
+        request = OutgoingRequest(method, url, query, headers, cookies, body)  # type: ignore[arg-type]  # only read
+        return await self.send(request, timeout)
 
     async def close(self) -> None:
         for timer in (self._sweeper, self._watcher):
@@ -158,7 +175,8 @@ class ConnectionPool:
         key = (scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80))
         origin = self._by_key.get(key)
         if origin is None:
-            origin = self._by_key[key] = _Origin(*key)
+            proxy = self._proxies.select(*key) if self._proxies is not None else None
+            origin = self._by_key[key] = _Origin(*key, proxy)
         self._by_prefix[prefix] = origin
         return origin
 
@@ -184,16 +202,9 @@ class ConnectionPool:
                     raise
             connection = _Connection(self, origin)
             origin.all.add(connection)
-            https = origin.scheme == "https"
             try:
                 async with asyncio.timeout(self.connect_timeout):
-                    await loop.create_connection(
-                        lambda: connection,
-                        origin.host,
-                        origin.port,
-                        ssl=(self._ssl or _default_ssl()) if https else None,
-                        server_hostname=origin.host if https else None,
-                    )
+                    await self._open(loop, connection, origin)
             except OSError as exc:
                 self._discard(connection)
                 raise ConnectionFailed(_first_line(exc)) from None
@@ -202,6 +213,29 @@ class ConnectionPool:
                 self._discard(connection)
                 raise
         return connection
+
+    async def _open(self, loop: asyncio.AbstractEventLoop, connection: _Connection, origin: _Origin) -> None:
+        """Connect `connection` to its origin: directly, through an http proxy, or tunnelled."""
+        https = origin.scheme == "https"
+        proxy = origin.proxy
+        if proxy is None:
+            ssl_context = (self._ssl or client_context()) if https else None
+            await loop.create_connection(lambda: connection, origin.host, origin.port, ssl=ssl_context, server_hostname=origin.host if https else None)
+        elif not https:
+            await _to_proxy(loop, connection, proxy)
+        else:
+            tunnel = _Tunnel(loop, proxy, origin)
+            transport, _ = await _to_proxy(loop, tunnel, proxy)
+            try:
+                status = await tunnel.answer
+                if not 200 <= status < 300:
+                    raise ConnectionFailed(f"the proxy {proxy.label} answered {status} {tunnel.reason}".rstrip() + f" to CONNECT {origin.authority}")
+                secure = await loop.start_tls(transport, connection, self._ssl or client_context(), server_hostname=origin.host)
+            except BaseException:
+                tunnel.answer.cancel()  # when given up waiting: the proxy's late word is not wanted
+                transport.abort()
+                raise
+            connection.connection_made(secure)
 
     def _take_idle(self, origin: _Origin) -> _Connection | None:
         """The most recently used idle connection still open and not idle for too long."""
@@ -260,6 +294,13 @@ class ConnectionPool:
             self._sweeper = asyncio.get_running_loop().call_later(delay, self._sweep)
 
 
+async def _to_proxy(loop: asyncio.AbstractEventLoop, protocol: asyncio.Protocol, proxy: Proxy) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+    try:
+        return await loop.create_connection(lambda: protocol, proxy.host, proxy.port)
+    except OSError as exc:
+        raise ConnectionFailed(f"the proxy {proxy.label}: {_first_line(exc)}") from None
+
+
 def _wake(origin: _Origin) -> None:
     waiters = origin.waiters
     while waiters:
@@ -269,13 +310,10 @@ def _wake(origin: _Origin) -> None:
             return
 
 
-@cache
-def _default_ssl() -> ssl.SSLContext:
-    return ssl.create_default_context()
-
-
-def _head(method: str, target: str, host_line: str, headers: Mapping[str, str], cookies: Mapping[str, str], body: bytes | None) -> bytes:
-    lines = [f"{method} {target} HTTP/1.1", host_line]
+def _head(method: str, target: str, origin: _Origin, headers: Mapping[str, str], cookies: Mapping[str, str], body: bytes | None) -> bytes:
+    lines = [f"{method} {origin.absolute}{target} HTTP/1.1", origin.host_line]
+    if origin.proxy_line is not None:
+        lines.append(origin.proxy_line)
     seen = set()
     for name, value in headers.items():
         lower = name.lower()
@@ -324,6 +362,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[UpstreamResponse] | None = None
         self._head_only = False
         self._limit = 0
+        self._head_room = MAX_HEAD  # bytes the answer's head may still take
         self._received = False
         self._fields: list[tuple[str, str]] = []
         self._headers: CIMultiDict[str] | None = None
@@ -336,7 +375,7 @@ class _Connection(asyncio.Protocol):
 
     def start(self, loop: asyncio.AbstractEventLoop, head_only: bool, limit: int) -> asyncio.Future[UpstreamResponse]:
         self.waiter = waiter = loop.create_future()
-        self._head_only, self._limit = head_only, limit
+        self._head_only, self._limit, self._head_room = head_only, limit, MAX_HEAD
         self._received = self._complete = self._until_close = False
         self._fields, self._headers, self._chunks, self._size = [], None, [], 0
         if self.transport.is_closing():  # closed since it was picked: nothing is sent
@@ -372,9 +411,26 @@ class _Connection(asyncio.Protocol):
             return
         self._received = True
         try:
+            if self._headers is None:  # still in the head (or in interim 1xx heads)
+                room = self._head_room - len(data)
+                if room < 0:
+                    self._overflow(data)
+                    return
+                self._head_room = room
             self.parser.feed_data(data)
         except (HttpParserError, HttpParserUpgrade) as exc:
             self._fail(BrokenAnswer(_first_line(exc) or "not an HTTP answer"))
+
+    def _overflow(self, data: bytes) -> None:
+        """`data` is more than the head's room: the head must end within the room, or the
+        answer is refused before the parser buffers more of it."""
+        room, self._head_room = self._head_room, 0
+        if room:
+            self.parser.feed_data(data[:room])
+        if self._headers is None:
+            self._fail(BrokenAnswer(f"the answer's head exceeds {MAX_HEAD:,} bytes"))
+        elif self.waiter is not None and not self.waiter.done():
+            self.parser.feed_data(data[room:])  # the body, after a head that fit
 
     def eof_received(self) -> None:
         self.reusable = False  # the transport closes itself next: connection_lost follows
@@ -470,6 +526,52 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
 
+class _Tunnel(asyncio.Protocol):
+    """Asks an http proxy to CONNECT to an origin and reads its answer's head (bounded as an
+    upstream's is); on 2xx the pool hands the socket to TLS with the `_Connection` on top."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, proxy: Proxy, origin: _Origin):
+        self.proxy = proxy
+        lines = [f"CONNECT {origin.authority} HTTP/1.1", f"Host: {origin.authority}", f"User-Agent: naftiko/{__version__}"]
+        if proxy.authorization:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}")
+        self.request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.answer: asyncio.Future[int] = loop.create_future()
+        self.reason = ""
+        self.room = MAX_HEAD
+        self.parser = HttpResponseParser(self)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        if self.answer.done():
+            return  # nothing should follow the proxy's answer before TLS starts: TLS will say
+        room, self.room = self.room, self.room - len(data)
+        try:
+            self.parser.feed_data(data[:room] if len(data) > room else data)
+        except (HttpParserError, HttpParserUpgrade) as exc:
+            self._fail(f"answered CONNECT with something that is not HTTP ({_first_line(exc)})")
+            return
+        if self.room < 0 and not self.answer.done():
+            self._fail(f"answered CONNECT with a head over {MAX_HEAD:,} bytes")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(f"closed the connection before answering CONNECT{': ' + _first_line(exc) if exc else ''}")
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason = reason.decode("latin-1")[:200]
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status >= 200 and not self.answer.done():
+            self.answer.set_result(status)
+
+    def _fail(self, what: str) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(ConnectionFailed(f"the proxy {self.proxy.label} {what}"))
+
+
 def _decompress(body: bytes, wbits: int, limit: int) -> bytes:
     try:
         decoder = zlib.decompressobj(wbits)
@@ -491,4 +593,4 @@ def _first_line(exc: BaseException | None) -> str:
     return text.splitlines()[0][:200]
 
 
-__all__ = ["BodyTooLarge", "BrokenAnswer", "ConnectionFailed", "ConnectionPool", "UpstreamResponse"]
+__all__ = ["MAX_HEAD", "BodyTooLarge", "BrokenAnswer", "ConnectionFailed", "ConnectionPool", "UpstreamResponse"]

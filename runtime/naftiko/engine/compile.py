@@ -15,6 +15,7 @@ from ..binds import BindError, BindResolver, declare, declared_binds, lookup_dec
 from ..consumes.auth import AuthConfigError, build_authenticator
 from ..consumes.body import BodyCompileError
 from ..consumes.client import ClientSettings, NamespaceClient
+from ..consumes.connections import ConnectionPool
 from ..consumes.formats import UnsupportedFormat
 from ..consumes.operation import (
     ConsumedOperation,
@@ -22,6 +23,8 @@ from ..consumes.operation import (
     compile_operation,
     compile_parameter,
 )
+from ..consumes.proxy import ProxyRules
+from ..consumes.tls import UpstreamTls, UpstreamTlsError, cert_file_of, client_context
 from ..exposes.server_auth import ServerAuth, ServerAuthConfigError, build_server_auth
 from ..spec.diagnostics import CapabilityError, Diagnostic, JsonPath
 from ..spec.document import Document
@@ -48,9 +51,11 @@ from .secrets import SECRET_NAME, Masker
 class CompileOptions:
     dry_run: bool = False
     upstreams: Mapping[str, str] = field(default_factory=dict)
-    environ: Mapping[str, str] | None = None
+    environ: Mapping[str, str] | None = None  # None: os.environ (binds, HTTP(S)_PROXY, NO_PROXY, SSL_CERT_FILE)
     settings: ClientSettings = field(default_factory=ClientSettings)
     rate_limits: Mapping[str, float] = field(default_factory=dict)  # requests per second, by namespace
+    upstream_tls: Mapping[str, UpstreamTls] = field(default_factory=dict)  # CA and client certificate, by namespace
+    namespace_settings: Mapping[str, ClientSettings] = field(default_factory=dict)  # instead of `settings`, by namespace
 
 
 def compile_capability(document: Document, options: CompileOptions | None = None) -> Capability:
@@ -157,6 +162,9 @@ class _Compiler:
     # -- consumes -----------------------------------------------------------------------------
 
     def _client(self, namespace: str, spec: Mapping[str, Any], at: JsonPath) -> NamespaceClient:
+        """The namespace's client and its transport: a pool with the namespace's SSL context and
+        the environment's proxies. Raises UpstreamTlsError (a ValueError) naming the namespace and
+        the file, and ProxyConfigError (a ValueError) naming the variable, at load."""
         auth_spec = spec.get("authentication")
         auth_at = (*at, "authentication")
         try:
@@ -164,7 +172,16 @@ class _Compiler:
         except AuthConfigError as exc:
             self.problem(str(exc), auth_at)
             auth = None
-        return NamespaceClient(namespace, auth, self.options.settings, self.options.rate_limits.get(namespace))
+        options = self.options
+        settings = options.namespace_settings.get(namespace, options.settings)
+        environ = options.environ if options.environ is not None else os.environ
+        tls, cert_file = options.upstream_tls.get(namespace), cert_file_of(environ)
+        try:
+            ssl_context = client_context(tls or None, cert_file) if tls or cert_file else None
+        except UpstreamTlsError as exc:
+            raise UpstreamTlsError(f"upstream TLS of namespace {namespace!r}: {exc}") from None
+        transport = ConnectionPool(settings.connect_timeout, settings.max_body_bytes, ssl_context, ProxyRules.from_environ(environ))
+        return NamespaceClient(namespace, auth, settings, transport, options.rate_limits.get(namespace))
 
     def _base_uri(self, namespace: str, spec: Mapping[str, Any], at: JsonPath) -> str:
         override = self.options.upstreams.get(namespace)
