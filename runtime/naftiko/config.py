@@ -51,9 +51,10 @@ class RunConfig:
     watch: bool = False
 
     def check_names(self, consumed: Iterable[str], exposed: Iterable[str]) -> None:
-        """Every namespace a flag names exists in the loaded capabilities (else UsageError naming both)."""
+        """Every namespace a flag names exists in the loaded capabilities (else UsageError naming both).
+        `exposed`: exposure namespaces, or the kind of an exposure without one (`control`)."""
         check_namespaces(self.compile, consumed)
-        _known("--port", self.ports, set(exposed) | {"control"})
+        _known("--port", self.ports, set(exposed))
         _known("--public-url", self.serve.public_urls, set(exposed))
 
 

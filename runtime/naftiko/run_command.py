@@ -56,7 +56,7 @@ def run(config: RunConfig) -> int:
             raise UsageError("no capability found in the paths given")
         config.check_names(
             (c.namespace for capability in capabilities for c in capability.clients),
-            (e.namespace for capability in capabilities for e in capability.exposures if e.namespace),
+            (e.namespace or e.kind for capability in capabilities for e in capability.exposures),
         )
         if config.stdio or _stdio_only(capabilities):
             return _run_loop(_serve_stdio(capabilities))
