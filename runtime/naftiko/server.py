@@ -25,7 +25,7 @@ from .exposes.forward import ForwardError, check_forwards, collect_forwards
 from .exposes.mcp_jsonrpc import INVALID_REQUEST, encode, error_response
 from .exposes.metrics import Metrics
 from .exposes.openapi import build_openapi
-from .exposes.origin_policy import OriginPolicy
+from .exposes.origin_policy import OriginPolicy, checked, with_cors
 from .exposes.problems import problem
 from .exposes.rest import RestRouter, collect_routes
 from .exposes.skill import SkillCatalog, SkillError, check_skills
@@ -110,11 +110,11 @@ class PortServer:
         self.servers: Servers = servers or (lambda: [self.view()])
         self.settings = settings = settings or ServeSettings()
         self.scheme = "https" if ssl_context is not None else "http"
-        self.cors = bool(settings.allow_origins) and self.kind == "rest"
         self.metrics = Metrics()
         self.access_log = AccessLog()
         self.http = HttpServer(self.handle, settings.limits, ssl_context)
         self.policy: OriginPolicy
+        self.app: Responder = self._route
         self.router: RestRouter | None = None
         self.openapi: dict | None = None
         self.openapi_bytes = b""
@@ -177,13 +177,23 @@ class PortServer:
         self.policy, self.router, self.mcp_handlers = served.policy, served.router, served.mcp_handlers
         self.openapi, self.openapi_bytes, self._openapi_by_base = served.openapi, served.openapi_bytes, {}
         self.handler, self.entries = served.handler, served.entries
+        self.app = self._layers(served.policy)
+
+    def _layers(self, policy: OriginPolicy) -> Responder:
+        """The request path, innermost first; a layer is installed only when switched on
+        (STYLE.md d): the router, the Host/Origin checks, CORS for `--allow-origin`."""
+        browser = self.kind == "rest"
+        app = checked(policy, self._route, browser)
+        if browser and policy.allow_origins:
+            app = with_cors(policy, app)
+        return app
 
     async def handle(self, request: Request) -> Response:
         """Every request: answer it, then count it and log it (one JSON line)."""
         started = time.perf_counter()
         request_id = request.headers.get("X-Request-Id") or new_request_id()
         try:
-            answer = self._route(request)
+            answer = self.app(request)
             response = answer if isinstance(answer, Response) else await answer
         except Exception:  # noqa: BLE001 - one bad request must never take the server down
             log.exception("unhandled error on %s %s", request.method, request.path)
@@ -192,16 +202,11 @@ class PortServer:
         route = request.route or "(unmatched)"
         self.metrics.observe(request.method, route, response.status, elapsed, request.result)
         response.headers["X-Request-Id"] = request_id
-        if self.cors:
-            self.policy.cors_headers(request, response)
         self.access_log.record(request.method, route, response.status, getattr(request.result, "status", None), elapsed, request_id, request.client)
         return response
 
     def _route(self, request: Request) -> Answer:
         """The answer, or the handler's coroutine that will give it (awaited once, by `handle`)."""
-        refusal = self.policy.check(request, self.kind == "rest")
-        if refusal is not None:
-            return refusal
         if request.oversized:
             return self._too_large()
         path = request.raw_path.partition("?")[0]

@@ -17,7 +17,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
-from ..http import Request, Response
+from ..http import Answer, Request, Responder, Response
 from .problems import problem
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -124,6 +124,29 @@ class OriginPolicy:
         else:
             headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
         return Response(204, headers=headers)
+
+
+def checked(policy: OriginPolicy, inner: Responder, browser: bool) -> Responder:
+    """`inner` behind the policy's checks; a check only, so no coroutine is added."""
+
+    def check(request: Request) -> Answer:
+        refusal = policy.check(request, browser)
+        return inner(request) if refusal is None else refusal
+
+    return check
+
+
+def with_cors(policy: OriginPolicy, inner: Responder) -> Responder:
+    """`inner` whose answers to allowed cross-origin callers carry CORS headers (installed only
+    when `--allow-origin` is given: it awaits the answer)."""
+
+    async def cors(request: Request) -> Response:
+        answer = inner(request)
+        response = answer if isinstance(answer, Response) else await answer
+        policy.cors_headers(request, response)
+        return response
+
+    return cors
 
 
 def _hostname(host: str) -> str:
