@@ -3,6 +3,8 @@
 Run from the repository root: python bench/client_cpu.py [--calls 20000] [--uvloop]
 Starts `bench/fake_upstream.py` on a free port, sends CALLS sequential DELETEs and CALLS PUTs
 with a small JSON body, and prints the client process's CPU time (`time.process_time`) per call.
+The client's transport is the `ConnectionPool` the engine builds when no proxy or upstream TLS
+option is set (compile.py:_Compiler._client).
 With two CPUs or more, the client is pinned to the first and the upstream to the second.
 """
 
@@ -20,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from naftiko.consumes.client import ClientSettings, NamespaceClient
+from naftiko.consumes.connections import ConnectionPool
 from naftiko.consumes.request import OutgoingRequest
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +45,9 @@ def wait_ready(url: str) -> None:
 
 
 async def measure(base: str, calls: int) -> dict[str, float]:
-    client = NamespaceClient("bench", None, ClientSettings())
+    settings = ClientSettings()
+    transport = ConnectionPool(settings.connect_timeout, settings.max_body_bytes, None, None)
+    client = NamespaceClient("bench", None, settings, transport)
     requests = {
         "DELETE": lambda: OutgoingRequest("DELETE", f"{base}/api/v1/customers/42"),
         "PUT": lambda: OutgoingRequest("PUT", f"{base}/api/v1/customers/42", headers={"Content-Type": "application/json"}, body=b'{"email":"a@example.com","created_at":1700000000}'),
