@@ -28,6 +28,7 @@ from naftiko.consumes.connections import (
     ConnectionFailed,
     ConnectionPool,
 )
+from naftiko.consumes.proxy import ProxyRules
 from naftiko.consumes.request import OutgoingRequest
 from naftiko.consumes.url import request_target
 from yarl import URL
@@ -726,6 +727,67 @@ async def test_https_with_a_trusted_local_certificate(tmp_path: Path) -> None:
         await server.wait_closed()
     assert raw.connections == 1  # reused; the untrusting pool's handshake never got that far
     assert f"Host: 127.0.0.1:{port}" in raw.heads[0]
+
+
+# --- proxies (the engine-level tests with a working proxy are in tests/integration/test_upstream_hostile.py)
+
+
+def proxied_pool(proxy_base: str) -> ConnectionPool:
+    rules = ProxyRules.from_environ({"HTTPS_PROXY": proxy_base.replace("http://", "http://user:hunter2@"), "HTTP_PROXY": proxy_base})
+    return ConnectionPool(connect_timeout=2.0, max_body_bytes=LIMIT, proxies=rules)
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (b"", "closed the connection before answering CONNECT"),
+        (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "answered CONNECT with something that is not HTTP"),
+        (b"HTTP/1.1 200 OK\r\nX-Pad: " + b"p" * MAX_HEAD, f"answered CONNECT with a head over {MAX_HEAD:,} bytes"),
+        (b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", "answered 403 Forbidden to CONNECT upstream.test:443"),
+    ],
+    ids=["closed", "not-http", "head-too-long", "refused"],
+)
+async def test_a_connect_that_fails_is_a_connection_failure_naming_the_proxy(reply: bytes, message: str) -> None:
+    async def proxy(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await raw.read(reader)
+        writer.write(reply)
+        await writer.drain()
+        await asyncio.sleep(0.5 if reply else 0)
+
+    async with raw_server(proxy) as (raw, base):
+        pool = proxied_pool(base)
+        with pytest.raises(ConnectionFailed) as caught:
+            await call(pool, "https://upstream.test/x", "POST", b"{}")
+        assert f"the proxy {base} {message}" in str(caught.value) and "hunter2" not in str(caught.value)
+        assert open_connections(pool) == 0
+        await pool.close()
+    assert raw.heads[0].startswith("CONNECT upstream.test:443 HTTP/1.1\r\nHost: upstream.test:443\r\n")
+    assert "Proxy-Authorization: Basic dXNlcjpodW50ZXIy" in raw.heads[0]
+
+
+async def test_an_unreachable_proxy_is_named() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        pool = proxied_pool(base)
+        for url in ("http://upstream.test/x", "https://upstream.test/x"):
+            with pytest.raises(ConnectionFailed, match=f"the proxy {base}: "):
+                await call(pool, url)
+        await pool.close()
+
+
+async def test_http_through_a_proxy_is_absolute_form_on_one_kept_alive_connection() -> None:
+    async with raw_server(keep_answering(answer())) as (raw, base):
+        pool = proxied_pool(base)
+        for path in ("/a", "/b"):
+            assert (await call(pool, f"http://upstream.test:8080{path}", query=[("x", "y z")])).status == 200
+        await pool.close()
+    assert raw.connections == 1
+    assert [head.split("\r\n")[0] for head in raw.heads] == [
+        "GET http://upstream.test:8080/a?x=y+z HTTP/1.1",
+        "GET http://upstream.test:8080/b?x=y+z HTTP/1.1",
+    ]
+    assert all("Host: upstream.test:8080\r\n" in head and "Proxy-Authorization" not in head for head in raw.heads)  # no credentials in HTTP_PROXY
 
 
 def test_request_target_encodes_the_query_as_yarl_did() -> None:

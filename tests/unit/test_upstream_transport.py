@@ -130,9 +130,9 @@ async def test_retry_after_is_waited_and_each_attempt_gets_what_is_left_of_the_t
     script = Script(response(429, Retry_After="0.2"), response(200))
     started = time.monotonic()
     assert (await client_for(script).send(OutgoingRequest("GET", URL))).status == 200
-    assert time.monotonic() - started >= 0.2
+    assert time.monotonic() - started >= 0.19  # uvloop's timers round to the millisecond
     first, second = script.timeouts
-    assert first <= 2.0 and second <= first - 0.2
+    assert first <= 2.0 and second <= first - 0.19
 
 
 async def test_transport_timeout_is_upstream_timeout_and_not_resent() -> None:

@@ -13,15 +13,16 @@ unfinished header line in its own buffer, so a count in `on_header` would come a
 is spent. Past the bound the call fails with `BrokenAnswer` and the connection is dropped.
 
 Failures are those of the transport contract (`ConnectionFailed`, `BrokenAnswer`,
-`TimeoutError`, `BodyTooLarge`). A reused connection can be closed by the upstream just as a
-request is written to it. Resent on a fresh connection, once, are only a request that was not
-written (the connection was found closed first) and an idempotent one (`IDEMPOTENT`); a POST
-or PATCH that was written is never sent twice, it fails with `ConnectionFailed` (the upstream
-may have acted on it), as on a fresh connection.
+`TimeoutError`, `BodyTooLarge`). A reused connection may be closed by the upstream just as a
+request is written to it. Only two kinds of request are then resent, once, on a fresh
+connection: one not written yet (the connection was found closed first) and an idempotent one
+(`IDEMPOTENT`). A POST or PATCH that was written is never sent twice: the upstream may have
+acted on it, so it fails with `ConnectionFailed`, as it would on a fresh connection.
 
-Proxies (proxy.py) are chosen once per origin: http:// upstreams get an absolute-form request
-through the proxy, https:// ones a CONNECT tunnel with TLS to the upstream inside it. Without
-a proxy or an SSL context given, a call does exactly what it did before either existed.
+Proxies (proxy.py) are chosen once per origin, when the origin is first seen: http:// upstreams
+get an absolute-form request through the proxy, https:// ones a CONNECT tunnel with TLS to the
+upstream inside it. A call without proxy pays nothing for them (the same function calls per
+call as before, measured with cProfile; the head bound adds one `len`).
 """
 
 from __future__ import annotations
@@ -62,7 +63,6 @@ _COOKIE_PLAIN = frozenset("!#$%&'()*+-./0123456789:<=>?@ABCDEFGHIJKLMNOPQRSTUVWX
 
 class _Stale(Exception):
     """A reused connection was closed by the server before any byte of the answer."""
-
 
 
 class _Origin:
@@ -429,8 +429,8 @@ class _Connection(asyncio.Protocol):
             self.parser.feed_data(data[:room])
         if self._headers is None:
             self._fail(BrokenAnswer(f"the answer's head exceeds {MAX_HEAD:,} bytes"))
-        elif self.waiter is not None and not self.waiter.done():
-            self.parser.feed_data(data[room:])  # the body, after a head that fit
+        else:
+            self.parser.feed_data(data[room:])  # what follows a head that fit, as if fed whole
 
     def eof_received(self) -> None:
         self.reusable = False  # the transport closes itself next: connection_lost follows
