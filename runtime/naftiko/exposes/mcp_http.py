@@ -74,6 +74,9 @@ def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequ
             payload = json_text.loads(request.body)
         except (ValueError, RecursionError):
             return _reply(error_response(None, PARSE_ERROR, "Parse error: the body is not JSON"), status=400, sse=sse)
+        if isinstance(payload, dict) and payload.get("method") == "tools/call" and isinstance(payload.get("params"), dict):
+            name = payload["params"].get("name")
+            request.operation = name if isinstance(name, str) else None
         version = request.headers.get(VERSION_HEADER)
         if session is not None:
             if version is not None and version not in HANDSHAKE_VERSIONS:

@@ -17,7 +17,7 @@ class Request:
     percent-encoded); bytes that are not UTF-8 survive decoding as lone surrogates, so that
     `%FF` and `%FE` stay distinct and can be refused rather than both becoming U+FFFD."""
 
-    __slots__ = ("method", "raw_path", "headers", "body", "keep_alive", "oversized", "peer", "client", "scheme", "route", "result", "_query")
+    __slots__ = ("method", "raw_path", "headers", "body", "keep_alive", "oversized", "peer", "client", "scheme", "route", "operation", "result", "_query")
 
     def __init__(
         self,
@@ -40,6 +40,7 @@ class Request:
         self.client = client  # the caller's address: the peer's, or the one a trusted proxy forwarded
         self.scheme = scheme  # "https" on a TLS port (or the forwarded one, from a trusted proxy)
         self.route: str | None = None  # the matched route template, for metrics and the log
+        self.operation: str | None = None  # what was invoked, when the route alone does not say (an MCP tool's name)
         self.result: object | None = None  # the engine's Result, when the engine answered
         self._query: MultiDictProxy[str] | None = None
 
