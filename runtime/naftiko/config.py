@@ -54,8 +54,9 @@ class RunConfig:
         """Every namespace a flag names exists in the loaded capabilities (else UsageError naming both).
         `exposed`: exposure namespaces, or the kind of an exposure without one (`control`)."""
         check_namespaces(self.compile, consumed)
-        _known("--port", self.ports, set(exposed))
-        _known("--public-url", self.serve.public_urls, set(exposed))
+        exposures = set(exposed)  # read once: it may be a generator
+        _known("--port", self.ports, exposures)
+        _known("--public-url", self.serve.public_urls, exposures - {"control"})
 
 
 def check_namespaces(options: CompileOptions, consumed: Iterable[str]) -> None:
