@@ -23,11 +23,14 @@ def print_openapi(file: str, namespace: str | None) -> int:
         print(exc, file=sys.stderr)
         return 2
     plans = [p for p in plan([capability]) if p.kind == "rest"]
+    known = ", ".join(e.namespace for p in plans for _, e in p.entries) or "none"
     if namespace is not None:
         plans = [p for p in plans if any(e.namespace == namespace for _, e in p.entries)]
+        if not plans:
+            print(f"naftiko openapi: --namespace: no REST exposure named {namespace!r} (known: {known})", file=sys.stderr)
+            return 2
     if len(plans) != 1:
-        names = ", ".join(e.namespace for p in plans for _, e in p.entries) or "none"
-        print(f"naftiko openapi: expected one REST exposure, found: {names} (choose one with --namespace)", file=sys.stderr)
+        print(f"naftiko openapi: expected one REST exposure, found: {known} (choose one with --namespace)", file=sys.stderr)
         return 2
     [port_plan] = plans
     document = build_openapi(collect_routes(port_plan.entries), f"http://{port_plan.address}:{port_plan.port}")
