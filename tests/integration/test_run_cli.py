@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from support import SEED, free_port
+import pytest
 
+from support import SEED, free_port
 
 
 def naftiko(*args: str, env: dict | None = None) -> subprocess.Popen:
@@ -86,3 +88,47 @@ def test_unreadable_path_is_exit_2(tmp_path: Path) -> None:
     process = naftiko(str(tmp_path / "missing.yaml"))
     _, err = process.communicate(timeout=60)
     assert process.returncode == 2 and "no such file" in err
+
+
+def refused(*args: str) -> str:
+    """Runs `naftiko run --dry-run ARGS` expecting exit 2 before serving; returns stderr."""
+    process = naftiko("--dry-run", str(SEED), *args)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 2, err
+    assert "Traceback" not in err and "serving" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--port", "nosuch=1234"], "--port: no namespace named 'nosuch' (known: track-customers-mcp, track-customers-rest)"),
+        (["--upstream", "nosuch=http://127.0.0.1:1"], "--upstream: no namespace named 'nosuch' (known: track-customers)"),
+        (["--rate-limit", "nosuch=10"], "--rate-limit: no namespace named 'nosuch' (known: track-customers)"),
+        (["--upstream-timeout", "nosuch=10"], "no namespace named 'nosuch' (known: track-customers)"),
+        (["--upstream", "track-customers=notaurl"], "--upstream track-customers=notaurl: needs an http:// or https:// URL"),
+        (["--upstream", "track-customers=ftp://example.com"], "--upstream track-customers=ftp://example.com: needs an http:// or https:// URL"),
+        (["--port", "control=1234"], "--port: no namespace named 'control'"),
+        (["--allow-origin", "example.com"], "--allow-origin needs an origin"),
+        (["--forwarded-allow-ips", "not-an-ip"], "--forwarded-allow-ips"),
+        (["--upstream-cafile", "track-customers=/no/such.pem"], "--upstream-cafile: cannot read '/no/such.pem'"),
+    ],
+)
+def test_a_flag_naming_an_unknown_namespace_or_a_bad_value_is_exit_2_naming_the_flag(args: list[str], expected: str) -> None:
+    assert expected in refused(*args)
+
+
+def test_a_busy_port_names_the_exposure_and_the_flag_to_use() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        err = refused("--port", f"track-customers-rest={port}", "--port", f"track-customers-mcp={free_port()}")
+    assert f"port {port} on 127.0.0.1 is already in use (wanted by track-customers-rest)" in err
+    assert "--port track-customers-rest=PORT" in err
+
+
+def test_openapi_with_an_unknown_namespace_names_the_rest_exposures() -> None:
+    process = subprocess.run([sys.executable, "-m", "naftiko.cli", "openapi", "--namespace", "nope", str(SEED)], capture_output=True, text=True, timeout=60)
+    assert process.returncode == 2
+    assert "no REST exposure named 'nope' (known: track-customers-rest)" in process.stderr
