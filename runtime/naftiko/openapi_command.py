@@ -7,8 +7,8 @@ import sys
 
 from .engine.compile import CompileOptions, compile_capability
 from .exposes.openapi import build_openapi
-from .exposes.rest import collect_routes
-from .server import plan
+from .exposes.rest import RouteConflict, collect_routes
+from .server import PlanError, plan
 from .spec.diagnostics import CapabilityError
 from .spec.document import load_document
 
@@ -22,7 +22,11 @@ def print_openapi(file: str, namespace: str | None) -> int:
     except CapabilityError as exc:
         print(exc, file=sys.stderr)
         return 2
-    plans = [p for p in plan([capability]) if p.kind == "rest"]
+    try:
+        plans = [p for p in plan([capability]) if p.kind == "rest"]
+    except PlanError as exc:
+        print(f"naftiko openapi: {exc}", file=sys.stderr)
+        return 2
     known = ", ".join(e.namespace for p in plans for _, e in p.entries) or "none"
     if namespace is not None:
         plans = [p for p in plans if any(e.namespace == namespace for _, e in p.entries)]
@@ -33,6 +37,11 @@ def print_openapi(file: str, namespace: str | None) -> int:
         print(f"naftiko openapi: expected one REST exposure, found: {known} (choose one with --namespace)", file=sys.stderr)
         return 2
     [port_plan] = plans
-    document = build_openapi(collect_routes(port_plan.entries), f"http://{port_plan.address}:{port_plan.port}")
+    try:
+        routes = collect_routes(port_plan.entries)
+    except RouteConflict as exc:  # the message `naftiko run` gives: both places, file:line:column
+        print(f"naftiko openapi: {exc}", file=sys.stderr)
+        return 2
+    document = build_openapi(routes, f"http://{port_plan.address}:{port_plan.port}")
     print(json.dumps(document, indent=2, ensure_ascii=False))
     return 0

@@ -65,11 +65,18 @@ def _walk(root: Path) -> list[Path]:
 
 
 def check_file(path: Path, strict: bool = False) -> FileReport:
+    """The file's problems: the schema's, the semantic checks', and whatever `naftiko run`
+    would still refuse (serve_check: validate accepts only what run serves)."""
     try:
         document = load_document(path, strict=strict)
     except OSError as exc:
         raise UnreadablePath(f"{path}: {exc.strerror}") from None
-    return FileReport(document.file, tuple(document.errors), tuple(document.warnings))
+    errors = list(document.errors)
+    if not errors and isinstance(document.data, dict) and "capability" in document.data:
+        from .serve_check import serving_problems  # the engine and adapters: only for files that got this far
+
+        errors = serving_problems(document)
+    return FileReport(document.file, tuple(errors), tuple(document.warnings))
 
 
 def check_files(files: list[Path], strict: bool = False) -> list[FileReport]:

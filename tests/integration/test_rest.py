@@ -174,7 +174,9 @@ async def test_health_metrics_and_openapi(rest: str) -> None:
     status, _, document = await call("GET", f"{rest}/openapi.json")
     assert status == 200 and document["openapi"] == "3.1.0"
     put = document["paths"]["/v1/customers/{identifier}"]["put"]
-    assert put["parameters"] == [{"name": "identifier", "in": "path", "required": True, "schema": {"type": "string"}}]
+    [parameter] = put["parameters"]
+    assert {k: parameter[k] for k in ("name", "in", "required")} == {"name": "identifier", "in": "path", "required": True}
+    assert parameter["schema"]["type"] == "string" and parameter["schema"]["minLength"] == 1  # what a path segment can carry
     assert put["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"
 
 

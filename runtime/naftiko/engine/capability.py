@@ -67,6 +67,7 @@ class Target:
     spec: Mapping[str, Any] = field(default_factory=dict)  # the exposed entry as written
     plan: MockPlan | StepsPlan | None = None
     hints: Mapping[str, Any] | None = None  # MCP hints, with those derived from an aggregate's semantics
+    at: tuple[str | int, ...] = ()  # where the exposed entry is in the file (a JSON path), for messages
     input_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +115,14 @@ class Capability:
 
     def targets(self) -> list[Target]:
         return [*self.consumed.values(), *(t for e in self.exposures for t in e.targets)]
+
+    def where(self, at: tuple[str | int, ...]) -> str:
+        """`file:line:column` of a JSON path in this capability's file."""
+        source = self.document.source
+        if source is None:
+            return self.file
+        line, column = source.position(at)
+        return f"{self.file}:{line}:{column}"
 
     def find(self, name: str) -> Target | None:
         """By `namespace.name`, or by a tool's or REST operation's bare name when unique."""

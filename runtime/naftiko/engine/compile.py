@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..binds import BindError, BindResolver, declare, declared_binds, lookup_declaration
@@ -31,7 +31,7 @@ from ..spec.document import Document
 from ..spec.semantics import path_parameters
 from ..templates import Template, variables_in
 from .capability import Capability, Exposure, Target
-from .inputs import InputField, InputRef, Source, compile_source
+from .inputs import InputField, InputRef, Source, compile_source, place_on_route, placeholder_key
 from .jsonpath import JsonPath as JsonPathExpression
 from .jsonpath import JsonPathError
 from .outputs import OutputShape, compile_outputs
@@ -74,7 +74,9 @@ class _Compiler:
         self.binds: dict[str, str] = {}
         self.secret_values: list[str] = []
         self.declared = declare(declared_binds(self.data))
-        self.consumed_outputs: dict[str, tuple[ConsumedOutput, ...]] = {}
+        self.consumed_outputs: dict[int, tuple[ConsumedOutput, ...]] = {}  # by id() of the ConsumedOperation
+        self.homonyms: dict[str, list[Target]] = {}  # `ns.name` → every consumed operation of that name
+        self.tie_ranks: dict[tuple[Any, ...], int] = {}  # how many entries took a tied homonym (`_called`)
         self.functions: dict[str, tuple[Mapping[str, Any], str]] = {}
         self.resolver = BindResolver(document.base_dir, options.environ if options.environ is not None else os.environ)
 
@@ -100,8 +102,10 @@ class _Compiler:
                     op_at = (*at, "resources", r_index, "operations", o_index)
                     operation = self._operation(namespace, resource, op_spec, shared, client, op_at)
                     if operation is not None:
-                        consumed[operation.key] = self._target("consumed", namespace, operation.name, operation, op_spec, ())
-                        self.consumed_outputs[operation.key] = _consumed_outputs(op_spec.get("outputParameters"))
+                        target = self._target("consumed", namespace, operation.name, operation, op_spec, (), at=op_at)
+                        consumed[operation.key] = target
+                        self.homonyms.setdefault(operation.key, []).append(target)
+                        self.consumed_outputs[id(operation)] = _consumed_outputs(op_spec.get("outputParameters"))
         self.functions = {
             f"{aggregate.get('namespace')}.{function.get('name')}": (function, str(aggregate.get("namespace")))
             for aggregate in capability.get("aggregates") or []
@@ -226,6 +230,7 @@ class _Compiler:
                 self.problem(str(exc), (*entry_at, "outputParameters"))
                 continue
             if target is not None:
+                target = self._on_route(target, resource, entry_at) if kind == "rest" else replace(target, at=entry_at)
                 used_names.add(target.name)
                 targets.append(target)
         return Exposure(kind, namespace, spec, targets, self._server_auth(spec, (*at, "authentication")))
@@ -271,9 +276,10 @@ class _Compiler:
                 wiring.update({str(k): compile_source(v, with_namespaces) for k, v in with_spec.items()})
         call = view.get("call")
         if isinstance(call, str):
-            target = consumed.get(call)
+            route = str(resource.get("path", "")) if kind == "rest" else None
+            target = self._called(call, view, wiring, route, str(entry.get("method", "")), (*at, "call"))
             if target is None:
-                return None  # semantics reported it
+                return None  # semantics reported an unknown one
             return self._target(kind, namespace, name, target.operation, entry, namespaces, resource, view=view, wiring=wiring, hints=hints)
         inputs = self._declared_inputs(kind, view, resource)
         description = view.get("description")
@@ -292,26 +298,60 @@ class _Compiler:
             inputs += tuple(InputField(v, None, None, False, "query") for v in variables if not self.binds_or_declared(v))
         return Target(kind, namespace, name, None, inputs, wiring, mock, description, entry, MockPlan(mock), hints)
 
+    def _on_route(self, target: Target, resource: Mapping[str, Any], at: JsonPath) -> Target:
+        """A REST target's inputs placed on its route's placeholders (engine/inputs.py
+        `place_on_route`: one rule for routing, OpenAPI and validate)."""
+        placeholders = path_parameters(str(resource.get("path", "")))
+        inputs, problems = place_on_route(target.inputs, placeholders)
+        for problem in problems:
+            self.problem(f"{resource.get('path')}: {problem}", (*at[:-2], "path"))
+        return replace(target, inputs=inputs, at=at)
+
+    def _called(self, call: str, view: Mapping[str, Any], wiring: Mapping[str, Source], route: str | None, method: str, at: JsonPath) -> Target | None:
+        """The consumed operation `call` names. Real files sometimes give several operations of a
+        namespace one name (`get`, `delete`); the one meant is the one whose path the exposed
+        route ends with, whose description the entry repeats, whose path parameters the entry
+        supplies, whose method it shares (`pick_homonym`). Entries of one exposure that still tie
+        take the tied operations in file order (the k-th such entry calls the k-th operation);
+        one entry more than there are operations is an error naming them."""
+        candidates = self.homonyms.get(call)
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return candidates[0]
+        chosen, tied = pick_homonym(candidates, view, wiring, route, method)
+        if not tied:
+            return chosen
+        key = (at[:3], call, tuple(id(t) for t in tied))
+        rank = self.tie_ranks.get(key, 0)
+        self.tie_ranks[key] = rank + 1
+        if rank < len(tied):
+            return sorted(tied, key=candidates.index)[rank]
+        places = ", ".join(f"line {self.document.source.position(t.at)[0]}" for t in tied) if self.document.source else ""
+        self.problem(
+            f"call {call!r} names {len(tied)} operations of the same name ({places}) and this is entry {rank + 1} of"
+            " this exposure calling it, with nothing telling which operation it means: give those operations distinct names",
+            at,
+        )
+        return None
+
     def _step_inputs(self, plan: StepsPlan, inputs: tuple[InputField, ...], resource, kind: str) -> tuple[InputField, ...]:
         """Steps without declared inputParameters: the inputs each call step would infer
         (DESIGN §4.3), except what earlier steps supply (`{{get-ship.x}}`, a step's name)."""
-        route_params = set(path_parameters(str((resource or {}).get("path", ""))))
         fields = {f.name: f for f in inputs}
         step_names = {s.name for s in plan.steps}
         for step in plan.steps:
             if not isinstance(step, CallStep):
                 continue
-            for inferred in infer_inputs(step.target.operation, step.target.wiring, self.binds_or_declared, route_params, kind):
+            for inferred in infer_inputs(step.target.operation, step.target.wiring, self.binds_or_declared, kind):
                 if inferred.name.split(".")[0] not in step_names:
                     fields.setdefault(inferred.name, inferred)
         return tuple(fields.values())
 
     def _declared_inputs(self, kind: str, view: Mapping[str, Any], resource: Mapping[str, Any]) -> tuple[InputField, ...]:
-        route_params = set(path_parameters(str((resource or {}).get("path", ""))))
+        """Declared inputParameters; a REST route's placeholders are placed later (`_on_route`)."""
         declared = view.get("inputParameters")
-        inputs = tuple(_declared_input(kind, p, route_params) for p in declared if isinstance(p, dict) and p.get("name")) if isinstance(declared, list) else ()
-        named = {f.name for f in inputs}
-        return inputs + tuple(InputField(n, "string", None, True, "path") for n in sorted(route_params - named))
+        return tuple(_declared_input(kind, p) for p in declared if isinstance(p, dict) and p.get("name")) if isinstance(declared, list) else ()
 
     def _steps(self, view: Mapping[str, Any], namespaces: tuple[str, ...], consumed: Mapping[str, Target], at: JsonPath) -> StepsPlan:
         steps: list[CallStep | LookupStep] = []
@@ -322,13 +362,13 @@ class _Compiler:
             name = str(step.get("name", f"step-{index + 1}"))
             kind = step.get("type", "call" if "call" in step else "lookup" if "lookup" in step or "index" in step else None)
             if kind == "call":
-                target = consumed.get(str(step.get("call")))
-                if target is None:
-                    continue  # semantics reported it
                 wiring = {str(k): compile_source(v, namespaces) for k, v in (step.get("with") or {}).items()}
+                target = self._called(str(step.get("call")), step, wiring, None, "", (*step_at, "call"))
+                if target is None:
+                    continue  # semantics reported an unknown one
                 operation = target.operation
                 step_target = Target("step", namespaces[-1], name, operation, (), wiring, OutputShape(()))
-                steps.append(CallStep(name, step_target, self.consumed_outputs.get(operation.key, ())))
+                steps.append(CallStep(name, step_target, self.consumed_outputs.get(id(operation), ())))
             elif kind == "lookup":
                 index_name = str(step.get("index", ""))
                 if index_name not in {s.name for s in steps}:
@@ -355,23 +395,55 @@ class _Compiler:
             self.secret_values.extend(auth.secrets)
         return auth
 
-    def _target(self, kind, namespace, name, operation, spec, namespaces, resource=None, *, view=None, wiring=None, hints=None) -> Target:
+    def _target(self, kind, namespace, name, operation, spec, namespaces, resource=None, *, view=None, wiring=None, hints=None, at=()) -> Target:
         """A single-call target; `view` is the declaration to read (the entry merged with its
         aggregate function), `spec` the entry as written."""
         view = spec if view is None else view
         if wiring is None:
             wiring = {str(k): compile_source(v, namespaces) for k, v in (view.get("with") or {}).items()}
         declared = view.get("inputParameters") if kind != "consumed" else None
-        route_params = set(path_parameters(str((resource or {}).get("path", ""))))
         if isinstance(declared, list) and declared:
             inputs = self._declared_inputs(kind, view, resource)
         else:
-            inputs = infer_inputs(operation, wiring, self.binds_or_declared, route_params, kind)
+            inputs = infer_inputs(operation, wiring, self.binds_or_declared, kind)
         outputs = compile_outputs(view.get("outputParameters") if kind != "consumed" else None)
-        return Target(kind, namespace, name, operation, inputs, wiring, outputs, view.get("description"), spec, None, hints)
+        return Target(kind, namespace, name, operation, inputs, wiring, outputs, view.get("description"), spec, None, hints, at)
 
     def binds_or_declared(self, name: str) -> bool:
         return lookup_declaration(name, self.declared) is not None
+
+
+def _shape_key(path: str) -> tuple[str, ...]:
+    """Path segments as comparable across spellings: lower case, no `-`/`_`, placeholders `{}`."""
+    segments = [s for s in path.split("/") if s]
+    return tuple("{}" if s.startswith("{") and s.endswith("}") else placeholder_key(s) for s in segments)
+
+
+def pick_homonym(candidates: list[Target], view: Mapping[str, Any], wiring: Mapping[str, Source], route: str | None, method: str) -> tuple[Target, list[Target]]:
+    """The consumed operation an entry means among several of one name, or the tied best ones."""
+    supplied = {placeholder_key(k) for k in wiring}
+    if route is not None:
+        supplied |= {placeholder_key(p) for p in path_parameters(route)}
+    route_key = _shape_key(route) if route is not None else None
+    description = str(view.get("description") or "").strip()
+
+    def score(target: Target) -> tuple[int, int, int, int, int]:
+        operation = target.operation
+        assert operation is not None
+        own = _shape_key("".join(part if i % 2 == 0 else "{x}" for i, part in enumerate(operation.path.parts)))
+        path_match = int(route_key is not None and len(own) <= len(route_key) and route_key[len(route_key) - len(own):] == own)
+        same_description = int(bool(description) and description == str(operation.description or "").strip())
+        names = {placeholder_key(n) for n in operation.path.names}
+        known = names | {placeholder_key(p.name) for p in operation.parameters}
+        missing = len(names - supplied)
+        foreign = len({placeholder_key(k) for k in wiring} - known)
+        same_method = int(method.upper() == operation.method)
+        return (path_match, same_description, -missing, -foreign, same_method)
+
+    scored = sorted(((score(t), i, t) for i, t in enumerate(candidates)), key=lambda item: (item[0], -item[1]), reverse=True)
+    best = scored[0][0]
+    tied = [t for s, _, t in scored if s == best]
+    return scored[0][2], (tied if len(tied) > 1 else [])
 
 
 def derive_hints(semantics: Any, explicit: Any) -> dict[str, Any] | None:
@@ -411,9 +483,9 @@ def _path_or_template(value: Any) -> JsonPathExpression | Template:
     return JsonPathExpression.compile(text) if text.strip().startswith("$") else Template.compile(text)
 
 
-def _declared_input(kind: str, spec: Mapping[str, Any], route_params: set[str]) -> InputField:
+def _declared_input(kind: str, spec: Mapping[str, Any]) -> InputField:
     name = str(spec["name"])
-    location = str(spec.get("in") or ("path" if name in route_params else "query"))
+    location = str(spec.get("in") or "query")
     value = spec.get("value")
     body_path = value if location == "body" and isinstance(value, str) and value.startswith("$") else None
     # MCP tool inputs are required unless they say otherwise (schema default); REST ones are not.
@@ -429,16 +501,15 @@ def _declared_input(kind: str, spec: Mapping[str, Any], route_params: set[str]) 
     )
 
 
-def infer_inputs(operation: ConsumedOperation, wiring: Mapping[str, Source], is_bind, route_params: set[str], kind: str) -> tuple[InputField, ...]:
+def infer_inputs(operation: ConsumedOperation, wiring: Mapping[str, Source], is_bind, kind: str) -> tuple[InputField, ...]:
     """DESIGN §4.3: every consumed parameter reached through `with`, path parameters, and
-    parameters passed through by name, with their declared type, description and `required`."""
+    parameters passed through by name, with their declared type, description and `required`.
+    Where REST reads each one is decided by its route (`place_on_route`)."""
     fields: dict[str, InputField] = {}
 
     def add(name: str, parameter: ConsumedParameter | None, required: bool, location: str) -> None:
         if name in fields or is_bind(name):
             return
-        if location != "body" and name in route_params:
-            location = "path"
         whole_body = parameter is not None and parameter is operation.whole_body
         fields[name] = InputField(
             name=name,

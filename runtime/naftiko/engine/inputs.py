@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..templates import Template
@@ -28,9 +28,20 @@ class InputField:
     location: str = "query"  # where REST finds it: path, query, header, cookie, body
     whole_body: bool = False  # REST: the request body itself is this input
     body_path: str | None = None  # REST: a JSONPath into the request body
+    param: str | None = None  # REST: the path placeholder's own spelling when it differs from `name`
+
+    @property
+    def wire_name(self) -> str:
+        """The name REST reads it under (path placeholder, query key, header, cookie)."""
+        return self.param or self.name
+
+    def value_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the value: its JSON type, or any value when the file gives none
+        that JSON knows (`type: file`, `type: date`… are taken as they come)."""
+        return {"type": self.type} if self.type in JSON_TYPES else {}
 
     def json_schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": self.type} if self.type else {}
+        schema = self.value_schema()
         if self.description:
             schema["description"] = self.description
         return schema
@@ -129,3 +140,94 @@ def _unsendable(value: Any) -> str | None:
         elif isinstance(item, float) and not math.isfinite(item):
             return "a number JSON cannot carry (NaN or infinite)"
     return None
+
+
+# -- path placeholders and inputs (one rule for REST routes, OpenAPI and validate) ---------------
+
+
+def placeholder_key(name: str) -> str:
+    """What a placeholder and an input must share to match: `{route-id}`, `route_id` and
+    `routeId` are one name to the people who write capability files."""
+    return name.replace("-", "").replace("_", "").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguity:
+    placeholder: str
+    candidates: tuple[str, ...]  # two or more input names, or placeholders when `by_input`
+    by_input: bool = False  # one input matched by several placeholders
+
+    def __str__(self) -> str:
+        if self.by_input:
+            others = " and ".join("{" + c + "}" for c in self.candidates)
+            return f"input {self.placeholder!r} matches both placeholders {others}: rename one so they differ by more than case, '-' or '_'"
+        both = " and ".join(repr(c) for c in self.candidates)
+        return (
+            f"path placeholder {{{self.placeholder}}} matches both inputs {both} (case, '-' and '_' aside):"
+            " spell the placeholder exactly as one of them"
+        )
+
+
+def match_placeholders(
+    placeholders: Iterable[str], names: Iterable[str], path_inputs: frozenset[str] = frozenset()
+) -> tuple[dict[str, str], list[Ambiguity]]:
+    """Which input each path placeholder supplies: an exact spelling wins, otherwise the one input
+    equal to it once case, `-` and `_` are ignored — among several, the one the consumed path
+    needs (`path_inputs`: `{http-protocol}` is `http_protocol` of the consumed path, not the
+    query parameter `httpProtocol`). Placeholders no input matches are left out; a placeholder
+    two inputs match (or an input two placeholders match) is an Ambiguity."""
+    names = list(dict.fromkeys(names))
+    by_key: dict[str, list[str]] = {}
+    for name in names:
+        by_key.setdefault(placeholder_key(name), []).append(name)
+    matched: dict[str, str] = {}
+    problems: list[Ambiguity] = []
+    unique = list(dict.fromkeys(placeholders))
+    exact = {p for p in unique if p in names}
+    for placeholder in unique:
+        if placeholder in exact:
+            matched[placeholder] = placeholder
+            continue
+        candidates = [n for n in by_key.get(placeholder_key(placeholder), ()) if n not in exact]
+        if len(candidates) > 1 and len([n for n in candidates if n in path_inputs]) == 1:
+            candidates = [n for n in candidates if n in path_inputs]
+        if len(candidates) == 1:
+            matched[placeholder] = candidates[0]
+        elif candidates:
+            problems.append(Ambiguity(placeholder, tuple(candidates)))
+    users: dict[str, list[str]] = {}
+    for placeholder, name in matched.items():
+        users.setdefault(name, []).append(placeholder)
+    for name, spellings in users.items():
+        if len(spellings) > 1:
+            problems.append(Ambiguity(name, tuple(spellings), by_input=True))
+            for spelling in spellings:
+                if spelling != name:
+                    matched.pop(spelling, None)
+    return matched, problems
+
+
+def place_on_route(fields: Sequence[InputField], placeholders: Sequence[str]) -> tuple[tuple[InputField, ...], list[Ambiguity]]:
+    """A REST operation's inputs placed on its route (DESIGN §4.3, §4.6).
+
+    Each placeholder of the route reads the input it matches (`match_placeholders`); a
+    placeholder no input matches becomes a required text input of its own. An input the consumed
+    operation needs in its path but the route lacks is read from a required query parameter.
+    Inputs that are the request body itself or a JSONPath into it stay where they are.
+    """
+    movable = [f.name for f in fields if not f.whole_body and f.body_path is None]
+    matched, problems = match_placeholders(placeholders, movable, frozenset(f.name for f in fields if f.location == "path"))
+    by_name = {name: placeholder for placeholder, name in matched.items()}
+    placed: list[InputField] = []
+    for field in fields:
+        placeholder = by_name.get(field.name)
+        if placeholder is not None:
+            field = replace(field, location="path", required=True, param=None if placeholder == field.name else placeholder)
+        elif field.location == "path":
+            field = replace(field, location="query", required=True, param=None)
+        placed.append(field)
+    taken = {f.name for f in placed}
+    for placeholder in dict.fromkeys(placeholders):
+        if placeholder not in matched and placeholder not in taken and not any(placeholder == a.placeholder for a in problems):
+            placed.append(InputField(placeholder, "string", None, True, "path"))
+    return tuple(placed), problems

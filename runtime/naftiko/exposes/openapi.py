@@ -8,20 +8,23 @@ from typing import Any
 
 from .. import __version__
 from ..engine.inputs import InputField
-from .rest import Route
+from .rest import Route, body_type, is_placeholder
 from .server_auth import ServerAuth
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
+PATH_VALUE = {"minLength": 1, "pattern": "^[^\\x00-\\x1f\\x7f]+$", "not": {"enum": [".", ".."]}}
+"""A path value the runtime sends on: not empty, not `.` or `..`, no control characters."""
 
 
 def build_openapi(routes: Sequence[Route], server_url: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     tags: dict[str, str] = {}
     schemes: dict[str, dict[str, Any]] = {}
+    operation_ids: set[str] = set()
     for route in routes:
         tag = route.exposure.namespace
         tags.setdefault(tag, str(route.exposure.spec.get("description") or f"Operations of {tag}."))
-        operation = _operation(route, tag)
+        operation = _operation(route, tag, operation_ids)
         auth = route.exposure.auth
         if auth is not None:
             scheme_name = f"{tag}-{auth.scheme}"
@@ -81,19 +84,32 @@ def _info(routes: Sequence[Route]) -> dict[str, Any]:
     }
 
 
-def _operation(route: Route, tag: str) -> dict[str, Any]:
+def _operation_id(route: Route, taken: set[str]) -> str:
+    """`namespace.name`, made unique on the port (`-2`, `-3`… when two operations share a name)."""
+    base = re.sub(r"[^A-Za-z0-9_.-]", "-", route.operation_id)
+    candidate, number = base, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{base}-{number}"
+    taken.add(candidate)
+    return candidate
+
+
+def _operation(route: Route, tag: str, operation_ids: set[str]) -> dict[str, Any]:
     target = route.target
     description = target.description or (target.operation.description if target.operation else None) or f"{route.method} {route.path}"
     operation: dict[str, Any] = {
-        "operationId": re.sub(r"[^A-Za-z0-9_.-]", "-", route.operation_id),
+        "operationId": _operation_id(route, operation_ids),
         "summary": str(target.spec.get("label") or description).split("\n")[0][:120],
         "description": description,
         "tags": [tag],
     }
     parameters = [_parameter(f) for f in target.inputs if f.location in ("path", "query", "header", "cookie")]
-    path_names = set(re.findall(r"\{([^}]+)\}", route.path))
-    for name in sorted(path_names - {f.name for f in target.inputs if f.location == "path"}):
-        parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+    placeholders = [s[1:-1] for s in route.path.split("/") if is_placeholder(s)]
+    for name in dict.fromkeys(placeholders):
+        if not any(f.location == "path" and f.wire_name == name for f in target.inputs):
+            # a placeholder whose value nothing reads (its name is taken by a body input): still a path parameter
+            parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string", **PATH_VALUE}})
     if parameters:
         operation["parameters"] = parameters
     body = _request_body(target.inputs)
@@ -115,11 +131,14 @@ def _operation(route: Route, tag: str) -> dict[str, Any]:
 
 
 def _parameter(field: InputField) -> dict[str, Any]:
+    schema = field.value_schema()
+    if field.location == "path" and schema.get("type", "string") == "string":
+        schema = {"type": "string", **PATH_VALUE}  # what a path segment can carry (consumes/url.py refuses the rest)
     parameter: dict[str, Any] = {
-        "name": field.name,
+        "name": field.wire_name,
         "in": field.location,
         "required": field.required or field.location == "path",
-        "schema": {"type": field.type} if field.type else {},
+        "schema": schema,
     }
     if field.description:
         parameter["description"] = field.description
@@ -132,7 +151,7 @@ def _request_body(fields: Sequence[InputField]) -> dict[str, Any] | None:
         return {
             "required": whole.required,
             "description": whole.description or "Request body (JSON).",
-            "content": {"application/json": {"schema": whole.json_schema() or {"type": "object"}}},
+            "content": {"application/json": {"schema": {**whole.json_schema(), "type": body_type(fields)}}},
         }
     body_fields = [f for f in fields if f.location == "body"]
     if not body_fields:

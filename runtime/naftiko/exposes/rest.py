@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from .. import json_text
 from ..engine.capability import Capability, Exposure, Target
-from ..engine.inputs import InputField
+from ..engine.inputs import InputField, json_type_of, type_matches
 from ..engine.jsonpath import JsonPath
 from ..engine.results import (
     DryRun,
@@ -34,6 +34,7 @@ from .forward import METHODS, ForwardHandler, ForwardRoute
 from .problems import problem
 
 _ROUTE_VARIABLE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
+_PLACEHOLDER = re.compile(r"\{[^{}/]*\}")
 """The engine's Result of a request, for logging and metrics."""
 
 
@@ -56,21 +57,48 @@ class Route:
         return f"{self.exposure.namespace}.{self.target.name}"
 
 
+class RouteConflict(ValueError):
+    """Operations of one port answering the same method on the same path; `groups` holds them."""
+
+    def __init__(self, groups: Sequence[Sequence[Route]]):
+        self.groups = [list(g) for g in groups]
+        super().__init__("; ".join(duplicate_route_message(g) for g in self.groups))
+
+
+def route_shape(path: str) -> str:
+    """`/images/{id}` and `/images/{image-id}` are one route: placeholders count, not their names."""
+    return "/".join("{}" if is_placeholder(s) else s for s in route_path(path).split("/"))
+
+
+def is_placeholder(segment: str) -> bool:
+    """A whole path segment `{name}` (a segment such as `v{n}.json` is literal text)."""
+    return _PLACEHOLDER.fullmatch(segment) is not None
+
+
 def collect_routes(entries: Sequence[tuple[Capability, Exposure]]) -> list[Route]:
-    """Every REST route of the exposures sharing one port; a duplicate is an error naming both files."""
-    routes: dict[tuple[str, str], Route] = {}
+    """Every REST route of the exposures sharing one port.
+
+    The same method on the same path (placeholders' names aside) twice is an error naming both
+    places, `file:line:column`, whether in one file or in two served on one port."""
+    routes: dict[tuple[str, str], list[Route]] = {}
     for capability, exposure in entries:
         for target in exposure.targets:
             method = str(target.spec.get("method", "GET")).upper()
             route = Route(method, route_path(resource_path(exposure, target)), capability, exposure, target)
-            key = (method, re.sub(r"\{[^}]+\}", "{}", route.path))
-            if key in routes:
-                other = routes[key]
-                raise ValueError(
-                    f"route {method} {route.path} is declared by both {other.capability.file} and {capability.file}"
-                )
-            routes[key] = route
-    return list(routes.values())
+            routes.setdefault((method, route_shape(route.path)), []).append(route)
+    conflicts = [same for same in routes.values() if len(same) > 1]
+    if conflicts:
+        raise RouteConflict(conflicts)
+    return [same[0] for same in routes.values()]
+
+
+def duplicate_route_message(routes: Sequence[Route]) -> str:
+    """`route GET /a is declared twice: at f.yaml:12:9 and at g.yaml:40:9`."""
+    spellings = list(dict.fromkeys(r.path for r in routes))
+    path = spellings[0] + (f" (also written {', '.join(spellings[1:])})" if len(spellings) > 1 else "")
+    places = [f"at {r.capability.where(r.target.at)}" for r in routes]
+    times = "twice" if len(routes) == 2 else f"{len(routes)} times"
+    return f"route {routes[0].method} {path} is declared {times}: {', '.join(places[:-1])} and {places[-1]}"
 
 
 def resource_path(exposure: Exposure, target: Target) -> str:
@@ -86,6 +114,8 @@ class RestRouter:
 
     Matching on the raw path keeps an encoded `/` (`%2F`) inside its segment; each captured
     value is decoded once. A route with more literal segments wins over one with parameters.
+    Routes of the same shape (`/images/{id}` PUT, `/images/{image-id}` GET) are one route with
+    several methods: a captured value is given under every spelling of its placeholder.
     """
 
     def __init__(self, routes: Sequence[Route], forwards: Sequence[ForwardRoute] = ()):
@@ -96,29 +126,39 @@ class RestRouter:
             handler = ForwardHandler(forward)
             template = "/" + "/".join((*forward.prefix, "{" + forward.variable + "}"))
             self._forwards.append((forward.prefix, forward.variable, {m: handler for m in METHODS}, template))
-        templates: dict[tuple[str, ...], dict[str, RestHandler]] = {}
+        shapes: dict[tuple[str, ...], tuple[list[tuple[str, ...]], dict[str, RestHandler]]] = {}
         for route in routes:
-            templates.setdefault(_segments(route.path), {})[route.method] = RestHandler(route)
-        ordered = sorted(templates.items(), key=lambda item: sum(s.startswith("{") for s in item[0]))
-        self._by_length: dict[int, list[tuple[tuple[str, ...], dict[str, RestHandler]]]] = {}
-        for segments, methods in ordered:
-            self._by_length.setdefault(len(segments), []).append((segments, methods))
+            segments = _segments(route.path)
+            shape = tuple("{}" if is_placeholder(s) else s for s in segments)
+            spellings, methods = shapes.setdefault(shape, ([], {}))
+            if segments not in spellings:
+                spellings.append(segments)
+            methods[route.method] = RestHandler(route)
+        ordered = sorted(shapes.items(), key=lambda item: sum(s == "{}" for s in item[0]))
+        self._by_length: dict[int, list[tuple[tuple[str, ...], tuple[tuple[str, ...], ...], dict[str, RestHandler], str]]] = {}
+        for shape, (spellings, methods) in ordered:
+            # for each segment: the literal text, or every name its placeholder is spelled with
+            names = tuple(tuple(dict.fromkeys(s[i][1:-1] for s in spellings)) if part == "{}" else () for i, part in enumerate(shape))
+            template = "/" + "/".join(spellings[0])
+            self._by_length.setdefault(len(shape), []).append((shape, names, methods, template))
 
     def match(self, raw_path: str) -> tuple[dict[str, RestHandler], dict[str, str], str] | None:
         """(handlers by method, path parameters, route template) or None."""
         parts = raw_path.split("?", 1)[0].split("/")[1:]
-        for segments, methods in self._by_length.get(len(parts), ()):
+        for shape, names, methods, template in self._by_length.get(len(parts), ()):
             params: dict[str, str] = {}
-            for template, actual in zip(segments, parts):
-                if template.startswith("{"):
+            for part, spellings, actual in zip(shape, names, parts):
+                if spellings:
                     if not actual:
                         break
                     # bytes that are not UTF-8 stay distinct (lone surrogates, refused as input) rather than all becoming U+FFFD
-                    params[template[1:-1]] = unquote(actual, errors="surrogateescape")
-                elif template != unquote(actual):
+                    value = unquote(actual, errors="surrogateescape")
+                    for name in spellings:
+                        params[name] = value
+                elif part != unquote(actual):
                     break
             else:
-                return methods, params, "/" + "/".join(segments)
+                return methods, params, template
         return self._match_forward(parts)
 
     def _match_forward(self, parts: list[str]) -> tuple[dict[str, Any], dict[str, str], str] | None:
@@ -169,20 +209,21 @@ def _coerce(field: InputField, text: str) -> Any:
         if kind in ("object", "array"):
             return json.loads(text)
     except ValueError:
-        raise RequestError(400, "invalid-input", "Invalid input", f"{field.location} parameter {field.name!r} must be of type {kind}", field.name) from None
+        name = field.wire_name
+        raise RequestError(400, "invalid-input", "Invalid input", f"{field.location} parameter {name!r} must be of type {kind}", name) from None
     return text
 
 
 def _reader(field: InputField) -> Reader:
     """How one input is read from the request, decided once per route."""
-    name = field.name
+    name = field.wire_name  # the placeholder's own spelling for a path input
     if field.whole_body:
         return lambda request, params, body: body
     if field.body_path is not None:
         path = JsonPath.compile(field.body_path)
         return lambda request, params, body: path.select(body) if body is not None else None
     if field.location == "body":
-        return lambda request, params, body: body.get(name) if isinstance(body, dict) else None
+        return lambda request, params, body: body.get(field.name) if isinstance(body, dict) else None
     if field.location == "path":
         return lambda request, params, body: _coerce(field, params[name]) if name in params else None
     if field.location == "header":
@@ -208,6 +249,7 @@ class RestHandler:
         self.route = route
         self.readers = tuple((field.name, _reader(field)) for field in route.target.inputs)
         self.reads_body = any(f.location == "body" for f in route.target.inputs)
+        self.body_type = body_type(route.target.inputs)
 
     async def handle(self, request: Request, params: Mapping[str, str]) -> Response:
         auth = self.route.exposure.auth
@@ -231,9 +273,22 @@ class RestHandler:
         if not self.reads_body or not raw.strip():
             return None
         try:
-            return json_text.loads(raw)
+            value = json_text.loads(raw)
         except (ValueError, RecursionError):
             raise RequestError(400, "malformed-json", "Malformed JSON", "the request body is not valid JSON") from None
+        if self.body_type is not None and not type_matches(self.body_type, value):
+            # what /openapi.json promises: a body of this type (JSON null included, refused)
+            detail = f"the request body must be a JSON {self.body_type}, not {json_type_of(value)}"
+            raise RequestError(400, "invalid-input", "Invalid input", detail, "body")
+        return value
+
+
+def body_type(fields: Sequence[InputField]) -> str | None:
+    """The JSON type a REST request body must have (what /openapi.json documents), or None."""
+    whole = next((f for f in fields if f.whole_body), None)
+    if whole is not None:
+        return whole.type or "object"
+    return "object" if any(f.location == "body" for f in fields) else None
 
 
 def respond(result: Result) -> Response:
