@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import ssl
 import time
 from pathlib import Path
@@ -269,6 +270,11 @@ def test_tls_contexts_are_built_once_per_value(tmp_path: Path) -> None:
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert client_context(None, str(cert)) is not context
     assert len(client_context(None, str(cert)).get_ca_certs()) == 1  # SSL_CERT_FILE replaces the store
+    (tmp_path / "renewed").mkdir()
+    for old, new in zip((cert, key), self_signed(tmp_path / "renewed")):
+        old.write_bytes(new.read_bytes())
+        os.utime(old, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert client_context(tls, None) is not context  # renewed in place: read again (on reload)
 
 
 def test_unusable_tls_files_name_the_file(tmp_path: Path) -> None:

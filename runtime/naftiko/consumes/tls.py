@@ -1,8 +1,9 @@
 """TLS to upstreams: which CAs a namespace trusts, and the client certificate it shows.
 
 `UpstreamTls` is a plain value (from `--upstream-cafile/-certfile/-keyfile`, per consumed
-namespace); `client_context` turns it into an `ssl.SSLContext` once per distinct value, so the
-namespaces that share files share one context, as every call of a namespace does.
+namespace); `client_context` turns it into an `ssl.SSLContext` once per distinct value and
+file versions (path, size, modification time), so namespaces that share files share a context,
+and a reload after a certificate is renewed in place reads the new files.
 
 Which CAs are trusted, first that applies (as curl and requests do):
 1. the namespace's `cafile`: only that file (a private CA);
@@ -15,10 +16,11 @@ A file that cannot be read or is not what it should be raises `UpstreamTlsError`
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +39,22 @@ def cert_file_of(environ: Mapping[str, str]) -> str | None:
     return environ.get("SSL_CERT_FILE") or None
 
 
-@cache
 def client_context(tls: UpstreamTls | None = None, cert_file: str | None = None) -> ssl.SSLContext:
     """The SSL context for upstreams with `tls`, given the environment's `SSL_CERT_FILE`.
     Raises UpstreamTlsError naming the first file at fault."""
-    tls = tls or UpstreamTls()
+    tls = tls or _NONE
     if tls.keyfile is not None and tls.certfile is None:
         raise UpstreamTlsError(f"keyfile {tls.keyfile} is given without a certfile")
     cafile, what = (tls.cafile, "cafile") if tls.cafile is not None else (cert_file, "SSL_CERT_FILE")
-    for name, path in ((what, cafile), ("certfile", tls.certfile), ("keyfile", tls.keyfile)):
-        if path is not None:
-            _check_readable(name, path)
+    files = tuple((name, path) for name, path in ((what, cafile), ("certfile", tls.certfile), ("keyfile", tls.keyfile)) if path is not None)
+    return _context(tls, cafile, what, tuple(_version(name, path) for name, path in files))
+
+
+_NONE = UpstreamTls()
+
+
+@lru_cache(maxsize=64)
+def _context(tls: UpstreamTls, cafile: str | None, what: str, versions: tuple[tuple[int, int], ...]) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=cafile)
     except (ssl.SSLError, ValueError) as exc:
@@ -65,12 +72,15 @@ def _no_password() -> bytes:
     return b""  # an encrypted key fails to load instead of prompting on the terminal
 
 
-def _check_readable(name: str, path: str) -> None:
+def _version(name: str, path: str) -> tuple[int, int]:
+    """(size, modification time) of a file that can be read, else UpstreamTlsError."""
     try:
         with open(path, "rb") as file:
             file.read(1)
+            stat = os.fstat(file.fileno())
     except OSError as exc:
         raise UpstreamTlsError(f"{name} {path} cannot be read: {exc.strerror or exc}") from None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _reason(exc: Exception) -> str:
