@@ -51,7 +51,7 @@ from harness import (
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("NAFTIKO_SHARED") or ROOT.parent / "shared")
 VENV = BENCH / ".venv-peers"
 PEER_PY = VENV / "bin" / "python"
 TRACK_SPEC = SHARED / "upstreams" / "customer-io" / "customer-io-track-api-openapi.json"

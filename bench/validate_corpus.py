@@ -14,7 +14,7 @@ from pathlib import Path
 
 from naftiko.validation import check_files, discover, summary
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "alpha2"
+CORPUS = Path(os.environ.get("NAFTIKO_SHARED") or Path(__file__).resolve().parents[2] / "shared") / "corpus" / "alpha2"
 
 
 def main() -> int:
