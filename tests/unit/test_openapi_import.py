@@ -325,7 +325,7 @@ def test_edge_document_is_strict_valid(edge: tuple[Path, dict]) -> None:
     assert doc["info"]["description"].endswith("Edge cases. See the docs.")
 
 
-def test_odd_parameter_names_are_renamed_in_paths_and_left_out_elsewhere(edge: tuple[Path, dict]) -> None:
+def test_odd_parameter_names_are_renamed_in_paths_and_aliased_in_queries(edge: tuple[Path, dict]) -> None:
     path, doc = edge
     ops = consumed_ops(doc)
     assert ops["get-thing"][0] == "/things/{thing_id}"
@@ -333,14 +333,136 @@ def test_odd_parameter_names_are_renamed_in_paths_and_left_out_elsewhere(edge: t
         {"name": "thing_id", "in": "path"},
         {"name": "page", "in": "query"},  # path-level parameter, through $ref
         {"name": "X-Trace", "in": "header"},  # Accept is described by the response, not a parameter
-    ]
+    ]  # filter[name] cannot be a consumed parameter under the official schema: `with` sends it
+    assert rest_ops(doc)["get-thing"][1]["with"] == {"filter[name]": "rest.filter_name"}
+    assert tools(doc)["get-thing"]["with"] == {"filter[name]": "tools.filter_name"}
+    filter_input = next(p for p in tools(doc)["get-thing"]["inputParameters"] if p["name"] == "filter_name")
+    assert filter_input["required"] is True
     header = path.read_text().split("naftiko:")[0]
     assert "'thing.id' is renamed 'thing_id'" in header
-    assert "query parameter 'filter[name]' is left out" in header
+    assert "query parameter 'filter[name]' is input 'filter_name'" in header
     assert "HEAD /things/{thing.id} is skipped" in header
     assert "POST /upload is skipped" in header
     page = next(p for p in tools(doc)["get-thing"]["inputParameters"] if p["name"] == "page")
     assert page == {"name": "page", "type": "integer", "description": "Page number. Default: 1.", "required": False}
+
+
+# -- query parameters whose names the official schema forbids (`user.fields`, `filter[name]`) --------
+
+X_LIKE = {
+    "openapi": "3.0.0",
+    "info": {"title": "X API v2", "version": "2.100"},
+    "servers": [{"url": "https://api.x.com"}],
+    "paths": {
+        "/2/users/{id}": {
+            "get": {
+                "operationId": "findUserById",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "user.fields", "in": "query", "description": "A comma separated list of User fields to display.",
+                     "schema": {"type": "array", "items": {"type": "string", "enum": ["id", "name"]}}},
+                    {"name": "expansions", "in": "query", "schema": {"type": "string"}},
+                    {"name": "tweet.fields", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "X.Odd", "in": "header", "schema": {"type": "string"}},
+                ],
+                "responses": {"200": {"description": "ok"}},
+            }
+        },
+        "/collide": {
+            "get": {
+                "operationId": "collide",
+                "parameters": [  # aliases come after every name that fits, whatever the order
+                    {"name": "a.b", "in": "query", "schema": {"type": "string"}},
+                    {"name": "a[b]", "in": "query", "schema": {"type": "string"}},
+                    {"name": "a_b", "in": "query", "schema": {"type": "string"}},
+                    {"name": "a_b_2", "in": "header", "schema": {"type": "string"}},
+                    {"name": "...", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {"200": {"description": "ok"}},
+            },
+            "post": {
+                "operationId": "collideBody",
+                "parameters": [{"name": "body[]", "in": "query", "schema": {"type": "string"}}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"200": {"description": "ok"}},
+            },
+            "put": {
+                "operationId": "collideForm",
+                "parameters": [{"name": "name.first", "in": "query", "schema": {"type": "string"}}],
+                "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
+                    "type": "object", "properties": {"name_first": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "ok"}},
+            },
+        },
+    },
+}
+
+
+@pytest.fixture
+def x_like(tmp_path: Path) -> tuple[Path, dict, list[str]]:
+    [item] = generate(X_LIKE)
+    [path] = write(tmp_path, {item.file_name: item.text()}).values()
+    return path, item.document, item.warnings
+
+
+def test_dotted_query_parameters_become_inputs_that_with_sends_under_their_own_name(x_like: tuple[Path, dict, list[str]]) -> None:
+    path, doc, warnings = x_like
+    assert_strict(path)
+    _, consumed = consumed_ops(doc)["find-user-by-id"]
+    assert consumed["inputParameters"] == [{"name": "id", "in": "path"}, {"name": "expansions", "in": "query"}]
+    _, operation = rest_ops(doc)["find-user-by-id"]
+    assert operation["with"] == {"user.fields": "rest.user_fields", "tweet.fields": "rest.tweet_fields"}
+    inputs = {p["name"]: p for p in operation["inputParameters"]}
+    assert list(inputs) == ["id", "user_fields", "expansions", "tweet_fields"]  # the document's order
+    assert inputs["user_fields"] == {
+        "name": "user_fields", "in": "query", "type": "array",
+        "description": "A comma separated list of User fields to display. One of: id, name. Sent upstream as the query parameter `user.fields`.",
+    }
+    assert inputs["tweet_fields"]["description"] == "Sent upstream as the query parameter `tweet.fields`."
+    tool = tools(doc)["find-user-by-id"]
+    assert tool["with"] == {"user.fields": "tools.user_fields", "tweet.fields": "tools.tweet_fields"}
+    tool_inputs = {p["name"]: p for p in tool["inputParameters"]}
+    assert (tool_inputs["user_fields"]["required"], tool_inputs["tweet_fields"]["required"]) == (False, True)
+    assert tool_inputs["user_fields"]["description"] == inputs["user_fields"]["description"]
+    assert "GET /2/users/{id}: query parameter 'user.fields' is input 'user_fields' (names must fit [A-Za-z0-9-_*]); " \
+        "`with` sends it upstream as 'user.fields'" in warnings
+    assert any("header parameter 'X.Odd' is left out" in w for w in warnings)  # only query names are aliased
+
+
+def test_aliases_never_take_a_name_that_fits_and_collisions_are_numbered(x_like: tuple[Path, dict, list[str]]) -> None:
+    path, doc, _ = x_like
+    assert_strict(path)
+    _, operation = rest_ops(doc)["collide"]
+    assert operation["with"] == {"a.b": "rest.a_b_3", "a[b]": "rest.a_b_4", "...": "rest.param"}
+    assert [p["name"] for p in operation["inputParameters"]] == ["a_b_3", "a_b_4", "a_b", "param", "a_b_2"]
+    assert rest_ops(doc)["collide-body"][1]["with"] == {"body[]": "rest.body_2", "body": "rest.body"}
+    assert tools(doc)["collide-body"]["with"] == {"body[]": "tools.body_2", "body": "tools.body"}
+    assert rest_ops(doc)["collide-form"][1]["with"] == {"name.first": "rest.name_first_2"}  # a form field is an input too
+    assert [item.text() for item in generate(X_LIKE)] == [path.read_text()]  # deterministic
+
+
+def test_upstream_names_read_back_exactly_from_the_file(x_like: tuple[Path, dict, list[str]]) -> None:
+    """Reversible: each operation's query names are its consumed query parameters plus the `with`
+    keys that name no consumed parameter; each of those is fed by exactly one input."""
+    _, doc, _ = x_like
+    consumed = consumed_ops(doc)
+    for name, (_, operation) in rest_ops(doc).items():
+        params = consumed[name][1].get("inputParameters", [])
+        declared = {p["name"] for p in params}
+        aliased = {k: v.removeprefix("rest.") for k, v in operation.get("with", {}).items() if k not in declared and k != "body"}
+        assert len(set(aliased.values())) == len(aliased)
+        assert {v.removeprefix("tools.") for k, v in tools(doc)[name].get("with", {}).items() if k in aliased} == set(aliased.values())
+        sent = {p["name"] for p in params if p["in"] == "query"} | set(aliased)
+        source = next(op for item in X_LIKE["paths"].values() for op in item.values() if kebab(op["operationId"]) == name)
+        assert sent == {p["name"] for p in source.get("parameters", []) if p["in"] == "query"}, name
+
+
+async def test_aliased_inputs_are_accepted_and_the_other_parameters_still_sent(x_like: tuple[Path, dict, list[str]]) -> None:
+    path, _, _ = x_like
+    for target in ("x-api-v2-rest.find-user-by-id", "x-api-v2-mcp.find-user-by-id"):
+        request = await dry_run(path, target, {"id": "7", "expansions": "pinned", "tweet_fields": "lang"})
+        assert request["url"].startswith("https://api.x.com/2/users/7?expansions=pinned")
+    # the request carrying `tweet.fields=lang` itself: tests/integration/test_import_dotted_query.py
 
 
 def test_duplicate_operation_ids_are_numbered(edge: tuple[Path, dict]) -> None:
@@ -359,7 +481,7 @@ async def test_cookie_api_key_and_form_bodies(edge: tuple[Path, dict]) -> None:
     assert request["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
     assert request["body"] == "a=x+y&b=2"
     assert request["cookies"] == {"SESSIONID": "****"}
-    request = await dry_run(path, "edge-cases-api-mcp.get-thing", {"thing_id": "a/b", "page": 2})
+    request = await dry_run(path, "edge-cases-api-rest.get-thing", {"thing_id": "a/b", "page": 2})
     assert request["url"] == "https://eu.edge.example.com/v3/things/a%2Fb?page=2"
 
 

@@ -11,8 +11,11 @@ pass `naftiko validate --strict`:
   a form body becomes a `formUrlEncoded` body with one input per field;
 * outputs are typed only when the 2xx JSON response is a simple object (every property a
   scalar, a simple object or an array of those); otherwise the body passes through untouched;
-* names are kebab-case; a path parameter whose name does not fit `[A-Za-z0-9-_*]` is renamed,
-  any other such parameter is left out with a warning (its name is what goes on the wire);
+* names are kebab-case; a path parameter whose name does not fit `[A-Za-z0-9-_*]` is renamed;
+  such a query parameter (`user.fields`, `filter[name]`) becomes the input `user_fields`
+  (`filter_name`; numbered `_2`, `_3`… when the operation already uses that name) and the
+  REST and MCP `with` maps send it upstream under its own name (`user.fields: rest.user_fields`);
+  a header or cookie with such a name is left out with a warning;
 * credentials come from `binds` (`{{env.<PREFIX>_USER}}`, `_PASS`, `_TOKEN`, `_API_KEY`, …).
 
 Warnings are written as comments at the top of each file and returned to the CLI.

@@ -208,7 +208,7 @@ def _surfaces(ns: str, ops: list[_Operation], resolve) -> tuple[list, list, list
         consumed_op: dict[str, Any] = {"name": op.name, "method": op.method}
         if op.summary or description:
             consumed_op["description"] = op.summary or description
-        consumed_inputs = [{"name": p.name, "in": p.location} for p in op.params]
+        consumed_inputs = [{"name": p.name, "in": p.location} for p in op.params if p.wire is None]
         if op.body is not None and op.body.kind == "json":
             consumed_inputs.append({"name": "body", "in": "body"})
         if consumed_inputs:
@@ -226,14 +226,19 @@ def _surfaces(ns: str, ops: list[_Operation], resolve) -> tuple[list, list, list
         rest_op["call"] = call
         rest_inputs = [{"name": p.name, "in": p.location, "type": p.type, "description": p.description} for p in op.params]
         tool_inputs = [{"name": p.name, "type": p.type, "description": p.description, "required": p.required} for p in op.params]
+        rest_with = {p.wire: f"rest.{p.name}" for p in op.params if p.wire is not None}
+        tool_with = {p.wire: f"tools.{p.name}" for p in op.params if p.wire is not None}
         if op.body is not None and op.body.kind == "json":
-            rest_op["with"] = {"body": "rest.body"}
+            rest_with["body"] = "rest.body"
+            tool_with["body"] = "tools.body"
             rest_inputs.append({"name": "body", "in": "body", "type": op.body.type, "description": op.body.description})
             tool_inputs.append({"name": "body", "type": op.body.type, "description": op.body.description, "required": op.body.required})
         elif op.body is not None:
             for f in op.body.fields:
                 rest_inputs.append({"name": f.name, "in": "body", "type": f.type, "description": f.description})
                 tool_inputs.append({"name": f.name, "type": f.type, "description": f.description, "required": f.required})
+        if rest_with:
+            rest_op["with"] = rest_with
         if rest_inputs:
             rest_op["inputParameters"] = rest_inputs
         if op.output is not None:
@@ -246,8 +251,8 @@ def _surfaces(ns: str, ops: list[_Operation], resolve) -> tuple[list, list, list
         tool["description"] = description
         tool["hints"] = dict(_HINTS[op.method])
         tool["call"] = call
-        if op.body is not None and op.body.kind == "json":
-            tool["with"] = {"body": "tools.body"}
+        if tool_with:
+            tool["with"] = tool_with
         if tool_inputs:
             tool["inputParameters"] = tool_inputs
         if op.output is not None:

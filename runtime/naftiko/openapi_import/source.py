@@ -150,6 +150,7 @@ class _Param:
     type: str
     description: str
     required: bool
+    wire: str | None = None  # the upstream query name when it does not fit [A-Za-z0-9-_*] (`user.fields`)
 
 
 @dataclass
@@ -219,7 +220,8 @@ def _operations(spec: dict[str, Any], resolve: _Resolver) -> tuple[list[_Operati
                 warn(f"{where}: operation name {name!r} is already used: renamed {new!r}")
                 name = new
             names.add(name)
-            params, consumed_path = _parameters(parameters, path, swagger, resolve, where, warn, has_body=body is not None)
+            reserved = set() if body is None else {f.name for f in body.fields} if body.kind == "form" else {"body"}
+            params, consumed_path = _parameters(parameters, path, swagger, resolve, where, warn, reserved)
             output, output_format = _response(op, spec, resolve, swagger)
             servers = [_server_url(s) for s in op.get("servers") or item.get("servers") or [] if isinstance(s, dict)]
             found.append(
@@ -366,12 +368,20 @@ def _ref_name(node: Any) -> str:
     return ""
 
 
-def _parameters(parameters, path, swagger, resolve: _Resolver, where, warn, has_body: bool) -> tuple[list[_Param], str]:
+def _parameters(parameters, path, swagger, resolve: _Resolver, where, warn, reserved: set[str]) -> tuple[list[_Param], str]:
+    """The operation's path, query, header and cookie parameters, and the consumed path.
+
+    A name that fits `[A-Za-z0-9-_*]` is kept. A path parameter whose name does not is
+    renamed in the path; a query parameter whose name does not (`user.fields`,
+    `filter[name]`) gets a sanitized input name and keeps its own as `wire`, the name sent
+    upstream. Sanitized names never take a name that fits and is used by this operation."""
     params: list[_Param] = []
-    taken: set[str] = {"body"} if has_body else set()
+    taken: set[str] = set(reserved)
     renamed_path = path
     declared_path = set()
     ordered = sorted(parameters, key=lambda p: _LOCATION_ORDER.get(str(p.get("in")), 9))
+    claimed = {str(p.get("name")) for p in ordered if _PARAMETER_NAME.match(str(p.get("name", "")))}
+    claimed.update(n for n in re.findall(r"\{([^{}]+)\}", path) if _PARAMETER_NAME.match(n))
     for parameter in ordered:
         name, location = str(parameter.get("name", "")), str(parameter.get("in", ""))
         if location in ("body", "formData"):
@@ -393,7 +403,7 @@ def _parameters(parameters, path, swagger, resolve: _Resolver, where, warn, has_
             declared_path.add(name)
             wire = name
             if not _PARAMETER_NAME.match(name) or name in taken:
-                wire = _unique(re.sub(r"[^a-zA-Z0-9\-_]", "_", name) or "param", taken)
+                wire = _unique(_sanitized(name), taken | claimed)
                 warn(f"{where}: path parameter {name!r} is renamed {wire!r} (names must fit [A-Za-z0-9-_*] and be unique)")
                 renamed_path = renamed_path.replace("{" + name + "}", "{" + wire + "}")
             if kind in ("object", "array"):
@@ -401,24 +411,41 @@ def _parameters(parameters, path, swagger, resolve: _Resolver, where, warn, has_
             taken.add(wire)
             params.append(_Param(wire, "path", kind, _param_description(schema, parameter.get("description"), "Path parameter", name), True))
             continue
+        required = bool(parameter.get("required"))
         if not _PARAMETER_NAME.match(name):
+            if location == "query" and name:
+                alias = _unique(_sanitized(name), taken | claimed)
+                taken.add(alias)
+                warn(f"{where}: query parameter {name!r} is input {alias!r} (names must fit [A-Za-z0-9-_*]); "
+                     f"`with` sends it upstream as {name!r}")
+                description = _param_description(schema, parameter.get("description"), "Sent upstream as the query parameter", f"`{name}`")
+                if not description.startswith("Sent upstream as"):
+                    description += f" Sent upstream as the query parameter `{name}`."
+                params.append(_Param(alias, location, kind, description, required, wire=name))
+                continue
             warn(f"{where}: {location} parameter {name!r} is left out: its name does not fit [A-Za-z0-9-_*]"
-                 + (" (it is required: calls may fail without it)" if parameter.get("required") else ""))
+                 + (" (it is required: calls may fail without it)" if required else ""))
             continue
         if name in taken:
             warn(f"{where}: {location} parameter {name!r} is left out: another input already has that name")
             continue
         taken.add(name)
-        params.append(_Param(name, location, kind, _param_description(schema, parameter.get("description"), f"{location.capitalize()} parameter", name), bool(parameter.get("required"))))
+        description = _param_description(schema, parameter.get("description"), f"{location.capitalize()} parameter", name)
+        params.append(_Param(name, location, kind, description, required))
     for name in re.findall(r"\{([^{}]+)\}", path):
         if name not in declared_path:
-            wire = name if _PARAMETER_NAME.match(name) and name not in taken else _unique(re.sub(r"[^a-zA-Z0-9\-_]", "_", name) or "param", taken)
+            wire = name if _PARAMETER_NAME.match(name) and name not in taken else _unique(_sanitized(name), taken | claimed)
             if wire != name:
                 renamed_path = renamed_path.replace("{" + name + "}", "{" + wire + "}")
             taken.add(wire)
             warn(f"{where}: path parameter {name!r} is not declared: imported as a string")
             params.append(_Param(wire, "path", "string", f"Path parameter {name}.", True))
     return params, renamed_path
+
+
+def _sanitized(name: str) -> str:
+    """`user.fields` → `user_fields`, `filter[name]` → `filter_name`, `fields[]` → `fields`."""
+    return re.sub(r"[^A-Za-z0-9\-_]+", "_", name).strip("_") or "param"
 
 
 def _unique(name: str, taken: set[str]) -> str:
