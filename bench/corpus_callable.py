@@ -322,7 +322,7 @@ def main() -> int:
         return 2
     started = time.perf_counter()
     files = discover([args.path])
-    reports = check_files(files)
+    reports = check_files(files, together=False)  # each file is its own deployment: the corpus is not one
     accepted = [f for f, r in zip(files, reports) if r.valid][:: args.sample]
     if args.limit is not None:
         accepted = accepted[: args.limit]

@@ -9,26 +9,41 @@ Secrets are not needed (dry-run): a bind that cannot be resolved is `run`'s conc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from .engine.capability import Capability
 from .engine.compile import CompileOptions, compile_capability
 from .exposes.forward import ForwardError, check_forwards, collect_forwards
-from .exposes.rest import RouteConflict, collect_routes, duplicate_route_message
+from .exposes.rest import RouteConflict, collect_routes, duplicate_route_message, route_shape
 from .exposes.skill import SkillCatalog, SkillError, check_skills
 from .server import SERVED_KINDS, PlanError, plan
 from .spec.diagnostics import CapabilityError, Diagnostic, JsonPath
 from .spec.document import Document
 
 
-def serving_problems(document: Document) -> list[Diagnostic]:
-    """Every reason `naftiko run --dry-run` would refuse this (valid) document; [] when it serves."""
+Place = tuple[str, int, int, str]  # file, line, column, JSON path
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a file claims when served, to find conflicts between files served together
+    (`naftiko run a.yaml b.yaml`, `naftiko run DIR`): ports, routes and MCP tools."""
+
+    exposures: tuple[tuple[int, str, Place], ...] = ()  # port, kind
+    routes: tuple[tuple[int, str, str, str, Place], ...] = ()  # port, method, shape, path as written
+    tools: tuple[tuple[int, str, Place], ...] = ()  # port, tool name
+
+
+def serving_problems(document: Document) -> tuple[list[Diagnostic], Footprint]:
+    """Every reason `naftiko run --dry-run` would refuse this (valid) document ([] when it
+    serves), and what it claims when served beside other files."""
     source = document.source
     assert source is not None
     try:
         capability = compile_capability(document, CompileOptions(dry_run=True))
     except CapabilityError as exc:
-        return list(exc.diagnostics)
+        return list(exc.diagnostics), Footprint()
     problems: list[Diagnostic] = []
 
     def report(message: str, at: JsonPath) -> None:
@@ -36,15 +51,63 @@ def serving_problems(document: Document) -> list[Diagnostic]:
 
     _check_exposures(capability, report)
     if problems:
-        return problems
+        return problems, Footprint()
     try:
         plans = plan([capability])
     except PlanError as exc:  # a refusal the checks above do not foresee: still located, at the exposures
         report(str(exc), ("capability", "exposes"))
-        return problems
+        return problems, Footprint()
     for port_plan in plans:
         _check_port(capability, port_plan, report)
-    return problems
+    return (problems, Footprint()) if problems else ([], _footprint(capability))
+
+
+def _footprint(capability: Capability) -> Footprint:
+    def place(at: JsonPath) -> Place:
+        diagnostic = capability.document.source.diagnostic("error", "", at)  # type: ignore[union-attr]
+        return (diagnostic.file, diagnostic.line, diagnostic.column, diagnostic.path)
+
+    exposures, routes, tools = [], [], []
+    for index, exposure in enumerate(capability.exposures):
+        port = exposure.port
+        if exposure.kind not in SERVED_KINDS or exposure.spec.get("transport") == "stdio" or port is None:
+            continue
+        exposures.append((port, exposure.kind, place(("capability", "exposes", index))))
+        if exposure.kind == "rest":
+            for route in collect_routes([(capability, exposure)]):
+                routes.append((port, route.method, route_shape(route.path), route.path, place(route.target.at)))
+        elif exposure.kind == "mcp":
+            tools.extend((port, target.name, place(target.at)) for target in exposure.targets)
+    return Footprint(tuple(exposures), tuple(routes), tuple(tools))
+
+
+def conflicts_between(footprints: Sequence[Footprint]) -> list[tuple[Place, str]]:
+    """What `naftiko run` refuses in files served together that it serves one by one: a port
+    claimed by two kinds, a route or an MCP tool declared in two files on one port. Each
+    problem is located at its later place and names the earlier one."""
+    found: list[tuple[Place, str]] = []
+    kinds: dict[int, tuple[str, Place]] = {}
+    routes: dict[tuple[int, str, str], tuple[str, Place]] = {}
+    tools: dict[tuple[int, str], Place] = {}
+    for footprint in footprints:
+        for port, kind, where in footprint.exposures:
+            first = kinds.setdefault(port, (kind, where))
+            if first[0] != kind and first[1][0] != where[0]:
+                found.append((where, f"port {port} is claimed by a {first[0]} exposure at {_at(first[1])} and by this {kind} exposure at {_at(where)}"))
+        for port, method, shape, path, where in footprint.routes:
+            first_path, first_where = routes.setdefault((port, method, shape), (path, where))
+            if first_where[0] != where[0]:
+                written = path if path == first_path else f"{first_path} (also written {path})"
+                found.append((where, f"route {method} {written} on port {port} is declared twice: at {_at(first_where)} and at {_at(where)}"))
+        for port, name, where in footprint.tools:
+            first_where = tools.setdefault((port, name), where)
+            if first_where[0] != where[0]:
+                found.append((where, f"MCP tool {name!r} on port {port} is declared twice: at {_at(first_where)} and at {_at(where)}"))
+    return found
+
+
+def _at(place: Place) -> str:
+    return f"{place[0]}:{place[1]}:{place[2]}"
 
 
 def _check_exposures(capability: Capability, report: Callable[[str, JsonPath], None]) -> None:

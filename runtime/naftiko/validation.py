@@ -6,8 +6,9 @@ import json
 import os
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .spec.diagnostics import Diagnostic
 from .spec.document import load_document
@@ -26,6 +27,7 @@ class FileReport:
     file: str
     errors: tuple[Diagnostic, ...]
     warnings: tuple[Diagnostic, ...]
+    footprint: Any = None  # serve_check.Footprint: what the file claims when served with others
 
     @property
     def valid(self) -> bool:
@@ -72,20 +74,39 @@ def check_file(path: Path, strict: bool = False) -> FileReport:
     except OSError as exc:
         raise UnreadablePath(f"{path}: {exc.strerror}") from None
     errors = list(document.errors)
+    footprint = None
     if not errors and isinstance(document.data, dict) and "capability" in document.data:
         from .serve_check import serving_problems  # the engine and adapters: only for files that got this far
 
-        errors = serving_problems(document)
-    return FileReport(document.file, tuple(errors), tuple(document.warnings))
+        errors, footprint = serving_problems(document)
+    return FileReport(document.file, tuple(errors), tuple(document.warnings), footprint)
 
 
-def check_files(files: list[Path], strict: bool = False) -> list[FileReport]:
-    """Reports in the order of `files`; large sets are spread over the machine's cores."""
+def check_files(files: list[Path], strict: bool = False, together: bool = True) -> list[FileReport]:
+    """Reports in the order of `files`; large sets are spread over the machine's cores.
+
+    `together`: the files are served together, as `naftiko run` serves the files and folders
+    it is given: a port two kinds claim, a route or MCP tool two files declare on one port, is
+    an error in the later file naming both places. Without it each file stands alone."""
     workers = min(os.cpu_count() or 1, 8)
     if len(files) < _PARALLEL_FROM or workers == 1:
-        return [check_file(path, strict) for path in files]
-    with ProcessPoolExecutor(workers) as pool:
-        return list(pool.map(check_file, files, [strict] * len(files), chunksize=4))
+        reports = [check_file(path, strict) for path in files]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            reports = list(pool.map(check_file, files, [strict] * len(files), chunksize=4))
+    return _served_together(reports) if together and len(reports) > 1 else reports
+
+
+def _served_together(reports: list[FileReport]) -> list[FileReport]:
+    from .serve_check import conflicts_between
+
+    valid = [r for r in reports if r.valid and r.footprint is not None]
+    extra: dict[str, list[Diagnostic]] = {}
+    for (file, line, column, path), message in conflicts_between([r.footprint for r in valid]):
+        extra.setdefault(file, []).append(Diagnostic("error", message, file, line, column, path))
+    if not extra:
+        return reports
+    return [replace(r, errors=r.errors + tuple(extra[r.file])) if r.file in extra else r for r in reports]
 
 
 def render_text(reports: list[FileReport]) -> str:

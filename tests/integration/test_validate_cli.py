@@ -42,7 +42,10 @@ def test_every_official_example_validates_except_the_two_that_must_fail() -> Non
             assert not report["valid"]
             assert all(NOT_SERVED[name] in e["message"] and e["line"] > 1 for e in report["errors"]), report["errors"]
         else:
-            assert report["valid"], (name, report["errors"])
+            # Validated together, the examples collide on ports as `naftiko run` would find them
+            # (they are not one deployment): those are the only errors a served example may get.
+            alone = [e for e in report["errors"] if " on port " not in e["message"] and "is claimed by a" not in e["message"]]
+            assert alone == [], (name, alone)
             # The semantics-consistency rule: these two really expose a safe function unsafely.
             expected = {"spectral-semantics-inconsistent.yaml": 2, "aggregate-basic.yaml": 2}.get(name, 0)
             assert len(report["warnings"]) == expected, (name, report["warnings"])

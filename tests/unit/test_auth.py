@@ -204,10 +204,10 @@ def test_invalid_header_name_rejected() -> None:
 
 def test_unknown_type_rejected() -> None:
     with pytest.raises(AuthConfigError) as info:
-        build_authenticator({"type": "oauth1", "consumerKey": "k"}, resolve)
+        build_authenticator({"type": "aws-sig-v4", "accessKey": "k"}, resolve)
     message = str(info.value)
-    assert "'oauth1'" in message and "not supported" in message
-    assert "basic" in message and "oauth2" in message
+    assert "'aws-sig-v4'" in message and "not supported" in message
+    assert "basic" in message and "oauth1" in message and "oauth2" in message
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import re
 import time
@@ -120,6 +121,15 @@ class _Fields:
             raise AuthConfigError(f"authentication.{names[0]} is required")
         return value
 
+    def mapping(self, name: str) -> dict[str, str]:
+        """A map of names to resolved string values (`headers: {X-Key: '{{KEY}}'}`)."""
+        raw = self._spec.get(name)
+        if raw is None:
+            return {}
+        if not isinstance(raw, Mapping) or not all(isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool) for k, v in raw.items()):
+            raise AuthConfigError(f"authentication.{name} must map names to strings")
+        return {k: self._resolve(str(v)) for k, v in raw.items()}
+
     def strings(self, name: str) -> list[str]:
         raw = self._spec.get(name)
         if raw is None:
@@ -216,8 +226,24 @@ def _build_bearer(fields: _Fields) -> Authenticator:
     return HeaderAuth("Authorization", f"Bearer {token}", _nonempty(token))
 
 
+class HeadersAuth(Authenticator):
+    """apikey with a `headers` map (Datadog's DD-API-KEY and DD-APPLICATION-KEY): every header."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        super().__init__(_nonempty(*headers.values()))
+        self.headers = dict(headers)
+
+    async def apply(self, request: OutgoingRequest, send: Send) -> None:
+        for name, value in self.headers.items():
+            _set_header(request.headers, name, value)
+
+
 def _build_apikey(fields: _Fields) -> Authenticator:
-    # `name`/`in` are a non-schema dialect seen in real files.
+    # `name`/`in` are a non-schema dialect seen in real files, and so is a `headers` map of
+    # several keys sent together (`headers: {DD-API-KEY: …, DD-APPLICATION-KEY: …}`).
+    headers = fields.mapping("headers")
+    if headers and fields.get("key", "name") is None:
+        return HeadersAuth({_token(name, "headers"): _header_safe(value, f"headers.{name}") for name, value in headers.items()})
     key = fields.require("key", "name")
     value = fields.require("value")
     placement = (fields.get("placement", "in") or "header").strip().lower()
@@ -574,8 +600,98 @@ def _build_oauth2(fields: _Fields) -> Authenticator:
     )
 
 
+# --- OAuth 1.0a (RFC 5849), with the body hash extension ------------------------------------
+
+_OAUTH1_METHODS = ("HMAC-SHA1", "HMAC-SHA256", "HMAC-SHA512", "RSA-SHA1", "RSA-SHA256", "RSA-SHA512", "PLAINTEXT")
+
+
+class OAuth1Auth(Authenticator):
+    """Signs every request (RFC 5849 §3) with oauthlib: an `Authorization: OAuth …` header with
+    a fresh nonce and timestamp, and `oauth_body_hash` (draft-eaton-oauth-bodyhash, the hash of
+    the signature method) on every request whose body is not a form.
+
+    `signingKey` is an RSA private key in PEM (RSA-SHA256: Mastercard's scheme, the one real
+    capability files use) or the consumer secret of an HMAC method; `signatureMethod` says which,
+    else a PEM key means RSA-SHA256 and any other value HMAC-SHA1. `token`/`tokenSecret` are the
+    resource owner's credentials when the API uses them.
+    """
+
+    def __init__(self, consumer_key: str, signing_key: str, method: str, token: str | None, token_secret: str | None, realm: str | None) -> None:
+        super().__init__(_nonempty(signing_key, token_secret or ""))
+        self.consumer_key, self.signing_key, self.method = consumer_key, signing_key, method
+        self.token, self.token_secret, self.realm = token, token_secret, realm
+        self._hash = hashlib.sha1 if method.endswith("SHA1") else hashlib.sha512 if method.endswith("SHA512") else hashlib.sha256
+
+    async def apply(self, request: OutgoingRequest, send: Send) -> None:
+        _set_header(request.headers, "Authorization", self.authorization(request))
+
+    def authorization(self, request: OutgoingRequest) -> str:
+        """The `Authorization` value for `request` exactly as it will be sent."""
+        origin, path = split_origin(request.url)
+        uri = origin + request_target(path, request.query)
+        content_type = (_get_header(request.headers, "Content-Type") or "").split(";")[0].strip().lower()
+        form = content_type == "application/x-www-form-urlencoded" and request.method not in ("GET", "HEAD")
+        body_hash = None if form else base64.b64encode(self._hash(request.body or b"").digest()).decode("ascii")
+        rsa = self.method.startswith("RSA")
+        client = _oauth1_client()(
+            self.consumer_key,
+            client_secret=None if rsa else self.signing_key,
+            resource_owner_key=self.token,
+            resource_owner_secret=self.token_secret,
+            signature_method=self.method,
+            rsa_key=self.signing_key if rsa else None,
+            realm=self.realm,
+        )
+        client.body_hash = body_hash
+        body = (request.body or b"").decode("utf-8") if form else None
+        try:
+            _, headers, _ = client.sign(uri, request.method, body, {"Content-Type": content_type} if form else None)
+        except (ValueError, TypeError) as exc:  # a key that is not a usable RSA private key, a form that is not one
+            raise AuthError(f"OAuth 1.0a signing failed: {type(exc).__name__}") from None
+        return headers["Authorization"]
+
+
+@functools.cache
+def _oauth1_client() -> type:
+    """oauthlib's client, imported on the first signature (about 0.1 s of start-up otherwise)."""
+    from oauthlib.oauth1 import Client
+
+    class BodyHashClient(Client):
+        """oauthlib's client with the body hash of the signature method (oauthlib hashes with SHA-1 always)."""
+
+        body_hash: str | None = None
+
+        def get_oauth_params(self, request):  # noqa: ANN001, ANN201 - oauthlib's signature
+            params = [(k, v) for k, v in super().get_oauth_params(request) if k != "oauth_body_hash"]
+            if self.body_hash is not None:
+                params.append(("oauth_body_hash", self.body_hash))
+            return params
+
+    return BodyHashClient
+
+
+def _build_oauth1(fields: _Fields) -> Authenticator:
+    consumer_key = _header_safe(fields.require("consumerKey", "clientId"), "consumerKey")
+    signing_key = fields.require("signingKey", "consumerSecret", "privateKey")
+    pem = signing_key.lstrip().startswith("-----BEGIN")
+    method = (fields.get("signatureMethod") or ("RSA-SHA256" if pem else "HMAC-SHA1")).upper()
+    if method not in _OAUTH1_METHODS:
+        raise AuthConfigError(f"authentication.signatureMethod {method!r} is not supported (expected one of: {', '.join(_OAUTH1_METHODS)})")
+    if method.startswith("RSA") and pem:
+        try:
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+            load_pem_private_key(signing_key.encode(), password=None)
+        except ImportError:
+            raise AuthConfigError("authentication.signingKey: RSA signatures need the 'cryptography' package") from None
+        except (ValueError, TypeError):
+            raise AuthConfigError("authentication.signingKey is not an unencrypted PEM private key") from None
+    return OAuth1Auth(consumer_key, signing_key, method, fields.get("token"), fields.get("tokenSecret"), fields.get("realm"))
+
+
 _BUILDERS: dict[str, Callable[[_Fields], Authenticator]] = {
     "apikey": _build_apikey,
+    "oauth1": _build_oauth1,
     "basic": _build_basic,
     "bearer": _build_bearer,
     "digest": _build_digest,

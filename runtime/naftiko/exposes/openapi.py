@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import __version__
 from ..engine.inputs import InputField
-from .rest import Route, body_type, is_placeholder
+from .rest import Route, body_type, is_placeholder, route_shape
 from .server_auth import ServerAuth
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -21,10 +21,14 @@ def build_openapi(routes: Sequence[Route], server_url: str) -> dict[str, Any]:
     tags: dict[str, str] = {}
     schemes: dict[str, dict[str, Any]] = {}
     operation_ids: set[str] = set()
+    spellings: dict[str, str] = {}  # route shape → the path written first (OpenAPI: one template per shape)
     for route in routes:
         tag = route.exposure.namespace
         tags.setdefault(tag, str(route.exposure.spec.get("description") or f"Operations of {tag}."))
         operation = _operation(route, tag, operation_ids)
+        path = spellings.setdefault(route_shape(route.path), route.path)
+        if path != route.path:
+            _respell(operation, route.path, path)
         auth = route.exposure.auth
         if auth is not None:
             scheme_name = f"{tag}-{auth.scheme}"
@@ -34,7 +38,7 @@ def build_openapi(routes: Sequence[Route], server_url: str) -> dict[str, Any]:
                 "description": "Missing or invalid credentials.",
                 "content": {"application/problem+json": {"schema": _PROBLEM}},
             }
-        paths.setdefault(route.path, {})[route.method.lower()] = operation
+        paths.setdefault(path, {})[route.method.lower()] = operation
     info = _info(routes)
     document = {
         "openapi": "3.1.0",
@@ -60,6 +64,24 @@ def build_openapi(routes: Sequence[Route], server_url: str) -> dict[str, Any]:
     if schemes:
         document["components"]["securitySchemes"] = schemes
     return document
+
+
+def _respell(operation: dict[str, Any], written: str, path: str) -> None:
+    """Name the path parameters of an operation written `/images/{image-id}` as its route's
+    template `/images/{id}` does (the router gives the value under both names)."""
+    names = {
+        mine[1:-1]: theirs[1:-1]
+        for mine, theirs in zip(written.split("/"), path.split("/"))
+        if is_placeholder(mine) and is_placeholder(theirs)
+    }
+    parameters = operation.setdefault("parameters", [])
+    for parameter in parameters:
+        if parameter["in"] == "path" and parameter["name"] in names:
+            parameter["name"] = names[parameter["name"]]
+    declared = {p["name"] for p in parameters if p["in"] == "path"}
+    for name in dict.fromkeys(s[1:-1] for s in path.split("/") if is_placeholder(s)):
+        if name not in declared:
+            parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string", **PATH_VALUE}})
 
 
 def _security_scheme(auth: ServerAuth) -> dict[str, Any]:
