@@ -4,8 +4,9 @@ the namespace's transport (transport.py; a `ConnectionPool` unless one is given)
 Retries happen only for idempotent methods (`IDEMPOTENT`), and only on 429/503 or a
 `ConnectionFailed` (no answer began); a POST or PATCH is sent once, whatever happens. Waits are
 jittered exponential backoff, or the upstream's Retry-After when it says so, never past the
-call's total timeout. Below this, the pool resends on its own only what cannot have reached
-the upstream twice (connections.py).
+call's total timeout. Below this, when a kept-alive connection closes under a request, the
+pool resends it once on its own only if it was not written yet or is idempotent, never a
+written POST or PATCH (connections.py).
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ class NamespaceClient:
         self.namespace = namespace
         self.auth = auth
         self.settings = settings
-        self.transport: UpstreamTransport = transport or ConnectionPool(settings.connect_timeout, settings.max_body_bytes)
+        if transport is None:
+            transport = ConnectionPool(settings.connect_timeout, settings.max_body_bytes)
+        self.transport: UpstreamTransport = transport
         self._limiter = _RateLimiter(rate_limit) if rate_limit else None
 
     async def close(self) -> None:
