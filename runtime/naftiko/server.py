@@ -30,6 +30,7 @@ from .exposes.problems import problem
 from .exposes.rest import RestRouter, collect_routes
 from .exposes.skill import SkillCatalog, SkillError, check_skills
 from .http import Answer, HttpServer, Request, Responder, Response
+from .observability import server_tracing
 
 log = logging.getLogger("naftiko")
 DEFAULT_ADDRESS = "127.0.0.1"
@@ -181,11 +182,15 @@ class PortServer:
 
     def _layers(self, policy: OriginPolicy) -> Responder:
         """The request path, innermost first; a layer is installed only when switched on
-        (STYLE.md d): the router, the Host/Origin checks, CORS for `--allow-origin`."""
+        (STYLE.md d): the router, the Host/Origin checks, CORS for `--allow-origin`, tracing when
+        a capability served here turns it on (observability/trace_config.py)."""
         browser = self.kind == "rest"
         app = checked(policy, self._route, browser)
         if browser and policy.allow_origins:
             app = with_cors(policy, app)
+        tracing = server_tracing(self.entries) if self.kind in ("rest", "mcp") else None
+        if tracing is not None:
+            app = tracing.server_layer(app, self.kind)
         return app
 
     async def handle(self, request: Request) -> Response:

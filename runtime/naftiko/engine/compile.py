@@ -25,7 +25,9 @@ from ..consumes.operation import (
 )
 from ..consumes.proxy import ProxyRules
 from ..consumes.tls import UpstreamTls, UpstreamTlsError, cert_file_of, client_context
+from ..consumes.transport import UpstreamTransport
 from ..exposes.server_auth import ServerAuth, ServerAuthConfigError, build_server_auth
+from ..observability import client_tracing
 from ..spec.diagnostics import CapabilityError, Diagnostic, JsonPath
 from ..spec.document import Document
 from ..spec.semantics import path_parameters
@@ -184,7 +186,10 @@ class _Compiler:
             ssl_context = client_context(tls or None, cert_file) if tls or cert_file else None
         except UpstreamTlsError as exc:
             raise UpstreamTlsError(f"upstream TLS of namespace {namespace!r}: {exc}") from None
-        transport = ConnectionPool(settings.connect_timeout, settings.max_body_bytes, ssl_context, ProxyRules.from_environ(environ))
+        transport: UpstreamTransport = ConnectionPool(settings.connect_timeout, settings.max_body_bytes, ssl_context, ProxyRules.from_environ(environ))
+        tracing = None if options.dry_run else client_tracing(self.document, environ, self._render_binds)
+        if tracing is not None:  # a CLIENT span per attempt, the trace sent upstream (observability/tracing.py)
+            transport = tracing.client(transport, namespace, auth.secrets if auth is not None else ())
         return NamespaceClient(namespace, auth, settings, transport, options.rate_limits.get(namespace))
 
     def _base_uri(self, namespace: str, spec: Mapping[str, Any], at: JsonPath) -> str:

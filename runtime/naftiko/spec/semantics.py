@@ -47,6 +47,9 @@ def check_semantics(document: Mapping[str, Any], report: Report) -> None:
     expose_namespaces = {str(e.get("namespace")) for _, e in exposes}
     for index, consumed in consumes:
         _check_base_uri(consumed, ("capability", "consumes", index), report)
+    for index, exposure in exposes:
+        if exposure.get("type") == "control" and "observability" in exposure:
+            _check_observability(exposure["observability"], ("capability", "exposes", index, "observability"), report)
     for path, callable_, route_parameters in _callables(capability):
         _check_callable(callable_, path, route_parameters, operations, functions, report)
         _check_semantics_consistency(callable_, path, functions, report)
@@ -107,6 +110,46 @@ def _check_base_uri(consumed: dict, path: JsonPath, report: Report) -> None:
         report("error", f"baseUri must be an http:// or https:// URL with a host: {base!r}", at)
     elif parsed.query or parsed.fragment:
         report("error", f"baseUri must not carry a query string or fragment: {base!r}", at)
+
+
+def _check_observability(observability: Any, path: JsonPath, report: Report) -> None:
+    """The tracing settings `naftiko run` reads (observability/trace_config.py): a value it could
+    not use is an error here rather than a silent default there."""
+    if not isinstance(observability, dict):
+        report("error", "observability must be a mapping (enabled, metrics, traces, exporters)", path)
+        return
+    if "enabled" in observability and not isinstance(observability["enabled"], bool):
+        report("error", f"observability.enabled must be true or false, not {observability['enabled']!r}", (*path, "enabled"))
+    traces = observability.get("traces")
+    if isinstance(traces, dict):
+        sampling = traces.get("sampling")
+        if "sampling" in traces and (isinstance(sampling, bool) or not isinstance(sampling, (int, float)) or not 0 <= sampling <= 1):
+            report("error", f"traces.sampling must be a number from 0 to 1 (1.0 keeps every trace, 0.1 one in ten), not {sampling!r}", (*path, "traces", "sampling"))
+        propagation = traces.get("propagation")
+        if "propagation" in traces and propagation not in ("w3c", "b3"):
+            report("error", f"traces.propagation must be w3c (traceparent) or b3, not {propagation!r}", (*path, "traces", "propagation"))
+        local = traces.get("local")
+        if isinstance(local, dict):
+            size = local.get("buffer-size")
+            if "buffer-size" in local and (isinstance(size, bool) or not isinstance(size, int) or not 10 <= size <= 10000):
+                report("error", f"traces.local.buffer-size must be a whole number of traces from 10 to 10000, not {size!r}", (*path, "traces", "local", "buffer-size"))
+            if "enabled" in local and not isinstance(local["enabled"], bool):
+                report("error", f"traces.local.enabled must be true or false, not {local['enabled']!r}", (*path, "traces", "local", "enabled"))
+        elif local is not None:
+            report("error", "traces.local must be a mapping (enabled, buffer-size)", (*path, "traces", "local"))
+    elif traces is not None:
+        report("error", "observability.traces must be a mapping (sampling, propagation, local)", (*path, "traces"))
+    exporters = observability.get("exporters")
+    otlp = exporters.get("otlp") if isinstance(exporters, dict) else None
+    if isinstance(otlp, dict):
+        endpoint = otlp.get("endpoint")
+        at = (*path, "exporters", "otlp", "endpoint")
+        if not isinstance(endpoint, str):
+            report("error", f"exporters.otlp.endpoint must be the collector's OTLP/HTTP URL (e.g. http://collector:4318), not {endpoint!r}", at)
+        elif not variables_in(endpoint) and "<<" not in endpoint:
+            parsed = urlparse(endpoint)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                report("error", f"exporters.otlp.endpoint must be an http:// or https:// URL (OTLP/HTTP, e.g. http://collector:4318): {endpoint!r}", at)
 
 
 def _callables(capability: dict) -> Iterator[tuple[JsonPath, dict, set[str]]]:

@@ -1,0 +1,130 @@
+"""What tracing costs: server CPU per MCP `tools/call` with tracing on (sampling 1.0, OTLP export
+to a local receiver) and off, in the same run (DESIGN §6: ≤ +25 %).
+
+Run: python bench/tracing_cost.py [--calls 3000] [--concurrency 16] [--repeats 3]
+
+Starts the fake upstream (bench/fake_upstream.py), an OTLP/HTTP receiver that decodes every
+export (tests/otlp_receiver.py, in its own process), and two `naftiko run` of
+capabilities/track-customers.yaml: one as it is, one with a control exposure whose
+`observability` block samples every trace and exports to the receiver. Batches alternate
+between the two servers (N sequential then N concurrent `delete-customer` calls each, per
+repeat), so a noisy moment of the shared machine hits both; CPU is utime+stime from
+/proc/PID/stat around each batch (bench/harness.py), including the export thread. Prints the
+median CPU per call of each, the ratio, and the spans the receiver got (two per call: SERVER
+and CLIENT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+from harness import Processes, free_port, http_answers, wait_for_quiet, wait_until  # noqa: E402
+from run_all import SECRETS, TRACK_CAPABILITY, Readings, mcp_load, naftiko_argv, track_tools  # noqa: E402
+
+RECEIVER = BENCH.parent / "tests" / "otlp_receiver.py"
+
+
+def traced_copy(tmp: Path, receiver_url: str, control_port: int) -> Path:
+    document = yaml.safe_load(TRACK_CAPABILITY.read_text(encoding="utf-8"))
+    document["capability"]["exposes"].append(
+        {
+            "type": "control",
+            "port": control_port,
+            "observability": {
+                "traces": {"sampling": 1.0, "propagation": "w3c", "local": {"buffer-size": 100}},
+                "exporters": {"otlp": {"endpoint": receiver_url}},
+            },
+        }
+    )
+    path = tmp / "track-customers-traced.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+async def receiver_count(url: str) -> dict[str, int]:
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/count") as response:
+        return await response.json()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=3000, help="calls per batch (default 3000)")
+    parser.add_argument("--concurrency", type=int, default=16, help="sessions of the concurrent batches (default 16)")
+    parser.add_argument("--repeats", type=int, default=3, help="batches of each mode per server; the median is reported")
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the servers to the last CPU")
+    args = parser.parse_args()
+
+    import os
+
+    ncpu = os.cpu_count() or 1
+    server_cpus = {ncpu - 1} if ncpu >= 2 and not args.no_pin else None
+    if server_cpus:
+        os.sched_setaffinity(0, set(range(ncpu - 1)))
+    tmp = Path(tempfile.mkdtemp(prefix="naftiko-tracing-cost-"))
+    env = {**os.environ, **SECRETS, "PYTHONUNBUFFERED": "1"}
+    with Processes(tmp) as procs:
+        upstream_port, receiver_port = free_port(), free_port()
+        upstream = procs.start("upstream", [sys.executable, str(BENCH / "fake_upstream.py"), str(upstream_port)], env=env)
+        receiver = procs.start("receiver", [sys.executable, str(RECEIVER), str(receiver_port)], env=env)
+        upstream_url, receiver_url = f"http://127.0.0.1:{upstream_port}", f"http://127.0.0.1:{receiver_port}"
+        wait_until(http_answers(f"{upstream_url}/__bench/stats"), 30, upstream)
+        wait_until(http_answers(f"{receiver_url}/count"), 30, receiver)
+        files = {"off": TRACK_CAPABILITY, "on": traced_copy(tmp, receiver_url, free_port())}
+        servers, urls = {}, {}
+        for name, file in files.items():
+            mcp_port, rest_port = free_port(), free_port()
+            argv = naftiko_argv() + [
+                "run", "--upstream", f"track-customers={upstream_url}/api/v1",
+                "--port", f"track-customers-mcp={mcp_port}", "--port", f"track-customers-rest={rest_port}", str(file),
+            ]  # fmt: skip
+            servers[name] = procs.start(f"naftiko-{name}", argv, env=env, cpus=server_cpus)
+            wait_until(http_answers(f"http://127.0.0.1:{mcp_port}/health"), 60, servers[name])
+            urls[name] = f"http://127.0.0.1:{mcp_port}/mcp"
+        tool, args_for = track_tools()["delete"]
+        for name in files:
+            asyncio.run(mcp_load(urls[name], {}, tool, args_for, args.warmup, 4, 60))
+        time.sleep(1.5)  # the warm-up's spans exported
+        spans_before = asyncio.run(receiver_count(receiver_url))["spans"]
+        calls_on = 0
+        cpu: dict[tuple[str, str], list[float]] = {}
+        for _ in range(args.repeats):
+            for mode, concurrency in (("seq", 1), ("conc", args.concurrency)):
+                for name in files:
+                    wait_for_quiet()
+                    result, readings = asyncio.run(
+                        mcp_load(urls[name], {}, tool, args_for, args.calls, concurrency, 120, (servers[name], upstream))
+                    )
+                    if result.errors:
+                        raise SystemExit(f"{name} {mode}: {result.errors} errors, first: {result.first_error}")
+                    if name == "on":
+                        calls_on += result.calls
+                    cpu.setdefault((name, mode), []).append(readings["server"] / result.calls * 1000)
+        time.sleep(2.0)  # the last batches exported (schedule delay 1 s)
+        spans = asyncio.run(receiver_count(receiver_url))["spans"] - spans_before
+    print(f"tracing cost, server CPU per MCP tools/call ({tool}, {args.calls} calls per batch, median of {args.repeats}):")
+    summary: dict[str, Any] = {}
+    for mode in ("seq", "conc"):
+        off, on = statistics.median(cpu[("off", mode)]), statistics.median(cpu[("on", mode)])
+        summary[mode] = on / off - 1
+        label = "sequential" if mode == "seq" else f"concurrent (c{args.concurrency})"
+        runs = lambda key: ", ".join(f"{v:.3f}" for v in cpu[key])  # noqa: E731
+        print(f"  {label:<18} off {off:.3f} ms [{runs(('off', mode))}]  on {on:.3f} ms [{runs(('on', mode))}]  {summary[mode]:+.1%}")
+    print(f"  spans received: {spans} for {calls_on} traced calls ({spans / max(calls_on, 1):.2f} per call; 2 expected)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""Traces with the OpenTelemetry SDK: a SERVER span per REST request and per MCP `tools/call`, a
+CLIENT span per upstream attempt, W3C or B3 propagation, OTLP/HTTP export, the ring buffer.
+
+Imported only when a capability turns tracing on (trace_config.py decides, at load); with
+tracing off no OpenTelemetry module is loaded and the request path is unchanged. The pieces
+are installed where the request already passes, as OpenTelemetry's ASGI middleware and
+aiohttp-client instrumentation do, so no handler knows about them:
+
+    server.py  PortServer._layers:  app = tracing.server_layer(app, kind)
+    compile.py _Compiler._client:   transport = tracing.client(transport, namespace, secrets)
+
+Server span (`SpanKind.SERVER`): the parent is the inbound `traceparent`, else a `b3` or
+`X-B3-*` header (both are accepted whatever `propagation` says: it names what is *sent*). Its
+name is `METHOD /route/template` for REST (the router sets `request.route`; `METHOD` alone when
+no route matched) and `tools/call <tool>` for MCP (mcp_http.py sets `request.operation`). A
+POST to `/mcp` that is not a `tools/call` and called no upstream (initialize, tools/list,
+notifications) is not recorded; `/health`, `/metrics` and `/openapi.json` are not traced.
+Attributes follow the HTTP server conventions, kept to the required ones because each costs
+about 4 µs to record and encode (`http.request.method`, `url.path`, `url.scheme`, `http.route`,
+`http.response.status_code`; `error.type` and status ERROR on 5xx) and, for MCP, the MCP ones
+(`mcp.method.name`, `gen_ai.tool.name`, `mcp.session.id`; `error.type` = `tool_error` or the
+JSON-RPC error code, with status ERROR, when the call failed).
+
+Client span (`SpanKind.CLIENT`), one per attempt (a resend is a new span, as the conventions
+ask): named after the method, child of the current server span, with `http.request.method`,
+`url.full` (query values of secret-looking names or equal to the namespace's credentials read
+`REDACTED`), `server.address`, `server.port`, `http.response.status_code`, and `error.type`
+(the status, or the transport failure's class) with status ERROR from 400 on. The propagation header is written into `OutgoingRequest.headers`
+(any copy the caller forwarded is replaced) before the inner transport serializes it, so the
+upstream sees the trace id with the CLIENT span as parent.
+
+Export: `BatchSpanProcessor` (one thread, batches of up to 512, every `OTEL_BSP_SCHEDULE_DELAY`
+ms, 1000 by default) into `QuietOtlpExporter` (otlp_export.py), plus the `TraceBuffer`.
+Sampling is `ParentBased(TraceIdRatioBased(sampling))` unless `OTEL_TRACES_SAMPLER` says
+otherwise: a sampled inbound trace is always continued, an unsampled one never recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.b3 import B3MultiFormat, B3SingleFormat
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from .. import __version__
+from ..consumes.request import OutgoingRequest
+from ..consumes.transport import UpstreamResponse, UpstreamTransport
+from ..http import Answer, Request, Responder, Response
+from .otlp_export import QuietOtlpExporter
+from .trace_buffer import TraceBuffer
+from .trace_config import TracingOptions
+
+log = logging.getLogger("naftiko")
+
+UNTRACED_PATHS = frozenset({"/health", "/metrics", "/openapi.json"})
+SECRET_NAME = re.compile(r"(?i)(pass|secret|token|key|credential|auth|private|sig)")
+_ROOT = context_api.Context()
+_ERROR = Status(StatusCode.ERROR)
+_JSONRPC_ERROR = re.compile(rb'"error":\{"code":(-?\d+)')
+_PROPAGATORS = {
+    "tracecontext": TraceContextTextMapPropagator,
+    "baggage": W3CBaggagePropagator,
+    "b3": B3SingleFormat,
+    "b3multi": B3MultiFormat,
+}
+
+
+class Tracing:
+    """One tracer provider (its resource, sampler, batch exporter and ring buffer), the inbound
+    extractors and the outbound propagator. `buffer` is the ring buffer (None when
+    `traces.local.enabled: false`)."""
+
+    def __init__(self, options: TracingOptions):
+        self.options = options
+        resource = _Resource(Resource.create({"service.name": options.service_name, "service.version": __version__}))
+        self.provider = TracerProvider(resource=resource, sampler=_sampler(options))
+        self.buffer = TraceBuffer(options.buffer_size) if options.buffer_size is not None else None
+        if self.buffer is not None:
+            self.provider.add_span_processor(self.buffer)
+        self.exporter = QuietOtlpExporter(options.traces_url) if options.traces_url else None
+        if self.exporter is not None:
+            self.provider.add_span_processor(BatchSpanProcessor(self.exporter, schedule_delay_millis=options.schedule_delay_ms))
+            if ":4317" in options.traces_url:
+                log.warning("tracing: %s looks like an OTLP/gRPC port; this runtime exports OTLP/HTTP (usually port 4318)", options.traces_url)
+        self.tracer = self.provider.get_tracer("naftiko", __version__)
+        self.w3c = TraceContextTextMapPropagator()
+        self.b3 = B3MultiFormat()  # reads the single `b3` header as well as X-B3-*
+        propagators = [_PROPAGATORS[name]() for name in options.propagators]
+        self.outbound: TextMapPropagator = propagators[0] if len(propagators) == 1 else CompositePropagator(propagators)
+        self.outbound_fields = frozenset(f.lower() for p in propagators for f in p.fields)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Export what is batched now (blocks: call it off the event loop)."""
+        return self.provider.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+
+    # -- inbound ---------------------------------------------------------------------------------
+
+    def parent_of(self, headers: Any) -> context_api.Context:
+        """The trace an inbound request continues (W3C first, then B3), or a new root."""
+        if "traceparent" in headers:
+            return self.w3c.extract(headers)
+        if "b3" in headers or "X-B3-TraceId" in headers:
+            return self.b3.extract(headers)
+        return _ROOT
+
+    def server_layer(self, inner: Responder, kind: str) -> Responder:
+        """`inner` with a SERVER span around each traced request (a layer: Responder → Responder).
+        Untraced requests get `inner`'s answer untouched (no coroutine is added)."""
+        tracer, parent_of = self.tracer, self.parent_of
+        mcp = kind == "mcp"
+
+        async def traced(request: Request) -> Response:
+            parent = parent_of(request.headers)
+            span = tracer.start_span(request.method, parent, SpanKind.SERVER)
+            token = context_api.attach(trace_api.set_span_in_context(span, parent))
+            calls = _UPSTREAM_CALLS.set([0]) if mcp else None  # counted by TracingTransport
+            try:
+                answer = inner(request)
+                response = answer if isinstance(answer, Response) else await answer
+            except BaseException as exc:
+                if calls is not None:
+                    _UPSTREAM_CALLS.reset(calls)
+                context_api.detach(token)
+                if span.is_recording():
+                    span.set_attributes(_server_attributes(request, None))
+                    span.set_attribute("error.type", type(exc).__qualname__)
+                    span.set_status(_ERROR)
+                span.end()
+                raise
+            context_api.detach(token)
+            if calls is not None:
+                upstream_calls = _UPSTREAM_CALLS.get()
+                _UPSTREAM_CALLS.reset(calls)
+                if request.operation is None and not upstream_calls[0]:
+                    return response  # not a tools/call and nothing called upstream: never ended, never recorded
+            if span.is_recording():
+                if _CARRIES_TRACE:  # the access log's trace and span ids
+                    context = span.get_span_context()
+                    request.trace = (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+                attributes = _server_attributes(request, response)
+                if mcp:
+                    _mcp_outcome(request, response, span, attributes)
+                else:
+                    span.update_name(f"{request.method} {request.route}" if request.route else request.method)
+                    if response.status >= 500:
+                        attributes["error.type"] = str(response.status)
+                        span.set_status(_ERROR)
+                span.set_attributes(attributes)
+            span.end()
+            return response
+
+        def layer(request: Request) -> Answer:
+            if mcp:
+                if request.method != "POST":
+                    return inner(request)
+            elif request.raw_path.partition("?")[0] in UNTRACED_PATHS:
+                return inner(request)
+            return traced(request)
+
+        return layer
+
+    # -- outbound --------------------------------------------------------------------------------
+
+    def client(self, inner: UpstreamTransport, namespace: str, secrets: Sequence[str] = ()) -> TracingTransport:
+        return TracingTransport(inner, self, namespace, secrets)
+
+
+class _Resource(Resource):
+    """A resource whose hash is computed once: the OTLP encoder groups every span by resource,
+    and `Resource.__hash__` serializes the attributes to JSON each time (~10 µs a span here)."""
+
+    def __init__(self, resource: Resource):
+        super().__init__(resource.attributes, resource.schema_url)
+        self._hash = Resource.__hash__(self)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or Resource.__eq__(self, other)
+
+
+_CARRIES_TRACE = hasattr(Request, "trace")  # `Request.trace` (the access log's ids) is being added beside this module
+_UPSTREAM_CALLS: ContextVar[list[int] | None] = ContextVar("naftiko_upstream_calls", default=None)  # an MCP span's CLIENT spans
+
+
+class TracingTransport:
+    """An `UpstreamTransport` that opens a CLIENT span per attempt and sends the trace upstream."""
+
+    def __init__(self, inner: UpstreamTransport, tracing: Tracing, namespace: str, secrets: Sequence[str] = ()):
+        self.inner = inner
+        self.tracing = tracing
+        self.namespace = namespace
+        self.secrets = frozenset(s for s in secrets if s)
+        self._origins: dict[str, tuple[str, int]] = {}
+
+    async def send(self, request: OutgoingRequest, timeout: float) -> UpstreamResponse:
+        tracing = self.tracing
+        calls = _UPSTREAM_CALLS.get()
+        if calls is not None:
+            calls[0] += 1
+        current = context_api.get_current()
+        span = tracing.tracer.start_span(request.method, current, SpanKind.CLIENT)
+        headers = request.headers
+        fields = tracing.outbound_fields
+        for name in [name for name in headers if name.lower() in fields]:
+            del headers[name]
+        tracing.outbound.inject(headers, trace_api.set_span_in_context(span, current))
+        try:
+            response = await self.inner.send(request, timeout)
+        except BaseException as exc:
+            if span.is_recording():
+                attributes = self._attributes(request)
+                attributes["error.type"] = type(exc).__qualname__
+                span.set_attributes(attributes)
+                span.set_status(_ERROR)
+            span.end()
+            raise
+        if span.is_recording():
+            attributes = self._attributes(request)
+            attributes["http.response.status_code"] = response.status
+            if response.status >= 400:
+                attributes["error.type"] = str(response.status)
+                span.set_status(_ERROR)
+            span.set_attributes(attributes)
+        span.end()
+        return response
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def _attributes(self, request: OutgoingRequest) -> dict[str, Any]:
+        url = request.url
+        host, port = self._origin(url)
+        if request.query:
+            url += "?" + "&".join(f"{name}={self._shown(name, value)}" for name, value in request.query)
+        return {"http.request.method": request.method, "url.full": url, "server.address": host, "server.port": port}
+
+    def _shown(self, name: str, value: str) -> str:
+        return "REDACTED" if value in self.secrets or SECRET_NAME.search(name) else value
+
+    def _origin(self, url: str) -> tuple[str, int]:
+        """(host, port) of an absolute URL, cached by its `scheme://authority` part."""
+        end = url.find("/", url.find("//") + 2)
+        origin = url if end < 0 else url[:end]
+        found = self._origins.get(origin)
+        if found is None:
+            scheme, _, authority = origin.partition("://")
+            authority = authority.rpartition("@")[2]
+            if authority.startswith("["):
+                host, _, rest = authority[1:].partition("]")
+                port_text = rest[1:] if rest.startswith(":") else ""
+            else:
+                host, _, port_text = authority.partition(":")
+            port = int(port_text) if port_text.isdigit() else (443 if scheme == "https" else 80)
+            found = (host, port)
+            if len(self._origins) < 64:
+                self._origins[origin] = found
+        return found
+
+
+def _server_attributes(request: Request, response: Response | None) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "http.request.method": request.method,
+        "url.path": request.raw_path.partition("?")[0],
+        "url.scheme": request.scheme,
+    }
+    if request.route:
+        attributes["http.route"] = request.route
+    if response is not None:
+        attributes["http.response.status_code"] = response.status
+    return attributes
+
+
+def _mcp_outcome(request: Request, response: Response, span: Any, attributes: dict[str, Any]) -> None:
+    """Name and outcome of an MCP span. A tool's failure is a JSON-RPC result whose last key is
+    `isError` (mcp.py:tool_result puts it last), so the answer's tail tells without parsing it."""
+    tool = request.operation
+    if tool is None:
+        span.update_name("POST /mcp")
+    else:
+        span.update_name(f"tools/call {tool}")
+        attributes["mcp.method.name"] = "tools/call"
+        attributes["gen_ai.tool.name"] = tool
+    session = request.headers.get("Mcp-Session-Id")
+    if session:
+        attributes["mcp.session.id"] = session
+    body = response.body
+    if response.status >= 500:
+        attributes["error.type"] = str(response.status)
+    elif b'"isError":true}' in body[-40:]:
+        attributes["error.type"] = "tool_error"
+    elif b'"isError":false}' not in body[-40:]:
+        code = _JSONRPC_ERROR.search(body, 0, 512)
+        if code is None:
+            return
+        attributes["error.type"] = code.group(1).decode()
+    else:
+        return
+    span.set_status(_ERROR)
+
+
+def _sampler(options: TracingOptions) -> Sampler:
+    name, ratio = options.sampler, options.ratio
+    if name == "always_on":
+        return ALWAYS_ON
+    if name == "always_off":
+        return ALWAYS_OFF
+    if name == "traceidratio":
+        return TraceIdRatioBased(ratio)
+    if name == "parentbased_always_on":
+        return ParentBased(ALWAYS_ON)
+    if name == "parentbased_always_off":
+        return ParentBased(ALWAYS_OFF)
+    root = ALWAYS_ON if ratio >= 1 else ALWAYS_OFF if ratio <= 0 else TraceIdRatioBased(ratio)
+    return ParentBased(root)
