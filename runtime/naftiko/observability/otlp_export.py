@@ -44,16 +44,20 @@ class _KeptBack(logging.Filter):
         self.queue_drops = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
         if record.name == _PROCESSOR_LOGGER:
-            message = record.getMessage()
             if "Span" not in message:
                 return True
             if message.startswith("Queue full"):
                 self.queue_drops += 1
                 return False
-        else:
-            message = record.getMessage()
-        self.last = message
+        template, args = str(record.msg), record.args if isinstance(record.args, tuple) else ()
+        if template.startswith("Transient error") and args:
+            self.last = str(args[0])  # the cause (refused, timed out, 503…), better than what follows
+        elif template.startswith("Failed to export %s batch code") and len(args) == 3:
+            self.last = f"HTTP {args[1]}: {args[2]}" if args[1] is not None else str(args[2])
+        elif not (template.startswith("Failed to export %s batch due to") and self.last):
+            self.last = message
         return False
 
 
@@ -62,11 +66,17 @@ logging.getLogger(_EXPORTER_LOGGER).addFilter(_kept_back)
 logging.getLogger(_PROCESSOR_LOGGER).addFilter(_kept_back)
 
 
+def _without_userinfo(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}" if sep else url
+
+
 class QuietOtlpExporter(SpanExporter):
     """`OTLPSpanExporter(traces_url)` with a cool-down after failures and rate-limited warnings."""
 
     def __init__(self, traces_url: str):
-        self.traces_url = traces_url
+        self.traces_url = _without_userinfo(traces_url)  # as logged
         self.inner = OTLPSpanExporter(endpoint=traces_url)
         self._lock = threading.Lock()
         self._cool_down = 0.0

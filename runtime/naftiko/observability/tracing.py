@@ -18,8 +18,9 @@ notifications) is not recorded; `/health`, `/metrics` and `/openapi.json` are no
 Attributes follow the HTTP server conventions, kept to the required ones because each costs
 about 4 µs to record and encode (`http.request.method`, `url.path`, `url.scheme`, `http.route`,
 `http.response.status_code`; `error.type` and status ERROR on 5xx) and, for MCP, the MCP ones
-(`mcp.method.name`, `gen_ai.tool.name`, `mcp.session.id`; `error.type` = `tool_error` or the
-JSON-RPC error code, with status ERROR, when the call failed).
+(`mcp.method.name`, `gen_ai.tool.name`; `error.type` = `tool_error` or the JSON-RPC error code,
+with status ERROR, when the call failed). `mcp.session.id` is left out on purpose: a session id
+lets whoever holds it use the session, and spans reach the collector and the control port.
 
 Client span (`SpanKind.CLIENT`), one per attempt (a resend is a new span, as the conventions
 ask): named after the method, child of the current server span, with `http.request.method`,
@@ -100,8 +101,8 @@ class Tracing:
         self.exporter = QuietOtlpExporter(options.traces_url) if options.traces_url else None
         if self.exporter is not None:
             self.provider.add_span_processor(BatchSpanProcessor(self.exporter, schedule_delay_millis=options.schedule_delay_ms))
-            if ":4317" in options.traces_url:
-                log.warning("tracing: %s looks like an OTLP/gRPC port; this runtime exports OTLP/HTTP (usually port 4318)", options.traces_url)
+            if ":4317/" in self.exporter.traces_url:
+                log.warning("tracing: %s is OTLP/gRPC's usual port; this runtime exports OTLP/HTTP (usually port 4318)", self.exporter.traces_url)
         self.tracer = self.provider.get_tracer("naftiko", __version__)
         self.w3c = TraceContextTextMapPropagator()
         self.b3 = B3MultiFormat()  # reads the single `b3` header as well as X-B3-*
@@ -305,9 +306,6 @@ def _mcp_outcome(request: Request, response: Response, span: Any, attributes: di
         span.update_name(f"tools/call {tool}")
         attributes["mcp.method.name"] = "tools/call"
         attributes["gen_ai.tool.name"] = tool
-    session = request.headers.get("Mcp-Session-Id")
-    if session:
-        attributes["mcp.session.id"] = session
     body = response.body
     if response.status >= 500:
         attributes["error.type"] = str(response.status)
