@@ -270,7 +270,7 @@ class RestHandler:
 
     def _body(self, request: Request) -> Any:
         raw = request.body
-        if not self.reads_body or not raw.strip():
+        if not self.reads_body or not raw:  # no body at all; whitespace alone is not JSON (400)
             return None
         try:
             value = json_text.loads(raw)
