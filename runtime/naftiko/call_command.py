@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .config import UsageError, check_namespaces, parse_pairs
+from .consumes.proxy import ProxyConfigError
+from .consumes.tls import UpstreamTlsError
 from .engine.compile import CompileOptions, compile_capability
 from .engine.results import DryRun, Success, result_as_json
 from .spec.diagnostics import CapabilityError
@@ -41,7 +43,7 @@ def run_call(file: str, target_name: str, args: Sequence[str], json_text: str | 
     try:
         capability = compile_capability(load_document(file), options)
         check_namespaces(options, (c.namespace for c in capability.clients))
-    except UsageError as exc:
+    except (UsageError, UpstreamTlsError, ProxyConfigError) as exc:
         print(f"naftiko call: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
