@@ -512,3 +512,58 @@ def test_corpus_oauth1_and_apikey_headers_files_validate() -> None:
     assert len(files) > 13
     bad = [(r.file, r.errors[0].message) for r in check_files(files, together=False) if not r.valid]
     assert bad == []
+
+
+OPERATION_PATHS = """naftiko: 1.0.0-alpha2
+capability:
+  consumes:
+  - type: http
+    namespace: gists
+    baseUri: http://upstream.invalid
+    resources:
+    - name: gists
+      path: /gists
+      operations:
+      - name: list
+        method: GET
+      - name: get
+        method: GET
+        path: /gists/{gist_id}
+      - name: star
+        method: PUT
+        path: star
+      - name: broken
+        method: GET
+        inputParameters:
+        - {name: project_id, in: path, type: string}
+  exposes:
+  - type: rest
+    namespace: api
+    port: 8080
+    resources:
+    - path: /v1/gists
+      operations:
+      - {method: GET, call: gists.list}
+    - path: /v1/gists/{gist-id}
+      operations:
+      - {method: GET, call: gists.get, with: {gist_id: rest.gist_id}}
+    - path: /v1/gists/starred
+      operations:
+      - {method: PUT, call: gists.star}
+"""
+
+
+async def test_an_operation_with_its_own_path_calls_it(tmp_path: Path, upstream: FakeUpstream) -> None:
+    path = write(tmp_path, OPERATION_PATHS)
+    report = check_files([path])[0]
+    assert report.valid
+    [warning] = [w for w in report.warnings if "placeholder" in w.message]
+    assert warning.line == 22 and "'project_id' has no {project_id} placeholder in the path '/gists'" in warning.message
+    server, capability = await _serve_one(path, upstream, {}, "gists")
+    try:
+        for method, url in (("GET", "/v1/gists"), ("GET", "/v1/gists/g1"), ("PUT", "/v1/gists/starred")):
+            assert (await call(method, server.make_url(url)))[0] == 200
+    finally:
+        await server.close()
+        await capability.close()
+    assert [(r.method, r.path) for r in upstream.requests] == [("GET", "/gists"), ("GET", "/gists/g1"), ("PUT", "/gists/star")]

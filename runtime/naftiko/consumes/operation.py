@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..spec.semantics import operation_path
 from ..templates import Template
 from .body import Body, compile_body
 from .client import NamespaceClient
@@ -75,7 +76,7 @@ def compile_operation(
         name=str(spec["name"]),
         method=str(spec.get("method", "GET")).upper(),
         description=spec.get("description"),
-        path=PathTemplate.compile(str(resource.get("path", ""))),
+        path=PathTemplate.compile(operation_path(resource, spec)),
         parameters=shared_parameters + own,
         body=compile_body(spec.get("body")),
         whole_body=whole_body,

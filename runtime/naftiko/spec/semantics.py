@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..binds import declare, declared_binds, lookup_declaration
+from ..engine.inputs import placeholder_key
 from ..templates import variables_in
 from .diagnostics import JsonPath
 
@@ -26,6 +27,17 @@ _BIND_STYLE = re.compile(r"(?:[\w-]+\.)?[A-Z][A-Z0-9_]*")
 def path_parameters(path: str) -> list[str]:
     """Names in `{x}` or `{{x}}` placeholders of a consumed or exposed path."""
     return PATH_PARAMETER.findall(path)
+
+
+def operation_path(resource: Mapping[str, Any], operation: Mapping[str, Any]) -> str:
+    """The path a consumed operation calls. Real files (Datadog, GitHub: 301 operations) give an
+    operation its own `path` beside the collection's: from the baseUri when it starts with `/`,
+    else under the resource's path. Without one, the resource's path."""
+    own = operation.get("path")
+    base = str(resource.get("path", ""))
+    if not isinstance(own, str) or not own:
+        return base
+    return own if own.startswith("/") else base.rstrip("/") + "/" + own
 
 
 def check_semantics(document: Mapping[str, Any], report: Report) -> None:
@@ -47,6 +59,8 @@ def check_semantics(document: Mapping[str, Any], report: Report) -> None:
     expose_namespaces = {str(e.get("namespace")) for _, e in exposes}
     for index, consumed in consumes:
         _check_base_uri(consumed, ("capability", "consumes", index), report)
+    for _, (operation, resource, op_path) in operations.items():
+        _check_unplaced_path_inputs(operation, resource, op_path, report)
     for index, exposure in exposes:
         if exposure.get("type") == "control" and "observability" in exposure:
             _check_observability(exposure["observability"], ("capability", "exposes", index, "observability"), report)
@@ -241,9 +255,21 @@ def _check_path_parameters(
     supplied |= {
         str(p.get("name")) for p in _items_values(operation.get("inputParameters")) if isinstance(p, dict) and "value" in p
     }
-    for name in path_parameters(str(resource.get("path", ""))):
-        if name not in supplied:
+    keys = {placeholder_key(s) for s in supplied}
+    for name in path_parameters(operation_path(resource, operation)):
+        if name not in supplied and placeholder_key(name) not in keys:
             report("error", f"path parameter {name!r} of {call} is not supplied by inputParameters or with", (*path, "call"))
+
+
+def _check_unplaced_path_inputs(operation: dict, resource: dict, at: JsonPath, report: Report) -> None:
+    """An `in: path` parameter its operation's path has no placeholder for is never sent:
+    the operation calls a URL its author did not mean (warning: the rest of the file serves)."""
+    path = operation_path(resource, operation)
+    placeholders = set(path_parameters(path))
+    for index, parameter in _items(operation.get("inputParameters")):
+        if isinstance(parameter, dict) and parameter.get("in") == "path" and str(parameter.get("name")) not in placeholders:
+            name = parameter.get("name")
+            report("warning", f"path parameter {name!r} has no {{{name}}} placeholder in the path {path!r}: its value is never sent", (*at, "inputParameters", index))
 
 
 def _items_values(value: Any) -> list[Any]:
@@ -303,13 +329,13 @@ def _check_templates(
                 check(resource.get("path"), (*base, "resources", r_index, "path"), all_inputs)
         for (operation, resource, op_path), callers in namespace_ops:
             inputs = _operation_inputs(operation, resource) | callers
-            for key in ("inputParameters", "body", "headers"):
+            for key in ("inputParameters", "body", "headers", "path"):
                 check(operation.get(key), (*op_path, key), inputs)
 
 
 def _operation_inputs(operation: dict, resource: dict) -> set[str]:
     names = {str(p.get("name")) for p in _items_values(operation.get("inputParameters")) if isinstance(p, dict)}
-    names |= set(path_parameters(str(resource.get("path", ""))))
+    names |= set(path_parameters(operation_path(resource, operation)))
     return names
 
 
