@@ -567,3 +567,49 @@ async def test_an_operation_with_its_own_path_calls_it(tmp_path: Path, upstream:
         await server.close()
         await capability.close()
     assert [(r.method, r.path) for r in upstream.requests] == [("GET", "/gists"), ("GET", "/gists/g1"), ("PUT", "/gists/star")]
+
+
+FORM_DATA = """naftiko: 1.0.0-alpha2
+capability:
+  consumes:
+  - type: http
+    namespace: pictures
+    baseUri: http://upstream.invalid
+    resources:
+    - name: pictures
+      path: /accounts/{accountId}/pictures
+      operations:
+      - name: upload
+        method: POST
+        inputParameters:
+        - {name: picture0, in: formData, type: file, required: true}
+        - {name: caption, in: formData, type: string}
+  exposes:
+  - type: rest
+    namespace: api
+    port: 8080
+    resources:
+    - path: /v1/accounts/{accountid}/pictures
+      operations:
+      - method: POST
+        call: pictures.upload
+        with: {picture0: rest.picture0, caption: rest.caption}
+"""
+
+
+async def test_form_data_parameters_go_upstream_as_a_multipart_form(tmp_path: Path, upstream: FakeUpstream) -> None:
+    server, capability = await _serve_one(write(tmp_path, FORM_DATA), upstream, {}, "pictures")
+    try:
+        status, _, body = await call("POST", server.make_url("/v1/accounts/a1/pictures"), json={"caption": "x"})
+        assert status == 400 and "picture0" in body["detail"]
+        status, _, document = await call("GET", server.make_url("/openapi.json"))
+        schema = document["paths"]["/v1/accounts/{accountid}/pictures"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert schema["required"] == ["picture0"] and set(schema["properties"]) == {"picture0", "caption"}
+        assert (await call("POST", server.make_url("/v1/accounts/a1/pictures"), json={"picture0": "PNG…", "caption": "a cat"}))[0] == 200
+    finally:
+        await server.close()
+        await capability.close()
+    [seen] = upstream.requests
+    assert seen.path == "/accounts/a1/pictures" and seen.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert b'name="picture0"; filename="picture0"' in seen.body and "PNG…".encode() in seen.body
+    assert b'name="caption"\r\n\r\na cat\r\n' in seen.body

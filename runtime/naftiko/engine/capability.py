@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import json_text
 from ..consumes.auth import AuthError, DigestAuth, OAuth2ClientCredentials
-from ..consumes.body import JsonValueBody
+from ..consumes.body import JsonValueBody, multipart_form
 from ..consumes.client import (
     NamespaceClient,
     UpstreamTimeout,
@@ -288,6 +288,7 @@ class Capability:
             raise _Invalid(exc.name, str(exc)) from None
         request = OutgoingRequest(operation.method, url)
         body_fields: dict[str, Any] = {}
+        form_fields: dict[str, tuple[str, bool]] = {}
         for parameter in operation.parameters:
             if parameter.location == "path" or parameter is operation.whole_body:
                 continue
@@ -307,7 +308,11 @@ class Capability:
                 request.cookies[parameter.name] = text
             elif parameter.location == "body":
                 body_fields[parameter.name] = value
+            elif parameter.location == "formData":  # Swagger 2's form parameters, in real files
+                form_fields[parameter.name] = (text, parameter.type == "file")
         payload = self._body(target, lookup, wired, body_fields)
+        if payload is None and form_fields:
+            payload = multipart_form(form_fields)
         if payload is not None:
             request.body, content_type = payload
             request.headers.setdefault("Content-Type", content_type)

@@ -515,6 +515,8 @@ def infer_inputs(operation: ConsumedOperation, wiring: Mapping[str, Source], is_
     def add(name: str, parameter: ConsumedParameter | None, required: bool, location: str) -> None:
         if name in fields or is_bind(name):
             return
+        if location == "formData":  # a form field of the upstream request: a body field to REST callers
+            location = "body"
         whole_body = parameter is not None and parameter is operation.whole_body
         fields[name] = InputField(
             name=name,
