@@ -78,8 +78,11 @@ def run(config: RunConfig) -> int:
         return 2
     # A folder is watched by default: dropping a file into it is how capabilities are deployed.
     watching = config.watch or any(Path(p).is_dir() for p in paths)
-    reloader = (lambda runtime: Reloader(paths, config.compile, runtime, planner, loaded)) if watching else None
-    return _run_loop(_serve(plans, config.serve, reloader))
+
+    def reloader(runtime: Runtime) -> Reloader:  # also the control port's POST /config/reload
+        return Reloader(paths, config.compile, runtime, planner, loaded)
+
+    return _run_loop(_serve(plans, config.serve, reloader, watching))
 
 
 def _run_loop(main: Coroutine[Any, Any, int]) -> int:
@@ -115,7 +118,7 @@ def _mcp_route_factory(allowed_origins: Sequence[str] = ()):
     return build
 
 
-async def _serve(plans: list[PortPlan], settings: ServeSettings, reloader: Callable[[Runtime], Reloader] | None) -> int:
+async def _serve(plans: list[PortPlan], settings: ServeSettings, reloader: Callable[[Runtime], Reloader], watch: bool) -> int:
     try:
         runtime = Runtime(_mcp_route_factory(settings.allow_origins), settings)
         urls = await runtime.start(plans)
@@ -124,8 +127,9 @@ async def _serve(plans: list[PortPlan], settings: ServeSettings, reloader: Calla
         return 2
     for url in urls:
         log.info("serving %s", url)
-    watcher = reloader(runtime) if reloader else None
-    watching = asyncio.get_running_loop().create_task(watcher.watch()) if watcher else None
+    watcher = reloader(runtime)
+    runtime.plane.reload = watcher.reload_all
+    watching = asyncio.get_running_loop().create_task(watcher.watch()) if watch else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -135,7 +139,7 @@ async def _serve(plans: list[PortPlan], settings: ServeSettings, reloader: Calla
     if watching is not None:
         watching.cancel()
     await runtime.stop()
-    served = watcher.capabilities.values() if watcher else {id(c): c for p in plans for c, _ in p.entries}.values()
+    served = watcher.capabilities.values()
     for capability in served:
         await capability.close()
     return 0

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from .access_log import AccessLog, new_request_id
 from .config import ServeSettings
 from .engine.capability import Capability, Exposure
-from .exposes.control import Control, Servers, ServerView
+from .exposes.control import Control, ControlPlane, Servers, ServerView
 from .exposes.forward import ForwardError, check_forwards, collect_forwards
 from .exposes.mcp_jsonrpc import INVALID_REQUEST, encode, error_response
 from .exposes.metrics import Metrics
@@ -104,11 +104,14 @@ class PortServer:
         servers: Servers | None = None,
         settings: ServeSettings | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        plane: ControlPlane | None = None,
     ):
-        """`servers`: what a control port reports on (default: this server alone)."""
+        """`servers`: what a control port reports on (default: this server alone); `plane`:
+        what it acts on (reload, traces)."""
         self.address, self.port, self.kind = port_plan.address, port_plan.port, port_plan.kind
         self.mcp_routes = mcp_routes
         self.servers: Servers = servers or (lambda: [self.view()])
+        self.plane = plane or ControlPlane()
         self.settings = settings = settings or ServeSettings()
         self.scheme = "https" if ssl_context is not None else "http"
         self.metrics = Metrics()
@@ -171,13 +174,14 @@ class PortServer:
             except SkillError as exc:
                 raise PlanError(str(exc)) from None
         if self.kind == "control":
-            return _Served(policy, handler=Control(port_plan.entries, self.servers), entries=entries)
+            return _Served(policy, handler=Control(port_plan.entries, self.servers, self.plane), entries=entries)
         return _Served(policy, mcp_handlers=self.mcp_routes(port_plan) if self.mcp_routes else {}, entries=entries)
 
     def install(self, served: _Served) -> None:
         self.policy, self.router, self.mcp_handlers = served.policy, served.router, served.mcp_handlers
         self.openapi, self.openapi_bytes, self._openapi_by_base = served.openapi, served.openapi_bytes, {}
         self.handler, self.entries = served.handler, served.entries
+        self.metrics.describe(served.entries, served.router.routes if served.router is not None else ())
         self.app = self._layers(served.policy)
 
     def _layers(self, policy: OriginPolicy) -> Responder:
@@ -205,7 +209,7 @@ class PortServer:
             response = problem(500, "internal-error", "Internal error", f"request {request_id} failed; see the server log")
         elapsed = time.perf_counter() - started
         route = request.route or "(unmatched)"
-        self.metrics.observe(request.method, route, response.status, elapsed, request.result)
+        self.metrics.observe(request.method, route, response.status, elapsed, request.result, request.operation)
         response.headers["X-Request-Id"] = request_id
         self.access_log.record(request.method, route, response.status, getattr(request.result, "status", None), elapsed, request_id, request.client)
         return response
@@ -286,6 +290,7 @@ class Runtime:
         self.settings = settings or ServeSettings()
         self.ssl = _server_ssl(self.settings)
         self.servers: dict[int, PortServer] = {}
+        self.plane = ControlPlane()  # `naftiko run` gives it the reload
 
     async def start(self, plans: Sequence[PortPlan]) -> list[str]:
         """Bind every port (all or nothing); returns the URLs served."""
@@ -324,7 +329,7 @@ class Runtime:
         return [server.view() for server in self.servers.values()]
 
     async def _open(self, port_plan: PortPlan) -> str:
-        server = PortServer(port_plan, self.mcp_routes, self.views, self.settings, self.ssl)
+        server = PortServer(port_plan, self.mcp_routes, self.views, self.settings, self.ssl, self.plane)
         await server.listen()
         self.servers[port_plan.port] = server
         return f"{server.base_url} ({port_plan.kind})"

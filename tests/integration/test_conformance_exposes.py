@@ -200,7 +200,8 @@ async def test_control_port_health_status_and_metrics(upstream: FakeUpstream) ->
         assert "naftiko_capability_active 2" in text
         port = urls["documentation"].rsplit(":", 1)[1]
         assert f'naftiko_requests_total{{port="{port}",method="GET",route="/notion/{{path}}",status="200"}} 1' in text
-        assert (await call("GET", control + "/traces"))[0] == 404
+        status, _, body = await call("GET", control + "/traces")  # traces.local defaults to enabled
+        assert status == 200 and json.loads(body)["bufferSize"] == 50
         assert (await call("GET", control + "/scripting"))[0] == 404  # no scripting block
         assert (await call("POST", control + "/health/live"))[0] == 405
     finally:

@@ -1,33 +1,48 @@
-"""Control exposure (`type: control`): health, status and metrics of the running process (SEMANTICS §7.1).
+"""Control exposure (`type: control`): the management plane of the running process (SEMANTICS §7.1).
 
 On its own port:
 * `management.health` (default true): `GET /health/live` → `{"status":"UP"}`; `GET
   /health/ready` → `{"status":"UP"|"DEGRADED","adapters":[…]}`, 503 unless every other
-  adapter is started.
+  adapter is started. Always open, even with `authentication` (load balancers, probes).
 * `management.info: true`: `GET /status` → the capabilities, exposures and ports served,
-  engine version and uptime.
+  engine version and uptime; `GET /config` → the effective configuration, nothing secret in
+  it (control_config.py).
+* `management.validate: true`: `POST /config/validate` (control_validate.py).
+* `management.reload: true`: `POST /config/reload` → the files read again from disk and served
+  (watch.Reloader.reload_all): 200 once the new operations are served; 422 (a broken file)
+  or 409 (a conflict) with the errors, the previous configuration still serving.
+* `management.logs`: `/logs`, `/logs/{logger}`, `/logs/stream` (control_logs.py).
 * `management.scripting` present: `GET /scripting` → the scripting governance settings
   (this runtime has no script engine: `available: false`).
-* observability enabled (default) and `metrics.local.enabled` (default true): `GET /metrics`
-  → Prometheus text with the request figures of every server of the process (label `port`).
-* `observability.enabled: false` removes `/metrics`. `/traces` is not served (no tracing yet).
+* observability enabled (default): `GET /metrics` (`metrics.local.enabled`, default true) →
+  Prometheus text with the request figures of every server of the process (label `port`);
+  `GET /traces`, `GET /traces/{traceId}` (`traces.local.enabled`, default true;
+  control_traces.py). `observability.enabled: false` removes both.
+With `authentication`, every route but the health probes answers 401 without credentials.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
 from ..engine.capability import Capability, Exposure
-from ..http import Request, Response, json_response
+from ..http import Answer, Request, Response, json_response
+from . import control_logs
+from .control_config import effective_config
+from .control_traces import DEFAULT_BUFFER_SIZE, Traces, TraceSource
+from .control_validate import Validation
 from .metrics import Metrics, exposition
 from .problems import problem
 
 STARTED = time.monotonic()
 SCRIPTING_DEFAULTS = {"enabled": True, "timeout": 60000, "statementLimit": 100000}
+OPEN_ROUTES = frozenset({"/health/live", "/health/ready"})  # probes never need credentials
+_PARAMETERS = (("/logs/", "/logs/{logger}"), ("/traces/", "/traces/{traceId}"))  # prefix → route template
 
 
 class ServerView:
@@ -40,52 +55,107 @@ class ServerView:
 Servers = Callable[[], Sequence[ServerView]]
 
 
+@dataclass
+class ControlPlane:
+    """What a control port acts on besides the servers, given by `naftiko run`: the reload of
+    the files on disk (watch.Reloader.reload_all)."""
+
+    reload: Callable[[], Awaitable[Any]] | None = None
+
+
+def _trace_buffer(capability: Capability) -> TraceSource | None:
+    """The capability's tracing ring buffer, None while tracing is off."""
+    try:
+        from ..observability.trace_config import trace_buffer  # not the package's name: the submodule trace_buffer shadows it once imported
+    except ImportError:  # pragma: no cover - tracing not installed in this tree
+        return None
+    return trace_buffer(capability)
+
+
 def _flag(value: Any, default: bool) -> bool:
     return value if isinstance(value, bool) else default
+
+
+def _section(spec: Mapping[str, Any], *names: str) -> Mapping[str, Any]:
+    for name in names:
+        value = spec.get(name)
+        spec = value if isinstance(value, Mapping) else {}
+    return spec
 
 
 class Control:
     """The control routes of one control port (the first control exposure on it decides the settings)."""
 
-    def __init__(self, entries: Sequence[tuple[Capability, Exposure]], servers: Servers):
+    def __init__(self, entries: Sequence[tuple[Capability, Exposure]], servers: Servers, plane: ControlPlane | None = None):
         self.capability, self.exposure = entries[0]
         self.entries = list(entries)
         self.servers = servers
+        self.plane = plane or ControlPlane()
         spec = self.exposure.spec
-        management = spec.get("management") if isinstance(spec.get("management"), Mapping) else {}
-        observability = spec.get("observability") if isinstance(spec.get("observability"), Mapping) else {}
-        metrics = observability.get("metrics") if isinstance(observability.get("metrics"), Mapping) else {}
-        local = metrics.get("local") if isinstance(metrics.get("local"), Mapping) else {}
+        management = _section(spec, "management")
+        observability = _section(spec, "observability")
+        observed = _flag(observability.get("enabled"), True)
         self.scripting = management.get("scripting") if isinstance(management.get("scripting"), Mapping) else None
-        self.routes: dict[str, Callable[[Request], Response]] = {}
+        self.routes: dict[str, dict[str, Callable[[Request], Answer]]] = {}
         if _flag(management.get("health"), True):
-            self.routes["/health/live"] = self.live
-            self.routes["/health/ready"] = self.ready
+            self._add("/health/live", GET=self.live)
+            self._add("/health/ready", GET=self.ready)
         if _flag(management.get("info"), False):
-            self.routes["/status"] = self.status
+            self._add("/status", GET=self.status)
+            self._add("/config", GET=self.config)
+        if _flag(management.get("validate"), False):
+            self._add("/config/validate", POST=Validation())
+        if _flag(management.get("reload"), False):
+            self._add("/config/reload", POST=self.reload)
+        logs = control_logs.LogSettings(management.get("logs"))
+        if logs.level_control:
+            self._add("/logs", GET=control_logs.loggers)
+            self._add("/logs/{logger}", GET=control_logs.logger, PUT=control_logs.logger)
+        if logs.stream:
+            self._add("/logs/stream", GET=control_logs.stream(logs))
         if self.scripting is not None:
-            self.routes["/scripting"] = self.scripting_settings
-        if _flag(observability.get("enabled"), True) and _flag(local.get("enabled"), True):
-            self.routes["/metrics"] = self.metrics
+            self._add("/scripting", GET=self.scripting_settings)
+        if observed and _flag(_section(observability, "metrics", "local").get("enabled"), True):
+            self._add("/metrics", GET=self.metrics)
+        local_traces = _section(observability, "traces", "local")
+        if observed and _flag(local_traces.get("enabled"), True):
+            size = local_traces.get("buffer-size")
+            traces = Traces(lambda: _trace_buffer(self.capability), size if isinstance(size, int) and not isinstance(size, bool) else DEFAULT_BUFFER_SIZE)
+            self._add("/traces", GET=traces.summaries)
+            self._add("/traces/{traceId}", GET=traces.one)
         self.auths = [e.auth for _, e in entries if e.auth is not None]
+
+    def _add(self, route: str, **methods: Callable[[Request], Answer]) -> None:
+        self.routes[route] = methods
 
     def route_of(self, path: str) -> str:
         """The route for metrics and the log; any other path is one label, not one each."""
         path = path.rstrip("/") or "/"
-        return path if path in self.routes else "(unmatched)"
+        if path in self.routes:
+            return path
+        for prefix, template in _PARAMETERS:
+            if path.startswith(prefix) and template in self.routes:
+                return template
+        return "(unmatched)"
 
-    async def handle(self, request: Request) -> Response:
-        for auth in self.auths:
-            if not auth.allows(request):
-                return auth.challenge()
-        route = self.routes.get(request.path.rstrip("/") or "/")
-        if route is None:
+    def handle(self, request: Request) -> Answer:
+        route = request.route or self.route_of(request.path)
+        if route not in OPEN_ROUTES:
+            for auth in self.auths:
+                if not auth.allows(request):
+                    return auth.challenge()
+        methods = self.routes.get(route)
+        if methods is None:
             return problem(404, "not-found", "Not found", "no route matches this path")
-        if request.method not in ("GET", "HEAD"):
-            response = problem(405, "method-not-allowed", "Method not allowed", "allowed methods: GET")
-            response.headers["Allow"] = "GET"
+        if request.method not in ("GET", "HEAD") and not _same_origin(request):
+            return problem(403, "origin-not-allowed", "Forbidden", "the control port takes changes only from its own origin, never from a web page elsewhere")
+        handler = methods.get("GET" if request.method == "HEAD" else request.method)
+        if handler is None:
+            allowed = ", ".join(sorted({*methods, "HEAD"} if "GET" in methods else methods))
+            response = problem(405, "method-not-allowed", "Method not allowed", f"allowed methods: {allowed}")
+            response.headers["Allow"] = allowed
             return response
-        return route(request)
+        return handler(request)
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -131,7 +201,19 @@ class Control:
         return json_response({**settings, "available": False, "executions": 0})
 
     def metrics(self, request: Request) -> Response:
-        return Response(text=render_metrics(self.servers()), content_type="text/plain")
+        return Response(text=render_metrics(self.servers()), content_type="text/plain; version=0.0.4")
+
+    def config(self, request: Request) -> Response:
+        return json_response(effective_config(self.servers()))
+
+    async def reload(self, request: Request) -> Response:
+        if self.plane.reload is None:
+            return problem(503, "reload-unavailable", "Reload unavailable", "this process was not started by `naftiko run` with files to read again")
+        outcome = await self.plane.reload()
+        if outcome.status == 200:
+            return json_response({"status": "reloaded", "detail": outcome.detail, "changes": outcome.changes, "files": outcome.files})
+        kind, title = ("invalid-capability", "Invalid capability") if outcome.status == 422 else ("reload-conflict", "Reload conflict")
+        return problem(outcome.status, kind, title, outcome.detail, errors=outcome.errors)
 
     @staticmethod
     def _info(capability: Capability) -> Mapping[str, Any]:
@@ -141,6 +223,14 @@ class Control:
     @staticmethod
     def _spec_version(capability: Capability) -> Any:
         return (capability.document.resolved or {}).get("naftiko")
+
+
+def _same_origin(request: Request) -> bool:
+    """No `Origin` (not a browser), or the port's own: a page elsewhere must not reload the
+    configuration or change log levels (CSRF)."""
+    origin = request.headers.get("Origin")
+    host = request.headers.get("Host")
+    return origin is None or host is not None and origin.rstrip("/").lower() == f"{request.scheme}://{host.lower()}"
 
 
 def _iso_duration(seconds: float) -> str:
