@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import RunConfig, ServeSettings, UsageError
+from .consumes.proxy import ProxyConfigError
+from .consumes.tls import UpstreamTlsError
 from .engine.capability import Capability
 from .engine.compile import CompileOptions, compile_capability
 from .server import PlanError, PortPlan, Runtime, plan
@@ -67,7 +69,7 @@ def run(config: RunConfig) -> int:
         plans = planner(capabilities)
         if not plans:
             raise UsageError("the capabilities expose nothing this runtime serves over HTTP (rest, mcp, skill, control)")
-    except (UsageError, UnreadablePath, PlanError) as exc:
+    except (UsageError, UnreadablePath, PlanError, UpstreamTlsError, ProxyConfigError) as exc:
         print(f"naftiko run: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
