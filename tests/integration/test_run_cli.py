@@ -137,7 +137,8 @@ def test_openapi_with_an_unknown_namespace_names_the_rest_exposures() -> None:
 def test_an_unusable_upstream_ca_file_or_proxy_variable_is_exit_2_with_the_reason(tmp_path: Path) -> None:
     bad = tmp_path / "ca.pem"
     bad.write_text("not a certificate\n", encoding="utf-8")
-    assert "cafile" in refused("--upstream-cafile", f"track-customers={bad}") and "no PEM certificate" in refused("--upstream-cafile", f"track-customers={bad}")
+    err = refused("--upstream-cafile", f"track-customers={bad}")
+    assert "cafile" in err and "no PEM certificate" in err
     process = naftiko("--dry-run", str(SEED), env={"HTTPS_PROXY": "socks5://user:secret@127.0.0.1:1"})
     _, err = process.communicate(timeout=60)
     assert process.returncode == 2 and "only http:// proxies" in err and "secret" not in err and "Traceback" not in err
