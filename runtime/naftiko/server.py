@@ -211,7 +211,7 @@ class PortServer:
         route = request.route or "(unmatched)"
         self.metrics.observe(request.method, route, response.status, elapsed, request.result, request.operation)
         response.headers["X-Request-Id"] = request_id
-        self.access_log.record(request.method, route, response.status, getattr(request.result, "status", None), elapsed, request_id, request.client)
+        self.access_log.record(request.method, route, response.status, getattr(request.result, "status", None), elapsed, request_id, request.client, request.trace)
         return response
 
     def _route(self, request: Request) -> Answer:

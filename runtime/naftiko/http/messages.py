@@ -1,10 +1,11 @@
 """The requests and responses of our HTTP/1.1 server. Bodies are complete bytes: the server reads
-a request whole (up to its limit) before the handler runs, and writes a response in one piece."""
+a request whole (up to its limit) before the handler runs, and writes a response in one piece;
+only a `StreamingResponse` (server-sent events) is written chunk by chunk as it is produced."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -17,7 +18,7 @@ class Request:
     percent-encoded); bytes that are not UTF-8 survive decoding as lone surrogates, so that
     `%FF` and `%FE` stay distinct and can be refused rather than both becoming U+FFFD."""
 
-    __slots__ = ("method", "raw_path", "headers", "body", "keep_alive", "oversized", "peer", "client", "scheme", "route", "operation", "result", "_query")
+    __slots__ = ("method", "raw_path", "headers", "body", "keep_alive", "oversized", "peer", "client", "scheme", "route", "operation", "result", "trace", "_query")
 
     def __init__(
         self,
@@ -42,6 +43,7 @@ class Request:
         self.route: str | None = None  # the matched route template, for metrics and the log
         self.operation: str | None = None  # what was invoked, when the route alone does not say (an MCP tool's name)
         self.result: object | None = None  # the engine's Result, when the engine answered
+        self.trace: tuple[str, str] | None = None  # (trace id, span id) in hex of the request's recorded server span
         self._query: MultiDictProxy[str] | None = None
 
     @property
@@ -99,6 +101,20 @@ class Response:
         if content_type:
             self.headers["Content-Type"] = content_type
         self.body = body
+
+
+class StreamingResponse(Response):
+    """An answer whose body is produced over time (a `text/event-stream`): the server writes the
+    head at once, then each chunk of `stream` as it comes, chunked, waiting while the client
+    leaves what was written unread. The stream ends when it is exhausted, when the client goes
+    away, or when the server stops; in every case the server calls its `aclose()` (when it has
+    one) exactly once, so a stream can hold a resource (a subscriber slot) and release it there."""
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: AsyncIterator[bytes], status: int = 200, headers: Mapping[str, str] | None = None, content_type: str | None = None):
+        super().__init__(status, b"", headers, content_type)
+        self.stream = stream
 
 
 Answer = Response | Awaitable[Response]  # an answer made at once, or the coroutine that makes it

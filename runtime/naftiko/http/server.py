@@ -18,6 +18,10 @@ What a hostile client meets (the bounds are `ServerLimits`):
 - an error answer that ends a connection is followed by a lingering close: our side is shut
   for writing and what the client still sends is read and dropped for `linger_timeout`, so the
   answer is not lost to a reset.
+A `StreamingResponse` (server-sent events) is written chunked as its stream yields, each chunk
+after the client has read enough of the previous ones (`_Flow.drained`); the stream is closed
+when the client goes away or the server stops, and a client that stops reading it is cut after
+`keep_alive_timeout`, like any stalled connection.
 Timers are one per server, not per request: a sweep each second refreshes the Date header and
 applies the timeouts.
 """
@@ -28,7 +32,7 @@ import asyncio
 import logging
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import formatdate
 from http import HTTPStatus
 from socket import socket
@@ -37,7 +41,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .limits import ServerLimits
-from .messages import Request, Response
+from .messages import Request, Response, StreamingResponse
 
 log = logging.getLogger("naftiko.http")
 
@@ -101,6 +105,7 @@ class HttpServer:
             self._sweeper.cancel()
         for connection in list(self.connections):
             connection.close_if_idle()
+            connection.end_stream()
         if self.connections:
             try:
                 await asyncio.wait_for(self._drained.wait(), self.limits.stop_timeout if timeout is None else timeout)
@@ -127,13 +132,28 @@ class _Flow:
     (the transport's write buffer is past its high-water mark) nor while too many of its
     requests wait. uvicorn's flow_control, plus the reading side."""
 
-    __slots__ = ("transport", "reading", "writing")
+    __slots__ = ("transport", "reading", "writing", "waiter")
 
     def __init__(self, transport: asyncio.Transport, limits: ServerLimits):
         self.transport = transport
         self.reading = True
         self.writing = True  # False while the transport's buffer is past the high-water mark
+        self.waiter: asyncio.Future[None] | None = None  # a streaming answer waiting for `writing`
         transport.set_write_buffer_limits(high=limits.write_buffer_bytes)
+
+    async def drained(self) -> None:
+        """Return once the transport's buffer is below its high-water mark again."""
+        while not self.writing:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+
+    def resume(self) -> None:
+        self.writing = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
     def pause_reading(self) -> None:
         if self.reading:
@@ -157,6 +177,7 @@ class _Connection(asyncio.Protocol):
         self.client = ""
         self.pending: deque[Request | bytes] = deque()  # requests to answer in order; bytes: a final error answer
         self.busy = False
+        self.streaming: asyncio.Task[None] | None = None  # writing a StreamingResponse's chunks
         self.in_message = False
         self.in_head = True  # the next bytes belong to a request head (counted against max_head_bytes)
         self.head_received = 0
@@ -189,6 +210,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self.pending.clear()
+        self.end_stream()
         self.server.forget(self)
 
     def pause_writing(self) -> None:
@@ -199,7 +221,7 @@ class _Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         if self.flow is not None:
-            self.flow.writing = True
+            self.flow.resume()
             self._update_reading()
             self._next()
 
@@ -331,13 +353,17 @@ class _Connection(asyncio.Protocol):
         except Exception:  # noqa: BLE001 - the handler logs its own; this is the last guard
             log.exception("unhandled error on %s", request.method)
             response = Response(500, b'{"title":"Internal error","status":500}', content_type="application/problem+json")
+        keep_alive = request.keep_alive and not self.server.stopping
+        streamed = isinstance(response, StreamingResponse)
+        if streamed:
+            keep_alive = await self._stream(request, response, keep_alive)  # type: ignore[arg-type]
         self.busy = False
         self.since = self.loop.time()
         transport = self.transport
         if transport is None:
             return
-        keep_alive = request.keep_alive and not self.server.stopping
-        transport.write(self._encode(request, response, keep_alive))
+        if not streamed:
+            transport.write(self._encode(request, response, keep_alive))
         if not keep_alive:
             self._linger()
             return
@@ -349,16 +375,55 @@ class _Connection(asyncio.Protocol):
         if flow is not None and not flow.reading and flow.writing and not self.failed and len(self.pending) <= self.limits.max_pipelined // 2:
             flow.resume_reading()
 
-    def _encode(self, request: Request, response: Response, keep_alive: bool) -> bytes:
+    async def _stream(self, request: Request, response: StreamingResponse, keep_alive: bool) -> bool:
+        """Write a streaming answer (the connection stays busy meanwhile); whether the connection
+        may serve another request after it. The stream's `aclose()` is called whatever happens."""
+        stream = response.stream
+        try:
+            if self.transport is None:
+                return False
+            self.transport.write(self._encode(request, response, keep_alive, streamed=True))
+            if request.method == "HEAD":
+                return keep_alive
+            self.streaming = task = self.loop.create_task(self._pump(stream))
+            await asyncio.wait((task,))
+            self.streaming = None
+            if not task.cancelled() and task.exception() is not None:
+                log.error("a streaming answer failed on %s", request.method, exc_info=task.exception())
+                keep_alive = False
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if self.transport is None:
+            return False
+        self.transport.write(b"0\r\n\r\n")
+        return keep_alive and not self.server.stopping
+
+    async def _pump(self, stream: AsyncIterator[bytes]) -> None:
+        async for chunk in stream:
+            if self.transport is None:
+                return
+            if chunk:
+                self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            if self.flow is not None and not self.flow.writing:
+                await self.flow.drained()
+
+    def end_stream(self) -> None:
+        """Stop the streaming answer being written, if any (the client left, or the server stops)."""
+        if self.streaming is not None:
+            self.streaming.cancel()
+
+    def _encode(self, request: Request, response: Response, keep_alive: bool, streamed: bool = False) -> bytes:
         body = response.body
         lines = [f"{name}: {value}\r\n" for name, value in response.headers.items() if "\n" not in value and "\r" not in value]
         head = (
             _STATUS_LINES.get(response.status) or f"HTTP/1.1 {response.status} Unknown\r\n".encode(),
             "".join(lines).encode("utf-8"),
-            b"Content-Length: %d\r\nDate: %s\r\n" % (len(body), self.server.date),
+            b"Transfer-Encoding: chunked\r\nDate: %s\r\n" % self.server.date if streamed else b"Content-Length: %d\r\nDate: %s\r\n" % (len(body), self.server.date),
             b"\r\n" if keep_alive else b"Connection: close\r\n\r\n",
         )
-        if request.method == "HEAD" or response.status in (204, 304):
+        if request.method == "HEAD" or response.status in (204, 304) or streamed:
             return b"".join(head)
         return b"".join((*head, body))
 
@@ -387,14 +452,14 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
     def expire(self, now: float) -> None:
-        if self.transport is None or self.busy:
+        if self.transport is None or self.busy and self.streaming is None:
             return
         if self.flow is not None and not self.flow.writing:
             # The client reads none of our answers: a write timeout, as long as keep-alive.
             if now - self.stalled_since > self.limits.keep_alive_timeout:
                 self.transport.abort()
             return
-        if self.pending:
+        if self.pending or self.streaming is not None:
             return
         if self.lingering:
             limit = self.limits.linger_timeout
