@@ -33,7 +33,8 @@ def describe(capability: Capability) -> dict[str, Any]:
 def _inputs(target: Target, located: bool) -> list[dict[str, Any]]:
     inputs = []
     for field in target.inputs:
-        entry: dict[str, Any] = {"name": field.name, "type": field.type or "any", "required": field.required}
+        # a REST caller uses the placeholder's own spelling (`{route-id}` for the input route_id)
+        entry: dict[str, Any] = {"name": field.wire_name if located else field.name, "type": field.type or "any", "required": field.required}
         if located:
             entry["location"] = field.location
         entry["description"] = field.description
