@@ -502,21 +502,17 @@ async def test_the_log_stream_carries_each_request_line_and_runtime_records(plan
 
 @needs_streaming
 @pytest.mark.skipif("trace" not in Request.__slots__, reason="naftiko.http's Request has no `trace` yet (/tmp/h6-http-streaming.patch)")
-async def test_the_access_line_names_the_trace_when_the_request_is_traced(plane: Plane) -> None:
-    server = plane.runtime.servers[plane.ports["items-rest"]]
-    inner = server.app
-
-    def traced(request: Any) -> Any:
-        request.trace = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
-        return inner(request)
-
-    server.app = traced
+async def test_the_access_line_names_the_server_span_that_traces_hold(plane: Plane) -> None:
     async with aiohttp.ClientSession() as session:
         stream = await open_stream(session, plane)
         await call("GET", plane.url("items-rest", "/items/7"), headers={"X-Request-Id": "traced-1"})
         line = await stream.find(lambda e: e.get("requestId") == "traced-1")
-        assert (line["traceId"], line["spanId"]) == ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
         stream.response.close()
+    assert re.fullmatch(r"[0-9a-f]{32}", line["traceId"]) and re.fullmatch(r"[0-9a-f]{16}", line["spanId"])
+    status, _, body = await call("GET", plane.control + f"/traces/{line['traceId']}", headers=AUTH)
+    assert status == 200
+    [server_span] = [span for span in json.loads(body)["spans"] if span["kind"] == "SERVER"]
+    assert server_span["spanId"] == line["spanId"]
 
 
 @needs_streaming

@@ -130,7 +130,11 @@ class Subscription:
             self.dropped += 1
             return
         self.queue.append(event)
-        self._wake.set()
+        try:
+            self._wake.set()
+        except RuntimeError:  # its loop is closed: a reader that can never come back
+            self.closed = True
+            self.hub.unsubscribe(self)
 
     def __aiter__(self) -> Subscription:
         return self
