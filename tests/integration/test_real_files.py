@@ -613,3 +613,47 @@ async def test_form_data_parameters_go_upstream_as_a_multipart_form(tmp_path: Pa
     assert seen.path == "/accounts/a1/pictures" and seen.headers["Content-Type"].startswith("multipart/form-data; boundary=")
     assert b'name="picture0"; filename="picture0"' in seen.body and "PNG…".encode() in seen.body
     assert b'name="caption"\r\n\r\na cat\r\n' in seen.body
+
+
+REPEATED = """naftiko: 1.0.0-alpha2
+capability:
+  consumes:
+  - type: http
+    namespace: tags
+    baseUri: http://upstream.invalid
+    resources:
+    - name: tag
+      path: /tags/{tagId}/{tagId}
+      operations:
+      - name: update
+        method: PUT
+        inputParameters:
+        - {name: tagId, in: path, type: string, required: true}
+        - {name: labels, in: query, type: array}
+  exposes:
+  - type: rest
+    namespace: api
+    port: 8080
+    resources:
+    - path: /v1/tags/{tagid}/{tagid}
+      operations:
+      - method: PUT
+        call: tags.update
+        with: {tagId: rest.tagId, labels: rest.labels}
+"""
+
+
+async def test_a_placeholder_written_twice_is_documented_once_per_segment(tmp_path: Path, upstream: FakeUpstream) -> None:
+    server, capability = await _serve_one(write(tmp_path, REPEATED), upstream, {}, "tags")
+    try:
+        _, _, document = await call("GET", server.make_url("/openapi.json"))
+        assert (await call("PUT", server.make_url("/v1/tags/t1/t1")))[0] == 200
+    finally:
+        await server.close()
+        await capability.close()
+    validate_openapi(document)
+    [(path, item)] = document["paths"].items()
+    assert path == "/v1/tags/{tagid}/{tagid-2}"
+    parameters = {p["name"]: p for p in item["put"]["parameters"]}
+    assert set(parameters) == {"tagid", "tagid-2", "labels"} and parameters["labels"]["schema"] == {"type": "array", "items": {}}
+    assert [r.path for r in upstream.requests] == ["/tags/t1/t1"]

@@ -38,6 +38,8 @@ class InputField:
     def value_schema(self) -> dict[str, Any]:
         """The JSON Schema of the value: its JSON type, or any value when the file gives none
         that JSON knows (`type: file`, `type: date`… are taken as they come)."""
+        if self.type == "array":
+            return {"type": "array", "items": {}}  # items of any type, said (Spectral's array-items)
         return {"type": self.type} if self.type in JSON_TYPES else {}
 
     def json_schema(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ def build_openapi(routes: Sequence[Route], server_url: str) -> dict[str, Any]:
         path = spellings.setdefault(route_shape(route.path), route.path)
         if path != route.path:
             _respell(operation, route.path, path)
+        path = _once_each(operation, path)
         auth = route.exposure.auth
         if auth is not None:
             scheme_name = f"{tag}-{auth.scheme}"
@@ -82,6 +83,29 @@ def _respell(operation: dict[str, Any], written: str, path: str) -> None:
     for name in dict.fromkeys(s[1:-1] for s in path.split("/") if is_placeholder(s)):
         if name not in declared:
             parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string", **PATH_VALUE}})
+
+
+def _once_each(operation: dict[str, Any], path: str) -> str:
+    """A placeholder written twice (`/tags/{tagid}/{tagid}`, as the upstream's path is) is
+    documented once per segment, OpenAPI-style: the second is `{tagid-2}`, whose value the
+    runtime does not read (the first one's is sent in both places)."""
+    segments = path.split("/")
+    seen: dict[str, int] = {}
+    for index, segment in enumerate(segments):
+        if not is_placeholder(segment):
+            continue
+        name = segment[1:-1]
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] == 1:
+            continue
+        alias = f"{name}-{seen[name]}"
+        segments[index] = "{" + alias + "}"
+        original = next((p for p in operation.get("parameters", []) if p["in"] == "path" and p["name"] == name), None)
+        schema = original["schema"] if original else {"type": "string", **PATH_VALUE}
+        operation.setdefault("parameters", []).append(
+            {"name": alias, "in": "path", "required": True, "schema": schema, "description": f"Repeats {{{name}}}: the value of {{{name}}} is sent in both places."}
+        )
+    return "/".join(segments)
 
 
 def _security_scheme(auth: ServerAuth) -> dict[str, Any]:

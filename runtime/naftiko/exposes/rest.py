@@ -154,7 +154,7 @@ class RestRouter:
                     # bytes that are not UTF-8 stay distinct (lone surrogates, refused as input) rather than all becoming U+FFFD
                     value = unquote(actual, errors="surrogateescape")
                     for name in spellings:
-                        params[name] = value
+                        params.setdefault(name, value)  # a name written twice: its first segment
                 elif part != unquote(actual):
                     break
             else:
