@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
+from ..observability.trace_config import trace_buffer  # not `from ..observability`: the submodule trace_buffer shadows that name once imported
 from ..engine.capability import Capability, Exposure
 from ..http import Answer, Request, Response, json_response
 from . import control_logs
 from .control_config import effective_config
-from .control_traces import DEFAULT_BUFFER_SIZE, Traces, TraceSource
+from .control_traces import DEFAULT_BUFFER_SIZE, Traces
 from .control_validate import Validation
 from .metrics import Metrics, exposition
 from .problems import problem
@@ -61,15 +62,6 @@ class ControlPlane:
     the files on disk (watch.Reloader.reload_all)."""
 
     reload: Callable[[], Awaitable[Any]] | None = None
-
-
-def _trace_buffer(capability: Capability) -> TraceSource | None:
-    """The capability's tracing ring buffer, None while tracing is off."""
-    try:
-        from ..observability.trace_config import trace_buffer  # not the package's name: the submodule trace_buffer shadows it once imported
-    except ImportError:  # pragma: no cover - tracing not installed in this tree
-        return None
-    return trace_buffer(capability)
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -120,7 +112,7 @@ class Control:
         local_traces = _section(observability, "traces", "local")
         if observed and _flag(local_traces.get("enabled"), True):
             size = local_traces.get("buffer-size")
-            traces = Traces(lambda: _trace_buffer(self.capability), size if isinstance(size, int) and not isinstance(size, bool) else DEFAULT_BUFFER_SIZE)
+            traces = Traces(lambda: trace_buffer(self.capability), size if isinstance(size, int) and not isinstance(size, bool) else DEFAULT_BUFFER_SIZE)
             self._add("/traces", GET=traces.summaries)
             self._add("/traces/{traceId}", GET=traces.one)
         self.auths = [e.auth for _, e in entries if e.auth is not None]

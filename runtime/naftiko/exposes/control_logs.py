@@ -19,18 +19,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ..http import Request, Response, json_response
+from ..http import Request, Response, StreamingResponse, json_response
 from ..observability.logs import HUB, LEVELS, describe, known_loggers, parse_level, set_level
 from .problems import problem
 
-try:  # the server's streaming answers (naftiko.http) may not exist yet: the stream is then not offered
-    from ..http import StreamingResponse
-except ImportError:  # pragma: no cover - removed once naftiko.http has StreamingResponse
-    StreamingResponse = None  # type: ignore[assignment,misc]
-
 log = logging.getLogger("naftiko")
 DEFAULT_MAX_SUBSCRIBERS = 5
-STREAMING = StreamingResponse is not None
 
 
 class LogSettings:
@@ -39,12 +33,11 @@ class LogSettings:
     def __init__(self, value: Any):
         if isinstance(value, Mapping):
             self.level_control = value.get("level-control") is not False
-            self.stream = value.get("stream") is True and STREAMING
+            self.stream = value.get("stream") is True
             limit = value.get("max-subscribers")
             self.max_subscribers = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else DEFAULT_MAX_SUBSCRIBERS
         else:
             self.level_control = self.stream = value is True
-            self.stream = self.stream and STREAMING
             self.max_subscribers = DEFAULT_MAX_SUBSCRIBERS
 
     @property

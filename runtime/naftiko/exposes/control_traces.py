@@ -6,7 +6,7 @@
 - `GET /traces/{traceId}` → that trace with its `spans` ([{spanId, parentSpanId, name, kind, …}]);
   404 when the buffer no longer (or never) held it.
 Served when observability is on and `observability.traces.local.enabled` (both default true).
-The buffer is the tracing module's (observability/tracing.py: `recent()`, `trace(id)`); while
+The buffer is the tracing ring buffer (observability/trace_buffer.py: `recent()`, `trace(id)`); while
 tracing is off it holds nothing, and `/traces` answers an empty list.
 """
 
