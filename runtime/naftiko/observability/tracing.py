@@ -158,9 +158,8 @@ class Tracing:
                 if request.operation is None and not upstream_calls[0]:
                     return response  # not a tools/call and nothing called upstream: never ended, never recorded
             if span.is_recording():
-                if _CARRIES_TRACE:  # the access log's trace and span ids
-                    context = span.get_span_context()
-                    request.trace = (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+                context = span.get_span_context()  # the access line's trace and span ids
+                request.trace = (f"{context.trace_id:032x}", f"{context.span_id:016x}")
                 attributes = _server_attributes(request, response)
                 if mcp:
                     _mcp_outcome(request, response, span, attributes)
@@ -204,7 +203,6 @@ class _Resource(Resource):
         return self is other or Resource.__eq__(self, other)
 
 
-_CARRIES_TRACE = hasattr(Request, "trace")  # `Request.trace` (the access log's ids) is being added beside this module
 _UPSTREAM_CALLS: ContextVar[list[int] | None] = ContextVar("naftiko_upstream_calls", default=None)  # an MCP span's CLIENT spans
 
 
