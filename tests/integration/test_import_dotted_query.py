@@ -36,12 +36,6 @@ paths:
       responses: {"200": {description: ok, content: {application/json: {schema: {type: object}}}}}
 """
 
-# Until the engine sends a `with` key that names no consumed parameter as a query parameter
-# (see the report of issue #16 item 6), the value is accepted and dropped.
-NEEDS_ENGINE = pytest.mark.xfail(
-    strict=True, reason="engine: a `with` key naming no consumed parameter is not yet sent as a query parameter"
-)
-
 
 @pytest.fixture
 def capability_file(tmp_path: Path) -> Path:
@@ -80,7 +74,6 @@ async def test_openapi_json_documents_the_input_and_its_upstream_name(capability
     assert "`tweet.fields`" in parameters["tweet_fields"]["description"]
 
 
-@NEEDS_ENGINE
 async def test_the_upstream_url_carries_the_dotted_name(capability_file: Path, upstream: FakeUpstream) -> None:
     server, capability = await _serve(capability_file, upstream)
     try:
@@ -94,7 +87,6 @@ async def test_the_upstream_url_carries_the_dotted_name(capability_file: Path, u
     assert request.query == [("ids", "20"), ("user.fields", "id,name")]
 
 
-@NEEDS_ENGINE
 def test_call_dry_run_shows_the_dotted_name(capability_file: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "naftiko.cli", "call", "--dry-run", str(capability_file), "x-api-v2-mcp.find-tweets-by-id",

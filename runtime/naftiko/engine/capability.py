@@ -68,6 +68,9 @@ class Target:
     plan: MockPlan | StepsPlan | None = None
     hints: Mapping[str, Any] | None = None  # MCP hints, with those derived from an aggregate's semantics
     at: tuple[str | int, ...] = ()  # where the exposed entry is in the file (a JSON path), for messages
+    # `with` keys the consumed operation does not read (no parameter, placeholder or template
+    # variable of that name): sent as query parameters under their own name (compile.py `extra_query_keys`)
+    extra_query: tuple[str, ...] = ()
     input_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -310,6 +313,10 @@ class Capability:
                 body_fields[parameter.name] = value
             elif parameter.location == "formData":  # Swagger 2's form parameters, in real files
                 form_fields[parameter.name] = (text, parameter.type == "file")
+        for name in target.extra_query:
+            value = wired.get(name)
+            if value is not None:
+                request.query.append((name, query_text(value)))
         payload = self._body(target, lookup, wired, body_fields)
         if payload is None and form_fields:
             payload = multipart_form(form_fields)
@@ -373,6 +380,15 @@ def _resolve(source: Source, inputs: Mapping[str, Any], lookup) -> Any:
     if name is not None:
         return lookup(name)
     return source.render(lookup)
+
+
+def query_text(value: Any) -> str:
+    """A value sent as one query parameter: text as it is, numbers and booleans as JSON, an array
+    of scalars comma-joined (OpenAPI `style: form, explode: false`: `id,name`), anything else as
+    JSON text."""
+    if isinstance(value, list) and not any(isinstance(item, (list, dict)) for item in value):
+        return ",".join(as_text(item) for item in value)
+    return as_text(value)
 
 
 def _charset(content_type: str | None) -> str | None:

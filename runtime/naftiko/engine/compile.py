@@ -372,7 +372,8 @@ class _Compiler:
                 if target is None:
                     continue  # semantics reported an unknown one
                 operation = target.operation
-                step_target = Target("step", namespaces[-1], name, operation, (), wiring, OutputShape(()))
+                extra = extra_query_keys(operation, wiring)
+                step_target = Target("step", namespaces[-1], name, operation, (), wiring, OutputShape(()), extra_query=extra)
                 steps.append(CallStep(name, step_target, self.consumed_outputs.get(id(operation), ())))
             elif kind == "lookup":
                 index_name = str(step.get("index", ""))
@@ -412,7 +413,8 @@ class _Compiler:
         else:
             inputs = infer_inputs(operation, wiring, self.binds_or_declared, kind)
         outputs = compile_outputs(view.get("outputParameters") if kind != "consumed" else None)
-        return Target(kind, namespace, name, operation, inputs, wiring, outputs, view.get("description"), spec, None, hints, at)
+        extra = extra_query_keys(operation, wiring) if operation is not None else ()
+        return Target(kind, namespace, name, operation, inputs, wiring, outputs, view.get("description"), spec, None, hints, at, extra)
 
     def binds_or_declared(self, name: str) -> bool:
         return lookup_declaration(name, self.declared) is not None
@@ -552,6 +554,25 @@ def infer_inputs(operation: ConsumedOperation, wiring: Mapping[str, Source], is_
     for variable in operation.body.variables if operation.body is not None else ():
         add(_strip_input_prefix(variable), None, False, "body")
     return tuple(fields.values())
+
+
+def extra_query_keys(operation: ConsumedOperation, wiring: Mapping[str, Source]) -> tuple[str, ...]:
+    """The `with` keys the consumed operation reads nowhere, in file order: sent upstream as query
+    parameters under their own name (X's `user.fields`, which the schema forbids as a consumed
+    parameter's name). A key reads somewhere when it names a consumed parameter or path
+    placeholder, is a variable of the body template or of a parameter's `value` (`{{x}}`,
+    `{{tools.x}}`), or is `body`; names compare as placeholders and inputs do (`placeholder_key`:
+    case, `-` and `_` aside), so a key that probably meant one of those is not sent again under
+    a second spelling. Computed once at load; the request path only walks this tuple."""
+    read = {placeholder_key(p.name) for p in operation.parameters}
+    read |= {placeholder_key(n) for n in operation.path.names}
+    variables = [v for p in operation.parameters if p.value is not None for v in p.value.variables]
+    variables += operation.body.variables if operation.body is not None else []
+    for variable in variables:
+        head, _, rest = variable.partition(".")
+        read |= {placeholder_key(variable), placeholder_key(head), placeholder_key(rest)}
+    read.add("body")
+    return tuple(key for key in wiring if placeholder_key(key) not in read)
 
 
 def _strip_input_prefix(name: str) -> str:
