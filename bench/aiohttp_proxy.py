@@ -62,9 +62,7 @@ def make_app(upstream: str) -> web.Application:
             auth=auth,
         ) as response:
             payload = await response.read()
-            return web.Response(
-                body=payload, status=response.status, content_type="application/json"
-            )
+            return web.Response(body=payload, status=response.status, content_type="application/json")
 
     async def mcp(request: web.Request) -> web.Response:
         message = json.loads(await request.read())
@@ -85,13 +83,9 @@ def make_app(upstream: str) -> web.Application:
             params = message["params"]
             arguments = params.get("arguments") or {}
             verb = "DELETE" if params["name"] == "delete-customer" else "PUT"
-            data = (
-                json.dumps(arguments["body"]).encode() if "body" in arguments else None
-            )
+            data = json.dumps(arguments["body"]).encode() if "body" in arguments else None
             url = f"{upstream}/api/v1/customers/{arguments['identifier']}"
-            async with app["client"].request(
-                verb, url, data=data, headers=JSON, auth=auth
-            ) as response:
+            async with app["client"].request(verb, url, data=data, headers=JSON, auth=auth) as response:
                 decoded = json.loads(await response.read())
             result = {
                 "content": [{"type": "text", "text": json.dumps(decoded)}],
@@ -100,9 +94,7 @@ def make_app(upstream: str) -> web.Application:
             }
         else:
             result = {}
-        body = json.dumps(
-            {"jsonrpc": "2.0", "id": message["id"], "result": result}
-        ).encode()
+        body = json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result}).encode()
         return web.Response(body=body, content_type="application/json", headers=headers)
 
     app.on_startup.append(start)

@@ -50,7 +50,12 @@ async def measure(base: str, calls: int) -> dict[str, float]:
     client = NamespaceClient("bench", None, settings, transport)
     requests = {
         "DELETE": lambda: OutgoingRequest("DELETE", f"{base}/api/v1/customers/42"),
-        "PUT": lambda: OutgoingRequest("PUT", f"{base}/api/v1/customers/42", headers={"Content-Type": "application/json"}, body=b'{"email":"a@example.com","created_at":1700000000}'),
+        "PUT": lambda: OutgoingRequest(
+            "PUT",
+            f"{base}/api/v1/customers/42",
+            headers={"Content-Type": "application/json"},
+            body=b'{"email":"a@example.com","created_at":1700000000}',
+        ),
     }
     out = {}
     try:
@@ -78,7 +83,9 @@ def main() -> None:
     if pinned:
         os.sched_setaffinity(0, {cpus[0]})
     upstream = subprocess.Popen(
-        ["taskset", "-c", str(cpus[1]), sys.executable, str(HERE / "fake_upstream.py"), str(port)] if pinned else [sys.executable, str(HERE / "fake_upstream.py"), str(port)],
+        ["taskset", "-c", str(cpus[1]), sys.executable, str(HERE / "fake_upstream.py"), str(port)]
+        if pinned
+        else [sys.executable, str(HERE / "fake_upstream.py"), str(port)],
         start_new_session=True,
     )
     try:

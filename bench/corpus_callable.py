@@ -131,7 +131,12 @@ def check_document(document: dict[str, Any]) -> str | None:
     errors = list(OpenAPIV31SpecValidator(document).iter_errors())
     if errors:
         return "; ".join(sorted({str(e.message)[:200] for e in errors})[:3])
-    ids = Counter(op.get("operationId") for item in document.get("paths", {}).values() for op in item.values() if isinstance(op, dict))
+    ids = Counter(
+        op.get("operationId")
+        for item in document.get("paths", {}).values()
+        for op in item.values()
+        if isinstance(op, dict)
+    )
     duplicates = [i for i, n in ids.items() if n > 1 and i is not None]
     if duplicates:
         return f"operationId used more than once: {', '.join(map(str, duplicates[:3]))}"
@@ -150,7 +155,9 @@ def _urls(answer: Any) -> list[str]:
 # -- one file ---------------------------------------------------------------------------------
 
 
-async def check_file(path: Path, document_loaded, tally: Tally, session: aiohttp.ClientSession, catcher: _TracebackCatcher) -> None:
+async def check_file(
+    path: Path, document_loaded, tally: Tally, session: aiohttp.ClientSession, catcher: _TracebackCatcher
+) -> None:
     name = str(path.relative_to(CORPUS)) if path.is_relative_to(CORPUS) else str(path)
     try:
         capability = compile_capability(document_loaded, CompileOptions(dry_run=True))
@@ -194,7 +201,9 @@ async def check_file(path: Path, document_loaded, tally: Tally, session: aiohttp
         await capability.close()
 
 
-async def check_server(name: str, server: PortServer, tally: Tally, session: aiohttp.ClientSession, catcher: _TracebackCatcher) -> None:
+async def check_server(
+    name: str, server: PortServer, tally: Tally, session: aiohttp.ClientSession, catcher: _TracebackCatcher
+) -> None:
     base = f"http://127.0.0.1:{server.port}"
     async with session.get(base + "/openapi.json") as response:
         document = await response.json()
@@ -210,7 +219,9 @@ async def check_server(name: str, server: PortServer, tally: Tally, session: aio
             before = len(catcher.records)
             await call_operation(name, base, template, method.upper(), operation, tally, session)
             for record in catcher.records[before:]:
-                tally.tracebacks.append((name, f"{method.upper()} {template}: " + logging.Formatter().formatException(record.exc_info)))
+                tally.tracebacks.append(
+                    (name, f"{method.upper()} {template}: " + logging.Formatter().formatException(record.exc_info))
+                )
 
 
 async def call_operation(name, base, template, method, operation, tally: Tally, session) -> None:
@@ -296,7 +307,9 @@ async def run(files: list[Path], tally: Tally, verbose: bool) -> None:
     catcher = _TracebackCatcher()
     logging.getLogger("naftiko").addHandler(catcher)
     logging.getLogger("naftiko").propagate = False
-    connector = aiohttp.TCPConnector(limit=16, force_close=True)  # a kept-alive connection would hold each server open on close
+    connector = aiohttp.TCPConnector(
+        limit=16, force_close=True
+    )  # a kept-alive connection would hold each server open on close
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         for index, path in enumerate(files):
             document = load_document(path)
@@ -305,7 +318,9 @@ async def run(files: list[Path], tally: Tally, verbose: bool) -> None:
             tally.files += 1
             await check_file(path, document, tally, session, catcher)
             if verbose and index % 100 == 99:
-                print(f"  … {index + 1}/{len(files)} files, {tally.callable}/{tally.operations} callable", file=sys.stderr)
+                print(
+                    f"  … {index + 1}/{len(files)} files, {tally.callable}/{tally.operations} callable", file=sys.stderr
+                )
 
 
 def main() -> int:
@@ -331,16 +346,20 @@ def main() -> int:
     elapsed = time.perf_counter() - started
 
     share = 100 * tally.callable / tally.operations if tally.operations else 100.0
-    print(f"corpus_callable: {len(files)} files, {sum(r.valid for r in reports)} accepted by validate; "
-          f"looked at {tally.files} (every {args.sample}th{f', at most {args.limit}' if args.limit else ''}), "
-          f"{tally.rest_files} with a REST exposure served")
+    print(
+        f"corpus_callable: {len(files)} files, {sum(r.valid for r in reports)} accepted by validate; "
+        f"looked at {tally.files} (every {args.sample}th{f', at most {args.limit}' if args.limit else ''}), "
+        f"{tally.rest_files} with a REST exposure served"
+    )
     print(f"callable operations:      {tally.callable} / {tally.operations} ({share:.2f} %)")
     print(f"invalid /openapi.json:    {len(tally.invalid_documents)} / {tally.documents}")
     print(f"accepted, refused by run: {len(tally.refused)}")
     print(f"tracebacks:               {len(tally.tracebacks)}")
     lost = len(tally.path_values_lost)
-    print(f"path values in the upstream URL: {tally.path_values_in_url} / {tally.path_values} "
-          f"(elsewhere in the request: {tally.path_values_elsewhere}, nowhere: {lost})")
+    print(
+        f"path values in the upstream URL: {tally.path_values_in_url} / {tally.path_values} "
+        f"(elsewhere in the request: {tally.path_values_elsewhere}, nowhere: {lost})"
+    )
     print(f"time: {elapsed:.1f} s")
     if tally.failures:
         print("\nnot callable, by kind:")

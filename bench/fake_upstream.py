@@ -20,9 +20,7 @@ def make_app() -> web.Application:
     seen: Counter[str] = Counter()
 
     async def stats(request: web.Request) -> web.Response:
-        return web.Response(
-            body=json.dumps(dict(seen)).encode(), content_type="application/json"
-        )
+        return web.Response(body=json.dumps(dict(seen)).encode(), content_type="application/json")
 
     async def anything(request: web.Request) -> web.Response:
         await request.read()

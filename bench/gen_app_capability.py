@@ -19,13 +19,7 @@ from typing import Any
 
 import yaml
 
-SPEC = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "upstreams"
-    / "customer-io"
-    / "customer-io-app-api-openapi.json"
-)
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "upstreams" / "customer-io" / "customer-io-app-api-openapi.json"
 METHODS = ("get", "put", "post", "delete", "patch")
 TYPES = {"string", "integer", "number", "boolean", "object", "array"}
 
@@ -76,14 +70,8 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
                 name, n = f"{base}-{n}", n + 1
             used.add(name)
             op_name = name.replace("-", "")
-            summary = (
-                (operation.get("summary") or operation.get("description") or name)
-                .strip()
-                .splitlines()[0][:200]
-            )
-            params = shared + [
-                _resolve(spec, p) for p in operation.get("parameters", [])
-            ]
+            summary = (operation.get("summary") or operation.get("description") or name).strip().splitlines()[0][:200]
+            params = shared + [_resolve(spec, p) for p in operation.get("parameters", [])]
             inputs = [
                 {
                     "name": _name(p["name"]),
@@ -110,15 +98,13 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
                 "method": method.upper(),
                 "description": summary,
                 "outputRawFormat": "json",
-                "outputParameters": [
-                    {"name": "result", "type": "object", "value": "$."}
-                ],
+                "outputParameters": [{"name": "result", "type": "object", "value": "$."}],
             }
             if inputs:
                 consumed["inputParameters"] = inputs
-            resources.setdefault(
-                path, {"name": resource_name, "path": path, "operations": []}
-            )["operations"].append(consumed)
+            resources.setdefault(path, {"name": resource_name, "path": path, "operations": []})["operations"].append(
+                consumed
+            )
             with_ = {i["name"]: f"rest.{i['name']}" for i in inputs}
             rest_op: dict[str, Any] = {
                 "method": method.upper(),

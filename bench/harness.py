@@ -43,12 +43,7 @@ def _children(pid: int) -> list[int]:
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
             try:
-                found += [
-                    int(c)
-                    for c in Path(f"/proc/{pid}/task/{task}/children")
-                    .read_text()
-                    .split()
-                ]
+                found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
             except OSError:
                 pass
     except OSError:
@@ -74,9 +69,7 @@ def cpu_seconds(pid: int) -> float:
             fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += sum(
-            int(f) for f in fields[11:15]
-        )  # utime, stime, cutime, cstime (stat fields 14-17)
+        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime (stat fields 14-17)
     return total / CLK_TCK
 
 
@@ -119,15 +112,11 @@ def foreign_cpu_seconds() -> float:
 def system_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy so far (all CPUs, /proc/stat)."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (
-        int(x) for x in fields[:8]
-    )
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
     return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
-def wait_for_quiet(
-    threshold: float = 0.25, max_wait: float = 20.0, window: float = 0.5
-) -> float:
+def wait_for_quiet(threshold: float = 0.25, max_wait: float = 20.0, window: float = 0.5) -> float:
     """Wait (at most `max_wait` s) until other processes use less than `threshold` cores over
     `window` s. Returns the last level seen (cores). Other people's work on a shared machine would
     otherwise slip into the figures."""
@@ -241,9 +230,7 @@ def wait_until(
         if check():
             return time.perf_counter() - started
         if proc is not None and not proc.alive():
-            raise RuntimeError(
-                f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}"
-            )
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
         if time.perf_counter() - started > timeout:
             raise RuntimeError(
                 f"{proc.name if proc else 'process'} not ready after {timeout:.0f} s:\n{proc.tail() if proc else ''}"
@@ -266,9 +253,7 @@ def http_answers(
 
     def check() -> bool:
         try:
-            with socket.create_connection(
-                (parts.hostname, parts.port), timeout=2
-            ) as sock:
+            with socket.create_connection((parts.hostname, parts.port), timeout=2) as sock:
                 sock.sendall(request)
                 head = sock.recv(64)
             return head.startswith(b"HTTP/1.") and ok(int(head.split()[1]))
@@ -303,11 +288,7 @@ def parse_jsonrpc(content_type: str, body: bytes) -> Any:
 def jsonrpc_payload_bytes(content_type: str, body: bytes) -> int:
     """Size of the JSON-RPC message itself (the SSE framing stripped)."""
     if content_type.startswith("text/event-stream"):
-        return sum(
-            len(line[5:].strip())
-            for line in body.split(b"\n")
-            if line.startswith(b"data:")
-        )
+        return sum(len(line[5:].strip()) for line in body.split(b"\n") if line.startswith(b"data:"))
     return len(body)
 
 
@@ -336,12 +317,8 @@ class McpSession:
             headers["MCP-Protocol-Version"] = PROTOCOL_VERSION
         return headers
 
-    async def post(
-        self, message: Mapping[str, Any]
-    ) -> tuple[Any, str, bytes, Mapping[str, str]]:
-        async with self.http.post(
-            self.url, data=json.dumps(message).encode(), headers=self.headers()
-        ) as response:
+    async def post(self, message: Mapping[str, Any]) -> tuple[Any, str, bytes, Mapping[str, str]]:
+        async with self.http.post(self.url, data=json.dumps(message).encode(), headers=self.headers()) as response:
             body = await response.read()
             if response.status >= 400:
                 raise McpError(f"HTTP {response.status}: {body[:300]!r}")
@@ -371,9 +348,7 @@ class McpSession:
         await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
         return reply["result"]
 
-    async def request(
-        self, method: str, params: Mapping[str, Any] | None = None
-    ) -> tuple[Any, int]:
+    async def request(self, method: str, params: Mapping[str, Any] | None = None) -> tuple[Any, int]:
         self.next_id += 1
         message: dict[str, Any] = {
             "jsonrpc": "2.0",
@@ -384,9 +359,7 @@ class McpSession:
             message["params"] = params
         reply, content_type, body, _ = await self.post(message)
         if not isinstance(reply, dict) or "result" not in reply:
-            raise McpError(
-                f"{method} failed: {json.dumps(reply)[:400] if reply is not None else body[:400]!r}"
-            )
+            raise McpError(f"{method} failed: {json.dumps(reply)[:400] if reply is not None else body[:400]!r}")
         return reply["result"], jsonrpc_payload_bytes(content_type, body)
 
     async def list_tools(self) -> tuple[list[dict[str, Any]], int, int]:
@@ -395,9 +368,7 @@ class McpSession:
         size = pages = 0
         cursor = None
         while pages < 100:
-            result, page_size = await self.request(
-                "tools/list", {"cursor": cursor} if cursor else None
-            )
+            result, page_size = await self.request("tools/list", {"cursor": cursor} if cursor else None)
             tools += result.get("tools", [])
             size += page_size
             pages += 1
@@ -407,9 +378,7 @@ class McpSession:
         return tools, size, pages
 
     async def call_tool(self, name: str, arguments: Mapping[str, Any]) -> Any:
-        result, _ = await self.request(
-            "tools/call", {"name": name, "arguments": arguments}
-        )
+        result, _ = await self.request("tools/call", {"name": name, "arguments": arguments})
         if result.get("isError"):
             raise McpError(f"tool {name} answered isError: {json.dumps(result)[:400]}")
         return result
@@ -440,9 +409,7 @@ class LoadResult:
         return percentile(self.latencies, q) * 1000
 
 
-async def run_workers(
-    workers: Sequence[Callable[[int], Any]], total: int, time_cap: float
-) -> LoadResult:
+async def run_workers(workers: Sequence[Callable[[int], Any]], total: int, time_cap: float) -> LoadResult:
     """Share `total` calls among the workers (each an async callable taking the call index); stop at `time_cap` s."""
     latencies: list[float] = []
     errors = 0

@@ -46,15 +46,11 @@ async def main(url: str) -> None:
                     t0 = time.perf_counter()
                     try:
                         result = await session.call_tool(tool, args)
-                        if getattr(
-                            result, "is_error", getattr(result, "isError", False)
-                        ):
+                        if getattr(result, "is_error", getattr(result, "isError", False)):
                             raise RuntimeError(str(result.content)[:300])
                     except Exception as exc:  # noqa: BLE001 - reported to the caller
                         errors += 1
-                        first_error = (
-                            first_error or f"{type(exc).__name__}: {exc}"[:300]
-                        )
+                        first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
                         continue
                     latencies.append(time.perf_counter() - t0)
                 wall = time.perf_counter() - started

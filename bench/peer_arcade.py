@@ -37,9 +37,7 @@ class RedirectTransport(httpx.AsyncBaseTransport):
         self.inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(
-            scheme=self.scheme, host=self.host, port=self.port
-        )
+        request.url = request.url.copy_with(scheme=self.scheme, host=self.host, port=self.port)
         request.headers["Host"] = f"{self.host}:{self.port}"
         return await self.inner.handle_async_request(request)
 
@@ -61,9 +59,7 @@ def redirect_toolkit(upstream: str) -> int:
     )
     patched = 0
     for name, module in list(sys.modules.items()):
-        if name.startswith("arcade_customerio_track_api") and hasattr(
-            module, "HTTP_CLIENT"
-        ):
+        if name.startswith("arcade_customerio_track_api") and hasattr(module, "HTTP_CLIENT"):
             module.HTTP_CLIENT = client
             patched += 1
     return patched
@@ -103,17 +99,13 @@ def main() -> None:
     setup_logging(level="INFO", stdio_mode=False)
     catalog = discover_tools(tool_package=TOOLKIT)
     if not redirect_toolkit(upstream):
-        raise SystemExit(
-            "peer_arcade: the toolkit's HTTP_CLIENT was not found; cannot redirect it"
-        )
+        raise SystemExit("peer_arcade: the toolkit's HTTP_CLIENT was not found; cannot redirect it")
     app = create_arcade_mcp(
         catalog=catalog,
         mcp_settings=MCPSettings.from_env(),
         resource_server_validator=static_validator(),
     )
-    asyncio.run(
-        serve_with_force_quit(app=app, host="127.0.0.1", port=port, log_level="info")
-    )
+    asyncio.run(serve_with_force_quit(app=app, host="127.0.0.1", port=port, log_level="info"))
 
 
 if __name__ == "__main__":

@@ -17,16 +17,14 @@ try:  # FastMCP 4 ships its own fork of httpx; older releases take httpx itself
     import httpx2 as httpx
 except ImportError:  # pragma: no cover - depends on the FastMCP release installed
     import httpx
-from fastmcp import FastMCP
+from fastmcp import FastMCP  # noqa: E402 - after the httpx choice above
 
 
 def main() -> None:
     spec_path, upstream, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     with open(spec_path, encoding="utf-8") as handle:
         spec = json.load(handle)
-    client = httpx.AsyncClient(
-        base_url=upstream, auth=httpx.BasicAuth("bench-site", "bench-key"), timeout=30.0
-    )
+    client = httpx.AsyncClient(base_url=upstream, auth=httpx.BasicAuth("bench-site", "bench-key"), timeout=30.0)
     server = FastMCP.from_openapi(openapi_spec=spec, client=client, name="customer-io")
     server.run(transport="http", host="127.0.0.1", port=port, show_banner=False)
 

@@ -60,9 +60,7 @@ def analyse(raw: Path, top: int) -> str:
             continue
         n = int(count)
         frames = [
-            short(f)
-            for f in stack.split(";")
-            if f and not f.startswith("process ") and not f.startswith("thread ")
+            short(f) for f in stack.split(";") if f and not f.startswith("process ") and not f.startswith("thread ")
         ]
         if not frames:
             continue
@@ -71,21 +69,15 @@ def analyse(raw: Path, top: int) -> str:
         for frame in set(frames):
             inclusive[frame] += n
     lines = [f"{total} samples", "", f"top {top} by self samples:"]
-    lines += [
-        f"  {100 * c / total:5.1f}%  {name}" for name, c in self_counts.most_common(top)
-    ]
+    lines += [f"  {100 * c / total:5.1f}%  {name}" for name, c in self_counts.most_common(top)]
     lines += ["", f"top {top} naftiko functions by inclusive samples:"]
-    ours = [
-        (name, c) for name, c in inclusive.most_common() if name.startswith("naftiko/")
-    ][:top]
+    ours = [(name, c) for name, c in inclusive.most_common() if name.startswith("naftiko/")][:top]
     lines += [f"  {100 * c / total:5.1f}%  {name}" for name, c in ours]
     lines += ["", f"top {top} library functions by inclusive samples:"]
     libs = [
         (name, c)
         for name, c in inclusive.most_common()
-        if not name.startswith("naftiko/")
-        and "run_forever" not in name
-        and "<module>" not in name
+        if not name.startswith("naftiko/") and "run_forever" not in name and "<module>" not in name
     ][:top]
     lines += [f"  {100 * c / total:5.1f}%  {name}" for name, c in libs]
     return "\n".join(lines)
@@ -100,9 +92,7 @@ def main() -> int:
         default="both",
         choices=["delete-customer", "identify-customer", "both"],
     )
-    parser.add_argument(
-        "--rate", type=int, default=250, help="py-spy samples per second"
-    )
+    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", default="/tmp/naftiko-mcp-profile")
     args = parser.parse_args()
@@ -111,9 +101,7 @@ def main() -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="naftiko-profile-"))
     ncpu = os.cpu_count() or 1
-    server_cpus, client_cpus = (
-        ({ncpu - 1}, set(range(ncpu - 1))) if ncpu >= 2 else (None, None)
-    )
+    server_cpus, client_cpus = ({ncpu - 1}, set(range(ncpu - 1))) if ncpu >= 2 else (None, None)
     if client_cpus:
         os.sched_setaffinity(0, client_cpus)
     with Processes(tmp) as procs:
@@ -127,9 +115,7 @@ def main() -> int:
             ],
             cpus=client_cpus,
         )
-        wait_until(
-            http_answers(f"http://127.0.0.1:{up_port}/__bench/stats"), 30, upstream
-        )
+        wait_until(http_answers(f"http://127.0.0.1:{up_port}/__bench/stats"), 30, upstream)
         env = {**os.environ, **SECRETS}
         argv = naftiko_argv() + [
             "run",

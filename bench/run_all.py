@@ -58,11 +58,7 @@ TRACK_SPEC = SHARED / "upstreams" / "customer-io" / "customer-io-track-api-opena
 APP_SPEC = SHARED / "upstreams" / "customer-io" / "customer-io-app-api-openapi.json"
 CAPABILITIES = ROOT / "capabilities"
 TRACK_CAPABILITY = CAPABILITIES / "track-customers.yaml"
-CORPUS_TRACK = sorted(
-    (SHARED / "corpus" / "alpha2" / "api-evangelist__customer-io").glob(
-        "capabilities__track-*.yaml"
-    )
-)
+CORPUS_TRACK = sorted((SHARED / "corpus" / "alpha2" / "api-evangelist__customer-io").glob("capabilities__track-*.yaml"))
 IDENTIFY_BODY = {"email": "ada@example.com", "created_at": 1700000000}
 SECRETS = {
     "CUSTOMER_IO_USER": "bench-site",
@@ -138,9 +134,7 @@ class Target:
             headers=self.headers,
         )
 
-    def resolve(
-        self, tools: list[dict[str, Any]]
-    ) -> dict[str, tuple[str, Callable[[int], dict[str, Any]]]]:
+    def resolve(self, tools: list[dict[str, Any]]) -> dict[str, tuple[str, Callable[[int], dict[str, Any]]]]:
         """{'delete': (tool name, arguments for call i), 'identify': (…)} from the tools/list answer."""
         raise NotImplementedError
 
@@ -245,9 +239,7 @@ class FastMcp(Target):
 
 class Arcade(Target):
     name = "Arcade toolkit"
-    headers = MappingProxyType(
-        {"Authorization": "Bearer bench-token"}
-    )  # see peer_arcade.py: front-door auth
+    headers = MappingProxyType({"Authorization": "Bearer bench-token"})  # see peer_arcade.py: front-door auth
 
     def argv(self, upstream: str, port: int) -> list[str]:
         return [str(PEER_PY), str(BENCH / "peer_arcade.py"), upstream, str(port)]
@@ -298,9 +290,7 @@ async def mcp_load(
     watch: tuple[Proc, Proc] | None = None,
 ) -> tuple[LoadResult, dict[str, float]]:
     """`calls` tools/call over `concurrency` sessions; CPU read around the calls only (not the initialize)."""
-    async with aiohttp.ClientSession(
-        connector=connector(concurrency), timeout=aiohttp.ClientTimeout(total=60)
-    ) as http:
+    async with aiohttp.ClientSession(connector=connector(concurrency), timeout=aiohttp.ClientTimeout(total=60)) as http:
         sessions = [McpSession(http, url, headers) for _ in range(concurrency)]
         await asyncio.gather(*(s.initialize() for s in sessions))
 
@@ -331,9 +321,7 @@ class Readings:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return {
             "server": cpu_seconds(self.server.pid),
-            "upstream": cpu_seconds(self.upstream.pid)
-            if self.upstream is not self.server
-            else 0.0,
+            "upstream": cpu_seconds(self.upstream.pid) if self.upstream is not self.server else 0.0,
             "client": time.process_time()
             + children.ru_utime
             + children.ru_stime
@@ -401,25 +389,17 @@ def bench_mcp_target(
         out["tool_names"] = {k: v[0] for k, v in plan.items()}
         # smoke: one call of each tool must succeed and reach the upstream
         before = asyncio.run(upstream_hits(upstream_url))
-        for key, (tool, args_for) in plan.items():
-            smoke, _ = asyncio.run(
-                mcp_load(url, target.headers, tool, args_for, 1, 1, 30)
-            )
+        for tool, args_for in plan.values():
+            smoke, _ = asyncio.run(mcp_load(url, target.headers, tool, args_for, 1, 1, 30))
             if smoke.errors:
                 raise RuntimeError(f"{tool}: {smoke.first_error}")
         if asyncio.run(upstream_hits(upstream_url)) - before < 2:
             raise RuntimeError("the calls did not reach the fake upstream")
-        for key, (tool, args_for) in plan.items():
-            asyncio.run(
-                mcp_load(
-                    url, target.headers, tool, args_for, cfg.warmup, 4, cfg.time_cap
-                )
-            )
+        for tool, args_for in plan.values():
+            asyncio.run(mcp_load(url, target.headers, tool, args_for, cfg.warmup, 4, cfg.time_cap))
         out["calls_total"] = 2 + 2 * cfg.warmup
         runs: dict[str, list[tuple[LoadResult, dict[str, float], int]]] = {}
-        for repeat in range(
-            cfg.repeats
-        ):  # repeats interleaved, so a noisy moment hits one run of each, not all of one
+        for repeat in range(cfg.repeats):  # repeats interleaved, so a noisy moment hits one run of each, not all of one
             for key, (tool, args_for) in plan.items():
                 for mode, calls, concurrency in (
                     ("seq", cfg.seq, 1),
@@ -451,11 +431,7 @@ def bench_mcp_target(
             )
         if isinstance(target, Ours):
             out["official_client"] = official_client(cfg, server, upstream, url, plan)
-            out["calls_total"] += sum(
-                v.get("calls", 0)
-                for v in out["official_client"].values()
-                if isinstance(v, dict)
-            )
+            out["calls_total"] += sum(v.get("calls", 0) for v in out["official_client"].values() if isinstance(v, dict))
             remaining = 10_000 - out["calls_total"]
             if remaining > 0:
                 tool, args_for = plan["delete"]
@@ -486,9 +462,7 @@ def aggregate(
 ) -> dict[str, Any]:
     """Median of the runs for rates and CPU per call; percentiles over every latency of every run."""
     latencies = [x for result, _, _ in batches for x in result.latencies]
-    cpu_runs = [
-        cpu["server"] / max(r.calls + r.errors, 1) * 1000 for r, cpu, _ in batches
-    ]
+    cpu_runs = [cpu["server"] / max(r.calls + r.errors, 1) * 1000 for r, cpu, _ in batches]
     first_error = next((r.first_error for r, _, _ in batches if r.first_error), None)
     return {
         "calls": sum(r.calls for r, _, _ in batches),
@@ -503,23 +477,16 @@ def aggregate(
         "upstream_cpu_ms": statistics.median(
             cpu["upstream"] / max(r.calls + r.errors, 1) * 1000 for r, cpu, _ in batches
         ),
-        "client_core_busy": max(
-            (cpu["client"] + cpu["upstream"]) / r.wall if r.wall else 0.0
-            for r, cpu, _ in batches
-        ),
+        "client_core_busy": max((cpu["client"] + cpu["upstream"]) / r.wall if r.wall else 0.0 for r, cpu, _ in batches),
         "foreign_cores": max(cpu["foreign_cores"] for _, cpu, _ in batches),
     }
 
 
 def pin_client(cfg: Config) -> Callable[[], None] | None:
-    return (
-        (lambda: os.sched_setaffinity(0, cfg.client_cpus)) if cfg.client_cpus else None
-    )
+    return (lambda: os.sched_setaffinity(0, cfg.client_cpus)) if cfg.client_cpus else None
 
 
-def official_client(
-    cfg: Config, server: Proc, upstream: Proc, url: str, plan
-) -> dict[str, Any]:
+def official_client(cfg: Config, server: Proc, upstream: Proc, url: str, plan) -> dict[str, Any]:
     """The official `mcp` SDK's ClientSession, sequential, for ours (run with the peers' venv)."""
     python = str(PEER_PY) if PEER_PY.exists() else sys.executable
     out: dict[str, Any] = {"python": python}
@@ -534,22 +501,14 @@ def official_client(
     try:
         line = child.stdout.readline()
         if not line.startswith("READY"):
-            raise RuntimeError(
-                f"official client did not start: {line!r}; see {cfg.tmp / 'official-client.log'}"
-            )
+            raise RuntimeError(f"official client did not start: {line!r}; see {cfg.tmp / 'official-client.log'}")
         for key, (tool, args_for) in plan.items():
-            child.stdin.write(
-                f"CALL {tool} {max(cfg.official // 10, 1)} {json.dumps(args_for(0))}\n"
-            )  # warm-up
+            child.stdin.write(f"CALL {tool} {max(cfg.official // 10, 1)} {json.dumps(args_for(0))}\n")  # warm-up
             child.stdin.flush()
             child.stdout.readline()
 
-            def batch(
-                tool: str = tool, args_for: Callable[[int], dict[str, Any]] = args_for
-            ) -> dict[str, Any]:
-                child.stdin.write(
-                    f"CALL {tool} {cfg.official} {json.dumps(args_for(1))}\n"
-                )
+            def batch(tool: str = tool, args_for: Callable[[int], dict[str, Any]] = args_for) -> dict[str, Any]:
+                child.stdin.write(f"CALL {tool} {cfg.official} {json.dumps(args_for(1))}\n")
                 child.stdin.flush()
                 return json.loads(child.stdout.readline())
 
@@ -557,9 +516,7 @@ def official_client(
             report, cpu = measured(server, upstream, batch, extra=(child.pid,))
             report["foreign_cores"] = cpu["foreign_cores"]
             done = max(report["calls"] + report["errors"], 1)
-            report["rate"] = (
-                report["calls"] / report["wall"] if report["wall"] else float("nan")
-            )
+            report["rate"] = report["calls"] / report["wall"] if report["wall"] else float("nan")
             report["cpu_ms"] = cpu["server"] / done * 1000
             out[key] = report
             log(
@@ -584,9 +541,7 @@ def official_client(
 WRK_LINE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$")
 
 
-def wrk(
-    cfg: Config, url: str, method: str, body: str | None, duration: float
-) -> dict[str, Any]:
+def wrk(cfg: Config, url: str, method: str, body: str | None, duration: float) -> dict[str, Any]:
     script = cfg.tmp / f"wrk-{method.lower()}.lua"
     lines = [
         f'wrk.method = "{method}"',
@@ -611,9 +566,7 @@ def wrk(
         text=True,
         check=False,
         timeout=duration + 60,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cfg.client_cpus))
-        if cfg.client_cpus
-        else None,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cfg.client_cpus)) if cfg.client_cpus else None,
     )
     text = run.stdout
     out: dict[str, Any] = {"tool": "wrk"}
@@ -637,16 +590,12 @@ def wrk(
     return out
 
 
-async def aiohttp_rest(
-    url: str, method: str, body: str | None, concurrency: int, duration: float
-) -> LoadResult:
+async def aiohttp_rest(url: str, method: str, body: str | None, concurrency: int, duration: float) -> LoadResult:
     async with aiohttp.ClientSession(connector=connector(concurrency)) as http:
         data = body.encode() if body is not None else None
 
         async def call(index: int) -> None:
-            async with http.request(
-                method, url, data=data, headers={"Content-Type": "application/json"}
-            ) as response:
+            async with http.request(method, url, data=data, headers={"Content-Type": "application/json"}) as response:
                 await response.read()
                 if response.status >= 400:
                     raise RuntimeError(f"HTTP {response.status}")
@@ -688,9 +637,7 @@ http {{
     return conf
 
 
-def bench_rest(
-    cfg: Config, procs: Processes, upstream: Proc, upstream_port: int
-) -> dict[str, Any]:
+def bench_rest(cfg: Config, procs: Processes, upstream: Proc, upstream_port: int) -> dict[str, Any]:
     out: dict[str, Any] = {"targets": {}}
     have_wrk = shutil.which("wrk") is not None
     out["load_tool"] = "wrk" if have_wrk else "aiohttp (wrk not installed)"
@@ -733,9 +680,7 @@ def bench_rest(
         cpus=cfg.server_cpus,
     )
     try:
-        wait_until(
-            http_answers(f"http://127.0.0.1:{bare_port}/v1/customers/x"), 30, bare
-        )
+        wait_until(http_answers(f"http://127.0.0.1:{bare_port}/v1/customers/x"), 30, bare)
         targets.append(
             (
                 "bare aiohttp proxy (aiohttp floor)",
@@ -745,9 +690,7 @@ def bench_rest(
         )
     except RuntimeError as exc:
         out["targets"]["bare aiohttp proxy (aiohttp floor)"] = {"error": str(exc)}
-    nginx = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if nginx:
         port = free_port()
         conf = nginx_config(cfg, port, upstream_port)
@@ -757,9 +700,7 @@ def bench_rest(
             cpus=cfg.server_cpus,
         )
         try:
-            wait_until(
-                http_answers(f"http://127.0.0.1:{port}/v1/customers/x"), 30, proc
-            )
+            wait_until(http_answers(f"http://127.0.0.1:{port}/v1/customers/x"), 30, proc)
             targets.append(
                 (
                     "nginx proxy_pass",
@@ -770,9 +711,7 @@ def bench_rest(
         except RuntimeError as exc:
             out["targets"]["nginx proxy_pass"] = {"error": str(exc)}
     else:
-        out["targets"]["nginx proxy_pass"] = {
-            "error": "nginx not installed (bench/setup_peers.sh installs it)"
-        }
+        out["targets"]["nginx proxy_pass"] = {"error": "nginx not installed (bench/setup_peers.sh installs it)"}
     body = json.dumps(IDENTIFY_BODY)
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     failed: dict[tuple[str, str], str] = {}
@@ -795,9 +734,7 @@ def bench_rest(
                         )
                     else:
                         if repeat == 0:
-                            asyncio.run(
-                                aiohttp_rest(url, method, payload, cfg.concurrency, 1)
-                            )
+                            asyncio.run(aiohttp_rest(url, method, payload, cfg.concurrency, 1))
                         load, cpu = measured(
                             proc,
                             upstream,
@@ -879,9 +816,7 @@ def exposure_ports(files: list[Path]) -> dict[str, int]:
                 if original is None:
                     ports[exposure["namespace"]] = free_port()
                 else:
-                    ports[exposure["namespace"]] = moved.setdefault(
-                        original, free_port()
-                    )
+                    ports[exposure["namespace"]] = moved.setdefault(original, free_port())
     return ports
 
 
@@ -890,11 +825,7 @@ def env_for(files: list[Path]) -> dict[str, str]:
     for file in files:
         text = file.read_text(encoding="utf-8", errors="replace")
         names |= set(re.findall(r"env\.([A-Za-z_][A-Za-z0-9_]*)", text))
-        names |= set(
-            re.findall(
-                r"^\s+([A-Z][A-Z0-9_]+):\s*[A-Z][A-Z0-9_]+\s*$", text, re.MULTILINE
-            )
-        )
+        names |= set(re.findall(r"^\s+([A-Z][A-Z0-9_]+):\s*[A-Z][A-Z0-9_]+\s*$", text, re.MULTILINE))
     return {name: "bench-value" for name in names}
 
 
@@ -923,9 +854,7 @@ def time_naftiko_start(
     for namespace, port in ports.items():
         argv += ["--port", f"{namespace}={port}"]
     argv += [str(p) for p in paths]
-    checks = [
-        http_answers(f"http://127.0.0.1:{port}/health") for port in set(ports.values())
-    ]
+    checks = [http_answers(f"http://127.0.0.1:{port}/health") for port in set(ports.values())]
     started = time.perf_counter()
     proc = procs.start(name, argv, env=cfg.env(**env_for(files)), cpus=cfg.server_cpus)
     wait_until(lambda: all(check() for check in checks), 60, proc, interval=0.002)
@@ -968,9 +897,7 @@ def bench_startup(cfg: Config, procs: Processes, upstream_url: str) -> dict[str,
         for attempt in range(cfg.args.startup_runs):
             quiet(f"start-up {key} run {attempt + 1}")
             try:
-                seconds, ports, proc = time_naftiko_start(
-                    cfg, procs, paths, scan, upstream_url, f"startup-{key}"
-                )
+                seconds, ports, proc = time_naftiko_start(cfg, procs, paths, scan, upstream_url, f"startup-{key}")
             except RuntimeError as exc:
                 out[key] = {"error": str(exc)}
                 break
@@ -992,9 +919,7 @@ def bench_startup(cfg: Config, procs: Processes, upstream_url: str) -> dict[str,
                 "max_s": max(samples),
                 "runs": len(samples),
             }
-            log(
-                f"  start-up {key}: median {out[key]['median_s']:.3f} s over {len(samples)} runs"
-            )
+            log(f"  start-up {key}: median {out[key]['median_s']:.3f} s over {len(samples)} runs")
     out["capabilities_dir_files"] = len(files)
     if PEER_PY.exists() and not cfg.args.skip_peers:
         samples = []
@@ -1013,8 +938,8 @@ def bench_startup(cfg: Config, procs: Processes, upstream_url: str) -> dict[str,
                 wait_until(target.ready_check(port), 120, proc)
                 samples.append(time.perf_counter() - started)
                 if attempt == 0:
-                    out["fastmcp_app_tools_list_bytes"], out["fastmcp_app_tools"] = (
-                        asyncio.run(tools_list_size(f"http://127.0.0.1:{port}/mcp"))
+                    out["fastmcp_app_tools_list_bytes"], out["fastmcp_app_tools"] = asyncio.run(
+                        tools_list_size(f"http://127.0.0.1:{port}/mcp")
                     )
             except Exception as exc:  # noqa: BLE001
                 out["fastmcp_app"] = {"error": str(exc)}
@@ -1028,15 +953,11 @@ def bench_startup(cfg: Config, procs: Processes, upstream_url: str) -> dict[str,
                 "max_s": max(samples),
                 "runs": len(samples),
             }
-            log(
-                f"  start-up FastMCP App spec: median {out['fastmcp_app']['median_s']:.3f} s"
-            )
+            log(f"  start-up FastMCP App spec: median {out['fastmcp_app']['median_s']:.3f} s")
     return out
 
 
-def bench_full_track(
-    cfg: Config, procs: Processes, upstream_url: str
-) -> dict[str, Any]:
+def bench_full_track(cfg: Config, procs: Processes, upstream_url: str) -> dict[str, Any]:
     """tools/list of every Track capability served on one MCP port (the whole Track surface):
     capabilities/track-*.yaml when there are several, else the corpus's Track files."""
     files = sorted(CAPABILITIES.glob("track-*.y*ml"))
@@ -1062,9 +983,7 @@ def bench_full_track(
             f"{namespace}={mcp_port if namespace in mcp_namespaces else port}",
         ]
     argv += [str(p) for p in files]
-    proc = procs.start(
-        "naftiko-track-all", argv, env=cfg.env(**env_for(files)), cpus=cfg.server_cpus
-    )
+    proc = procs.start("naftiko-track-all", argv, env=cfg.env(**env_for(files)), cpus=cfg.server_cpus)
     try:
         wait_until(http_answers(f"http://127.0.0.1:{mcp_port}/health"), 60, proc)
         size, tools = asyncio.run(tools_list_size(f"http://127.0.0.1:{mcp_port}/mcp"))
@@ -1119,9 +1038,7 @@ def report(results: dict[str, Any], cfg: Config, command: str) -> str:
         if not row:
             continue
         if "error" in row and "delete_seq" not in row:
-            lines.append(
-                f"| {row['server']} | – | failed: {one_line(row['error'])} | | | | | | |"
-            )
+            lines.append(f"| {row['server']} | – | failed: {one_line(row['error'])} | | | | | | |")
             continue
         for tool in ("delete", "identify"):
             seq, conc = row.get(f"{tool}_seq", {}), row.get(f"{tool}_conc", {})
@@ -1135,9 +1052,7 @@ def report(results: dict[str, Any], cfg: Config, command: str) -> str:
                 else f"{ratio(seq.get('cpu_ms'), ours_seq.get('cpu_ms'))} / {ratio(conc.get('cpu_ms'), ours_conc.get('cpu_ms'))}"
             )
             errors = sum(x.get("errors", 0) for x in (seq, conc))
-            name = row["tool_names"].get(tool, tool) + (
-                f" ({errors} errors)" if errors else ""
-            )
+            name = row["tool_names"].get(tool, tool) + (f" ({errors} errors)" if errors else "")
             busy = " ⁽ᶜ⁾" if conc.get("client_core_busy", 0) > 0.9 else ""
             lines.append(
                 f"| {row['server']} | `{name}` | {fmt(seq.get('rate'), 0)}{foreign(seq)} | {fmt(seq.get('p50_ms'))} / {fmt(seq.get('p99_ms'))} | {fmt(seq.get('cpu_ms'), 3)} "
@@ -1156,9 +1071,7 @@ def report(results: dict[str, Any], cfg: Config, command: str) -> str:
                     floor.get(f"{tool}_{mode}", {}).get("cpu_ms"),
                 )
                 if a and b:
-                    parts.append(
-                        f"{ours['tool_names'][tool]} {mode_label} {a - b:+.3f} ms ({a / b:.2f}×)"
-                    )
+                    parts.append(f"{ours['tool_names'][tool]} {mode_label} {a - b:+.3f} ms ({a / b:.2f}×)")
         floor_notes.append(f"Ours over {label}, CPU per call: " + "; ".join(parts) + ".")
     floor_note = "\n\n".join(floor_notes)
     official = ours.get("official_client", {})
@@ -1184,22 +1097,16 @@ def report(results: dict[str, Any], cfg: Config, command: str) -> str:
         lines.append(
             f"### REST, {cfg.concurrency} connections ({rest.get('load_tool')}; {cfg.repeats} runs of {cfg.rest_duration:.0f} s per row, medians; p50/p99 as wrk reports them)\n"
         )
-        lines.append(
-            "| target | method | req/s | p50 / p99 ms | server CPU ms/req | ÷ floor CPU |"
-        )
+        lines.append("| target | method | req/s | p50 / p99 ms | server CPU ms/req | ÷ floor CPU |")
         lines.append("|---|---|---|---|---|---|")
         floor = rest["targets"].get("upstream direct (floor)", {})
         for name, rows in rest["targets"].items():
             if "error" in rows:
-                lines.append(
-                    f"| {name} | – | failed: {one_line(rows['error'])} | | | |"
-                )
+                lines.append(f"| {name} | – | failed: {one_line(rows['error'])} | | | |")
                 continue
             for method, row in rows.items():
                 if "error" in row:
-                    lines.append(
-                        f"| {name} | {method} | failed: {one_line(row['error'])} | | | |"
-                    )
+                    lines.append(f"| {name} | {method} | failed: {one_line(row['error'])} | | | |")
                     continue
                 errors = f" ({row['errors']} non-2xx)" if row.get("errors") else ""
                 lines.append(
@@ -1256,9 +1163,7 @@ def report(results: dict[str, Any], cfg: Config, command: str) -> str:
             )
         )
     elif full.get("error"):
-        lines.append(
-            f"| ours, corpus Track capabilities | failed: {one_line(full['error'])} | | |"
-        )
+        lines.append(f"| ours, corpus Track capabilities | failed: {one_line(full['error'])} | | |")
     for key in ("ours", "fastmcp", "arcade"):
         row = mcp.get(key)
         if row and "tools_list_bytes" in row:
@@ -1307,9 +1212,7 @@ def bar_rows(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
     mcp = results.get("mcp", {})
     ours, fast = mcp.get("ours", {}), mcp.get("fastmcp", {})
     for mode, label in (("seq", "sequential"), ("conc", "16 concurrent")):
-        cpus = [
-            ours.get(f"{t}_{mode}", {}).get("cpu_ms") for t in ("delete", "identify")
-        ]
+        cpus = [ours.get(f"{t}_{mode}", {}).get("cpu_ms") for t in ("delete", "identify")]
         cpus = [c for c in cpus if c is not None]
         worst = max(cpus) if cpus else None
         rows.append(
@@ -1339,11 +1242,7 @@ def bar_rows(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
             )
         )
     rest = results.get("rest", {}).get("targets", {}).get("naftiko REST (ours)", {})
-    rcpu = [
-        r.get("cpu_ms")
-        for r in rest.values()
-        if isinstance(r, dict) and r.get("cpu_ms") is not None
-    ]
+    rcpu = [r.get("cpu_ms") for r in rest.values() if isinstance(r, dict) and r.get("cpu_ms") is not None]
     worst_rest = max(rcpu) if rcpu else None
     rows.append(
         (
@@ -1364,11 +1263,7 @@ def bar_rows(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]
     )
     full = results.get("full_track", {})
     size = full.get("bytes") or ours.get("tools_list_bytes")
-    label = (
-        f"Track tools/list ({full['source']})"
-        if full.get("bytes")
-        else "Track tools/list (track-customers.yaml)"
-    )
+    label = f"Track tools/list ({full['source']})" if full.get("bytes") else "Track tools/list (track-customers.yaml)"
     rows.append(
         (
             label,
@@ -1415,22 +1310,16 @@ def machine_notes() -> list[str]:
         )
         versions += [line for line in probe.stdout.splitlines() if line]
     for tool, flag in (("nginx", "-v"), ("wrk", "-v")):
-        exe = shutil.which(tool) or (
-            f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists() else None
-        )
+        exe = shutil.which(tool) or (f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists() else None)
         if exe:
-            run = subprocess.run(
-                [exe, flag], capture_output=True, text=True, check=False
-            )
+            run = subprocess.run([exe, flag], capture_output=True, text=True, check=False)
             text = (run.stdout + run.stderr).strip().splitlines()
             versions.append(text[0] if text else tool)
     notes.append("versions: " + ", ".join(versions))
     return notes
 
 
-def write_results(
-    path: Path, table: str, cfg: Config, command: str, results: dict[str, Any]
-) -> None:
+def write_results(path: Path, table: str, cfg: Config, command: str, results: dict[str, Any]) -> None:
     pin = (
         f"server under test pinned to CPU {sorted(cfg.server_cpus)}, load generator + fake upstream + wrk on CPU {sorted(cfg.client_cpus)}"
         if cfg.pin
@@ -1438,9 +1327,7 @@ def write_results(
     )
     notes = "\n".join(f"- {n}" for n in machine_notes() + [pin])
     problems = results.get("problems") or []
-    problem_text = (
-        "\n".join(f"- {one_line(p, 300)}" for p in problems) if problems else "- none"
-    )
+    problem_text = "\n".join(f"- {one_line(p, 300)}" for p in problems) if problems else "- none"
     path.write_text(
         f"""# Benchmark results
 
@@ -1472,9 +1359,7 @@ def ensure_peers(cfg: Config) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -1524,9 +1409,7 @@ def main() -> int:
         help="seconds of wrk per REST run (--repeats runs per row)",
     )
     parser.add_argument("--startup-runs", type=int, default=5)
-    parser.add_argument(
-        "--skip-peers", action="store_true", help="ours only (no FastMCP/Arcade)"
-    )
+    parser.add_argument("--skip-peers", action="store_true", help="ours only (no FastMCP/Arcade)")
     parser.add_argument(
         "--servers",
         default="ours,stack,bare,fastmcp,arcade",
@@ -1544,9 +1427,7 @@ def main() -> int:
         action="store_true",
         help="do not run bench/setup_peers.sh when the peers' venv is missing",
     )
-    parser.add_argument(
-        "--no-write", action="store_true", help="do not write bench/RESULTS.md"
-    )
+    parser.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.md")
     parser.add_argument("--results", default=str(BENCH / "RESULTS.md"))
     args = parser.parse_args()
     if args.quick:
@@ -1592,30 +1473,22 @@ def main() -> int:
         for key, target in targets:
             log(f"MCP: {target.name}")
             try:
-                results["mcp"][key] = bench_mcp_target(
-                    cfg, procs, upstream, upstream_url, target
-                )
+                results["mcp"][key] = bench_mcp_target(cfg, procs, upstream, upstream_url, target)
             except Exception as exc:  # noqa: BLE001
                 results["mcp"][key] = {
                     "server": target.name,
                     "error": f"{type(exc).__name__}: {exc}",
                 }
             if "error" in results["mcp"][key]:
-                results["problems"].append(
-                    f"MCP {target.name}: {results['mcp'][key]['error']}"
-                )
+                results["problems"].append(f"MCP {target.name}: {results['mcp'][key]['error']}")
         for name, step in (
             (
                 "rest",
-                None
-                if args.skip_rest
-                else lambda: bench_rest(cfg, procs, upstream, upstream_port),
+                None if args.skip_rest else lambda: bench_rest(cfg, procs, upstream, upstream_port),
             ),
             (
                 "startup",
-                None
-                if args.skip_startup
-                else lambda: bench_startup(cfg, procs, upstream_url),
+                None if args.skip_startup else lambda: bench_startup(cfg, procs, upstream_url),
             ),
             ("full_track", lambda: bench_full_track(cfg, procs, upstream_url)),
         ):

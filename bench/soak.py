@@ -151,7 +151,9 @@ class Soak:
         try:
             if surface == "rest":
                 kwargs = {"json": {"email": "a@b.c"}} if method == "PUT" else {}
-                async with session.request(method, f"{self.rest}/v1/customers/{identifier}{suffix}", **kwargs) as response:
+                async with session.request(
+                    method, f"{self.rest}/v1/customers/{identifier}{suffix}", **kwargs
+                ) as response:
                     await response.read()
                     self.rest_status[str(response.status)] += 1
                     if response.status != expected_rest(kind, method):
@@ -160,8 +162,18 @@ class Soak:
                 arguments: dict = {"identifier": identifier}
                 if tool == "identify-customer":
                     arguments["body"] = {"email": "a@b.c"}
-                message = {"jsonrpc": "2.0", "id": index, "method": "tools/call", "params": {"name": tool, "arguments": arguments, "_meta": ENVELOPE}}
-                headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": tool}
+                message = {
+                    "jsonrpc": "2.0",
+                    "id": index,
+                    "method": "tools/call",
+                    "params": {"name": tool, "arguments": arguments, "_meta": ENVELOPE},
+                }
+                headers = {
+                    "Accept": "application/json, text/event-stream",
+                    "MCP-Protocol-Version": MODERN,
+                    "Mcp-Method": "tools/call",
+                    "Mcp-Name": tool,
+                }
                 async with session.post(self.mcp, json=message, headers=headers) as response:
                     reply = json.loads(await response.read())
                     if "result" in reply:
@@ -173,7 +185,7 @@ class Soak:
                         self.mcp_outcome[f"jsonrpc error {reply.get('error', {}).get('code')}"] += 1
                         self.mismatches[f"mcp {tool} {kind} -> jsonrpc error"] += 1
             self.answered += 1
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             self.transport_errors[type(exc).__name__] += 1
 
     async def worker(self, session: aiohttp.ClientSession) -> None:
@@ -236,7 +248,9 @@ def main() -> int:
         elapsed = time.monotonic() - started
         rss["end"] = rss_mb(server.pid)
 
-        print(f"calls: sent {soak.sent}, answered {soak.answered} in {elapsed:.1f} s ({soak.answered / elapsed:.0f}/s), concurrency {args.concurrency}")
+        print(
+            f"calls: sent {soak.sent}, answered {soak.answered} in {elapsed:.1f} s ({soak.answered / elapsed:.0f}/s), concurrency {args.concurrency}"
+        )
         print("injected:", dict(sorted(soak.kinds.items())))
         print("upstream hits:", dict(sorted(upstream.hits.items())))
         print("REST by status:", dict(sorted(soak.rest_status.items())))
@@ -244,7 +258,9 @@ def main() -> int:
         print("mismatches with the documented answer:", dict(soak.mismatches) or 0)
         print("client transport errors:", dict(soak.transport_errors) or 0)
         growth = rss["end"] - rss.get("warm", rss["start"])
-        print(f"server RSS: start {rss['start']:.1f} MB, after warm-up {rss.get('warm', float('nan')):.1f} MB, end {rss['end']:.1f} MB, growth {growth:+.1f} MB (bar < 20 MB)")
+        print(
+            f"server RSS: start {rss['start']:.1f} MB, after warm-up {rss.get('warm', float('nan')):.1f} MB, end {rss['end']:.1f} MB, growth {growth:+.1f} MB (bar < 20 MB)"
+        )
         if soak.sent < args.calls:
             failures.append(f"stopped by --max-seconds after {soak.sent} calls")
         if soak.answered != soak.sent:
@@ -264,9 +280,15 @@ def main() -> int:
         upstream.stop()
     log = Path(stderr.name).read_text()
     lines = log.splitlines()
-    suspicious = [line for line in lines if "Traceback" in line or "Unhandled" in line or "Error handling request" in line or "Task exception" in line]
+    suspicious = [
+        line
+        for line in lines
+        if "Traceback" in line or "Unhandled" in line or "Error handling request" in line or "Task exception" in line
+    ]
     non_json = [line for line in lines if not line.startswith("{")]
-    print(f"server stderr: {len(lines)} lines, {len(non_json)} not request-log JSON, {len(suspicious)} unhandled-exception lines; exit code {server.returncode} ({stderr.name})")
+    print(
+        f"server stderr: {len(lines)} lines, {len(non_json)} not request-log JSON, {len(suspicious)} unhandled-exception lines; exit code {server.returncode} ({stderr.name})"
+    )
     for line in sorted(set(non_json))[:8]:
         print("   ", line[:200])
     if suspicious:

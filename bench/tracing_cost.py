@@ -31,7 +31,7 @@ import yaml
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from harness import Processes, free_port, http_answers, wait_for_quiet, wait_until  # noqa: E402
-from run_all import SECRETS, TRACK_CAPABILITY, Readings, mcp_load, naftiko_argv, track_tools  # noqa: E402
+from run_all import SECRETS, TRACK_CAPABILITY, mcp_load, naftiko_argv, track_tools  # noqa: E402
 
 RECEIVER = BENCH.parent / "tests" / "otlp_receiver.py"
 
@@ -62,9 +62,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=3000, help="calls per batch (default 3000)")
     parser.add_argument("--concurrency", type=int, default=16, help="sessions of the concurrent batches (default 16)")
-    parser.add_argument("--repeats", type=int, default=3, help="batches of each mode per server; the median is reported")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="batches of each mode per server; the median is reported"
+    )
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--sampling", type=float, default=1.0, help="traces.sampling of the traced server (default 1.0, the DESIGN bar's)")
+    parser.add_argument(
+        "--sampling",
+        type=float,
+        default=1.0,
+        help="traces.sampling of the traced server (default 1.0, the DESIGN bar's)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the servers to the last CPU")
     args = parser.parse_args()
 
@@ -78,7 +85,9 @@ def main() -> int:
     env = {**os.environ, **SECRETS, "PYTHONUNBUFFERED": "1"}
     with Processes(tmp) as procs:
         upstream_port, receiver_port = free_port(), free_port()
-        upstream = procs.start("upstream", [sys.executable, str(BENCH / "fake_upstream.py"), str(upstream_port)], env=env)
+        upstream = procs.start(
+            "upstream", [sys.executable, str(BENCH / "fake_upstream.py"), str(upstream_port)], env=env
+        )
         receiver = procs.start("receiver", [sys.executable, str(RECEIVER), str(receiver_port)], env=env)
         upstream_url, receiver_url = f"http://127.0.0.1:{upstream_port}", f"http://127.0.0.1:{receiver_port}"
         wait_until(http_answers(f"{upstream_url}/__bench/stats"), 30, upstream)
@@ -106,7 +115,9 @@ def main() -> int:
                 for name in files:
                     wait_for_quiet()
                     result, readings = asyncio.run(
-                        mcp_load(urls[name], {}, tool, args_for, args.calls, concurrency, 120, (servers[name], upstream))
+                        mcp_load(
+                            urls[name], {}, tool, args_for, args.calls, concurrency, 120, (servers[name], upstream)
+                        )
                     )
                     if result.errors:
                         raise SystemExit(f"{name} {mode}: {result.errors} errors, first: {result.first_error}")
@@ -115,15 +126,21 @@ def main() -> int:
                     cpu.setdefault((name, mode), []).append(readings["server"] / result.calls * 1000)
         time.sleep(2.0)  # the last batches exported (schedule delay 1 s)
         spans = asyncio.run(receiver_count(receiver_url))["spans"] - spans_before
-    print(f"tracing cost, server CPU per MCP tools/call ({tool}, sampling {args.sampling:g}, {args.calls} calls per batch, median of {args.repeats}):")
+    print(
+        f"tracing cost, server CPU per MCP tools/call ({tool}, sampling {args.sampling:g}, {args.calls} calls per batch, median of {args.repeats}):"
+    )
     summary: dict[str, Any] = {}
     for mode in ("seq", "conc"):
         off, on = statistics.median(cpu[("off", mode)]), statistics.median(cpu[("on", mode)])
         summary[mode] = on / off - 1
         label = "sequential" if mode == "seq" else f"concurrent (c{args.concurrency})"
         runs = lambda key: ", ".join(f"{v:.3f}" for v in cpu[key])  # noqa: E731
-        print(f"  {label:<18} off {off:.3f} ms [{runs(('off', mode))}]  on {on:.3f} ms [{runs(('on', mode))}]  {summary[mode]:+.1%}")
-    print(f"  spans received: {spans} for {calls_on} calls to the traced server ({spans / max(calls_on, 1):.2f} per call; {2 * args.sampling:.2g} expected)")
+        print(
+            f"  {label:<18} off {off:.3f} ms [{runs(('off', mode))}]  on {on:.3f} ms [{runs(('on', mode))}]  {summary[mode]:+.1%}"
+        )
+    print(
+        f"  spans received: {spans} for {calls_on} calls to the traced server ({spans / max(calls_on, 1):.2f} per call; {2 * args.sampling:.2g} expected)"
+    )
     return 0
 
 

@@ -30,7 +30,9 @@ def main() -> int:
     reports = check_files(files, strict=args.strict)
     elapsed = time.perf_counter() - started
     mode = "strict" if args.strict else "default"
-    print(f"validate ({mode}): {len(files)} files in {elapsed:.1f} s ({len(files) / elapsed:.0f} files/s, {os.cpu_count()} cores)")
+    print(
+        f"validate ({mode}): {len(files)} files in {elapsed:.1f} s ({len(files) / elapsed:.0f} files/s, {os.cpu_count()} cores)"
+    )
     print(summary(reports))
     return 0
 

@@ -12,7 +12,6 @@ from aiohttp.test_utils import TestServer
 
 from support import FakeUpstream
 
-
 # Every credential value the tests put in auth fields, binds or exposure authentication.
 TEST_SECRETS = (
     "api-key-SECRET-456",

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 KINDS = {Span.SPAN_KIND_SERVER: "SERVER", Span.SPAN_KIND_CLIENT: "CLIENT", Span.SPAN_KIND_INTERNAL: "INTERNAL"}
@@ -91,7 +94,9 @@ class OtlpReceiver:
         self.posts += 1
         self.content_types.append(request.headers.get("Content-Type", ""))
         self.spans.extend(decode(body))
-        return web.Response(body=ExportTraceServiceResponse().SerializeToString(), content_type="application/x-protobuf")
+        return web.Response(
+            body=ExportTraceServiceResponse().SerializeToString(), content_type="application/x-protobuf"
+        )
 
     async def start(self, port: int = 0) -> str:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -104,11 +109,15 @@ class OtlpReceiver:
         self.url = f"http://127.0.0.1:{bound}"
         return self.url
 
-    async def wait_for(self, condition: Callable[[list[ReceivedSpan]], bool], timeout: float = 10.0) -> list[ReceivedSpan]:
+    async def wait_for(
+        self, condition: Callable[[list[ReceivedSpan]], bool], timeout: float = 10.0
+    ) -> list[ReceivedSpan]:
         deadline = asyncio.get_running_loop().time() + timeout
         while not condition(self.spans):
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"the receiver did not get the expected spans in {timeout:g} s; got {[(s.name, s.kind) for s in self.spans]}")
+                raise AssertionError(
+                    f"the receiver did not get the expected spans in {timeout:g} s; got {[(s.name, s.kind) for s in self.spans]}"
+                )
             await asyncio.sleep(0.02)
         return self.spans
 

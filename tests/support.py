@@ -49,13 +49,13 @@ class FakeUpstream:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.requests.append(
-            Recorded(request.method, request.raw_path.split("?")[0], list(request.query.items()), dict(request.headers), body)
+            Recorded(
+                request.method, request.raw_path.split("?")[0], list(request.query.items()), dict(request.headers), body
+            )
         )
         if self.respond is not None:
             return self.respond(request, body)
         return web.Response(status=200)
-
-
 
 
 def free_port() -> int:

@@ -82,30 +82,102 @@ def _known(flag: str, given: Iterable[str], known: set[str]) -> None:
 
 def add_upstream_flags(parser: argparse.ArgumentParser) -> None:
     """Flags about consumed namespaces, shared by `run` and `call`."""
-    parser.add_argument("--dry-run", action="store_true", help="answer every call with the request that would be sent; needs no secrets")
-    parser.add_argument("--upstream", action="append", default=[], metavar="NS=URL", help="override the baseUri of a consumed namespace (http or https)")
-    parser.add_argument("--rate-limit", action="append", default=[], metavar="NS=RPS", help="at most RPS requests per second to a consumed namespace")
-    parser.add_argument("--upstream-cafile", action="append", default=[], metavar="NS=FILE", help="trust this CA (PEM) for a namespace's TLS upstream")
-    parser.add_argument("--upstream-certfile", action="append", default=[], metavar="NS=FILE", help="client certificate (PEM) for mutual TLS to a namespace")
-    parser.add_argument("--upstream-keyfile", action="append", default=[], metavar="NS=FILE", help="key of --upstream-certfile (PEM)")
-    parser.add_argument("--upstream-timeout", action="append", default=[], metavar="NS=SECONDS", help="total time for one call to a namespace (default 30)")
     parser.add_argument(
-        "--upstream-connect-timeout", action="append", default=[], metavar="NS=SECONDS", help="time to open a connection to a namespace (default 5)"
+        "--dry-run", action="store_true", help="answer every call with the request that would be sent; needs no secrets"
+    )
+    parser.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="NS=URL",
+        help="override the baseUri of a consumed namespace (http or https)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        action="append",
+        default=[],
+        metavar="NS=RPS",
+        help="at most RPS requests per second to a consumed namespace",
+    )
+    parser.add_argument(
+        "--upstream-cafile",
+        action="append",
+        default=[],
+        metavar="NS=FILE",
+        help="trust this CA (PEM) for a namespace's TLS upstream",
+    )
+    parser.add_argument(
+        "--upstream-certfile",
+        action="append",
+        default=[],
+        metavar="NS=FILE",
+        help="client certificate (PEM) for mutual TLS to a namespace",
+    )
+    parser.add_argument(
+        "--upstream-keyfile", action="append", default=[], metavar="NS=FILE", help="key of --upstream-certfile (PEM)"
+    )
+    parser.add_argument(
+        "--upstream-timeout",
+        action="append",
+        default=[],
+        metavar="NS=SECONDS",
+        help="total time for one call to a namespace (default 30)",
+    )
+    parser.add_argument(
+        "--upstream-connect-timeout",
+        action="append",
+        default=[],
+        metavar="NS=SECONDS",
+        help="time to open a connection to a namespace (default 5)",
     )
 
 
 def add_serve_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of the listening side of `run` (names as uvicorn and Python's ssl spell them)."""
     limits = ServerLimits()
-    parser.add_argument("--max-connections", metavar="N", help=f"client connections open at once (default {limits.max_connections})")
-    parser.add_argument("--timeout-keep-alive", metavar="SECONDS", help=f"close idle connections after this (default {limits.keep_alive_timeout:g})")
-    parser.add_argument("--timeout-header", metavar="SECONDS", help=f"time for a request's line and headers (default {limits.header_timeout:g})")
-    parser.add_argument("--timeout-body", metavar="SECONDS", help=f"time for a request's body once its head is in (default {limits.body_timeout:g})")
-    parser.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS on every REST and MCP port with this certificate (PEM)")
-    parser.add_argument("--ssl-keyfile", metavar="FILE", help="the key of --ssl-certfile (PEM; default: inside the certificate file)")
-    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="a browser origin allowed to call (CORS), repeatable")
-    parser.add_argument("--forwarded-allow-ips", metavar="IPS", help="comma-separated peers whose X-Forwarded-For/-Proto/-Host are trusted ('*': any)")
-    parser.add_argument("--public-url", action="append", default=[], metavar="NS=URL", help="the URL clients reach an exposure at (for /openapi.json)")
+    parser.add_argument(
+        "--max-connections", metavar="N", help=f"client connections open at once (default {limits.max_connections})"
+    )
+    parser.add_argument(
+        "--timeout-keep-alive",
+        metavar="SECONDS",
+        help=f"close idle connections after this (default {limits.keep_alive_timeout:g})",
+    )
+    parser.add_argument(
+        "--timeout-header",
+        metavar="SECONDS",
+        help=f"time for a request's line and headers (default {limits.header_timeout:g})",
+    )
+    parser.add_argument(
+        "--timeout-body",
+        metavar="SECONDS",
+        help=f"time for a request's body once its head is in (default {limits.body_timeout:g})",
+    )
+    parser.add_argument(
+        "--ssl-certfile", metavar="FILE", help="serve HTTPS on every REST and MCP port with this certificate (PEM)"
+    )
+    parser.add_argument(
+        "--ssl-keyfile", metavar="FILE", help="the key of --ssl-certfile (PEM; default: inside the certificate file)"
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin allowed to call (CORS), repeatable",
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="comma-separated peers whose X-Forwarded-For/-Proto/-Host are trusted ('*': any)",
+    )
+    parser.add_argument(
+        "--public-url",
+        action="append",
+        default=[],
+        metavar="NS=URL",
+        help="the URL clients reach an exposure at (for /openapi.json)",
+    )
 
 
 def compile_options(args: argparse.Namespace, environ: Mapping[str, str]) -> CompileOptions:
@@ -113,7 +185,11 @@ def compile_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Com
     for namespace, url in upstreams.items():
         _check_url("--upstream", f"{namespace}={url}", url)
     tls: dict[str, UpstreamTls] = {}
-    for flag, attribute in (("--upstream-cafile", "cafile"), ("--upstream-certfile", "certfile"), ("--upstream-keyfile", "keyfile")):
+    for flag, attribute in (
+        ("--upstream-cafile", "cafile"),
+        ("--upstream-certfile", "certfile"),
+        ("--upstream-keyfile", "keyfile"),
+    ):
         for namespace, path in parse_pairs(getattr(args, attribute_name(flag)), flag).items():
             tls[namespace] = replace(tls.get(namespace, UpstreamTls()), **{attribute: _readable(flag, path)})
     for namespace, files in tls.items():
@@ -122,7 +198,9 @@ def compile_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Com
     settings: dict[str, ClientSettings] = {}
     for flag, attribute in (("--upstream-timeout", "total_timeout"), ("--upstream-connect-timeout", "connect_timeout")):
         for namespace, text in parse_pairs(getattr(args, attribute_name(flag)), flag).items():
-            settings[namespace] = replace(settings.get(namespace, ClientSettings()), **{attribute: _seconds(flag, text)})
+            settings[namespace] = replace(
+                settings.get(namespace, ClientSettings()), **{attribute: _seconds(flag, text)}
+            )
     return CompileOptions(
         dry_run=args.dry_run,
         upstreams=upstreams,
@@ -143,9 +221,15 @@ def run_config(args: argparse.Namespace, environ: Mapping[str, str] | None = Non
             raise UsageError(f"--env-file {args.env_file}: {exc.strerror}") from None
     defaults = ServerLimits()
     limits = ServerLimits(
-        max_connections=_optional(args.max_connections, defaults.max_connections, lambda t: _count("--max-connections", t)),
-        keep_alive_timeout=_optional(args.timeout_keep_alive, defaults.keep_alive_timeout, lambda t: _seconds("--timeout-keep-alive", t)),
-        header_timeout=_optional(args.timeout_header, defaults.header_timeout, lambda t: _seconds("--timeout-header", t)),
+        max_connections=_optional(
+            args.max_connections, defaults.max_connections, lambda t: _count("--max-connections", t)
+        ),
+        keep_alive_timeout=_optional(
+            args.timeout_keep_alive, defaults.keep_alive_timeout, lambda t: _seconds("--timeout-keep-alive", t)
+        ),
+        header_timeout=_optional(
+            args.timeout_header, defaults.header_timeout, lambda t: _seconds("--timeout-header", t)
+        ),
         body_timeout=_optional(args.timeout_body, defaults.body_timeout, lambda t: _seconds("--timeout-body", t)),
     )
     if args.ssl_keyfile is not None and args.ssl_certfile is None:
@@ -241,7 +325,9 @@ def _origin(text: str) -> str:
     origin = text.rstrip("/")
     parts = urlsplit(origin)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.path or parts.query:
-        raise UsageError(f"--allow-origin needs an origin such as https://app.example.com (scheme, host, optional port), got {text!r}")
+        raise UsageError(
+            f"--allow-origin needs an origin such as https://app.example.com (scheme, host, optional port), got {text!r}"
+        )
     return origin.lower()
 
 
@@ -255,7 +341,9 @@ def _addresses(text: str | None) -> tuple[str, ...]:
         try:
             ipaddress.ip_network(address, strict=False)
         except ValueError:
-            raise UsageError(f"--forwarded-allow-ips needs IP addresses or networks separated by commas, or '*', got {address!r}") from None
+            raise UsageError(
+                f"--forwarded-allow-ips needs IP addresses or networks separated by commas, or '*', got {address!r}"
+            ) from None
     return addresses
 
 

@@ -21,7 +21,12 @@ def describe(capability: Capability) -> dict[str, Any]:
     for exposure in capability.exposures:
         for target in exposure.targets:
             located = exposure.kind == "rest"  # tool arguments have no HTTP location
-            entry = {"namespace": exposure.namespace, "port": exposure.port, "call": target.calls, "inputs": _inputs(target, located)}
+            entry = {
+                "namespace": exposure.namespace,
+                "port": exposure.port,
+                "call": target.calls,
+                "inputs": _inputs(target, located),
+            }
             if exposure.kind == "rest":
                 path = route_path(resource_path(exposure, target))
                 rest.append({"method": str(target.spec.get("method", "GET")).upper(), "path": path, **entry})
@@ -34,7 +39,11 @@ def _inputs(target: Target, located: bool) -> list[dict[str, Any]]:
     inputs = []
     for field in target.inputs:
         # a REST caller uses the placeholder's own spelling (`{route-id}` for the input route_id)
-        entry: dict[str, Any] = {"name": field.wire_name if located else field.name, "type": field.type or "any", "required": field.required}
+        entry: dict[str, Any] = {
+            "name": field.wire_name if located else field.name,
+            "type": field.type or "any",
+            "required": field.required,
+        }
         if located:
             entry["location"] = field.location
         entry["description"] = field.description
@@ -74,5 +83,7 @@ def run_inspect(paths: Sequence[str], output_format: str) -> int:
         print(exc, file=sys.stderr)
         return 1
     descriptions = [describe(c) for c in capabilities.values()]
-    print(json.dumps(descriptions, indent=2, ensure_ascii=False) if output_format == "json" else render_text(descriptions))
+    print(
+        json.dumps(descriptions, indent=2, ensure_ascii=False) if output_format == "json" else render_text(descriptions)
+    )
     return 0

@@ -31,10 +31,15 @@ def print_openapi(file: str, namespace: str | None) -> int:
     if namespace is not None:
         plans = [p for p in plans if any(e.namespace == namespace for _, e in p.entries)]
         if not plans:
-            print(f"naftiko openapi: --namespace: no REST exposure named {namespace!r} (known: {known})", file=sys.stderr)
+            print(
+                f"naftiko openapi: --namespace: no REST exposure named {namespace!r} (known: {known})", file=sys.stderr
+            )
             return 2
     if len(plans) != 1:
-        print(f"naftiko openapi: expected one REST exposure, found: {known} (choose one with --namespace)", file=sys.stderr)
+        print(
+            f"naftiko openapi: expected one REST exposure, found: {known} (choose one with --namespace)",
+            file=sys.stderr,
+        )
         return 2
     [port_plan] = plans
     try:

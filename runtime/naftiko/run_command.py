@@ -68,7 +68,9 @@ def run(config: RunConfig) -> int:
 
         plans = planner(capabilities)
         if not plans:
-            raise UsageError("the capabilities expose nothing this runtime serves over HTTP (rest, mcp, skill, control)")
+            raise UsageError(
+                "the capabilities expose nothing this runtime serves over HTTP (rest, mcp, skill, control)"
+            )
     except (UsageError, UnreadablePath, PlanError, UpstreamTlsError, ProxyConfigError) as exc:
         print(f"naftiko run: {exc}", file=sys.stderr)
         return 2
@@ -120,7 +122,9 @@ def _mcp_route_factory(allowed_origins: Sequence[str] = ()):
     return build
 
 
-async def _serve(plans: list[PortPlan], settings: ServeSettings, reloader: Callable[[Runtime], Reloader], watch: bool) -> int:
+async def _serve(
+    plans: list[PortPlan], settings: ServeSettings, reloader: Callable[[Runtime], Reloader], watch: bool
+) -> int:
     try:
         runtime = Runtime(_mcp_route_factory(settings.allow_origins), settings)
         urls = await runtime.start(plans)

@@ -21,7 +21,6 @@ from .server import SERVED_KINDS, PlanError, plan
 from .spec.diagnostics import CapabilityError, Diagnostic, JsonPath
 from .spec.document import Document
 
-
 Place = tuple[str, int, int, str]  # file, line, column, JSON path
 
 
@@ -93,16 +92,31 @@ def conflicts_between(footprints: Sequence[Footprint]) -> list[tuple[Place, str]
         for port, kind, where in footprint.exposures:
             first = kinds.setdefault(port, (kind, where))
             if first[0] != kind and first[1][0] != where[0]:
-                found.append((where, f"port {port} is claimed by a {first[0]} exposure at {_at(first[1])} and by this {kind} exposure at {_at(where)}"))
+                found.append(
+                    (
+                        where,
+                        f"port {port} is claimed by a {first[0]} exposure at {_at(first[1])} and by this {kind} exposure at {_at(where)}",
+                    )
+                )
         for port, method, shape, path, where in footprint.routes:
             first_path, first_where = routes.setdefault((port, method, shape), (path, where))
             if first_where[0] != where[0]:
                 written = path if path == first_path else f"{first_path} (also written {path})"
-                found.append((where, f"route {method} {written} on port {port} is declared twice: at {_at(first_where)} and at {_at(where)}"))
+                found.append(
+                    (
+                        where,
+                        f"route {method} {written} on port {port} is declared twice: at {_at(first_where)} and at {_at(where)}",
+                    )
+                )
         for port, name, where in footprint.tools:
             first_where = tools.setdefault((port, name), where)
             if first_where[0] != where[0]:
-                found.append((where, f"MCP tool {name!r} on port {port} is declared twice: at {_at(first_where)} and at {_at(where)}"))
+                found.append(
+                    (
+                        where,
+                        f"MCP tool {name!r} on port {port} is declared twice: at {_at(first_where)} and at {_at(where)}",
+                    )
+                )
     return found
 
 
@@ -129,7 +143,10 @@ def _check_exposures(capability: Capability, report: Callable[[str, JsonPath], N
         claimed = ports.setdefault(port, (exposure.kind, index))
         if claimed[0] != exposure.kind:
             line = capability.where(("capability", "exposes", claimed[1])).rsplit(":", 2)[-2]
-            report(f"port {port} is claimed by a {claimed[0]} exposure (line {line}) and by this {exposure.kind} exposure", (*at, "port"))
+            report(
+                f"port {port} is claimed by a {claimed[0]} exposure (line {line}) and by this {exposure.kind} exposure",
+                (*at, "port"),
+            )
 
 
 def _check_port(capability: Capability, port_plan, report: Callable[[str, JsonPath], None]) -> None:

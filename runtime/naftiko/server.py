@@ -49,7 +49,9 @@ class PortPlan:
     entries: list[tuple[Capability, Exposure]] = field(default_factory=list)
 
 
-def plan(capabilities: Sequence[Capability], host: str | None = None, ports: Mapping[str, int] | None = None) -> list[PortPlan]:
+def plan(
+    capabilities: Sequence[Capability], host: str | None = None, ports: Mapping[str, int] | None = None
+) -> list[PortPlan]:
     """Group the HTTP exposures of every capability by port (`--port NS=PORT` wins over the file)."""
     ports = ports or {}
     plans: dict[int, PortPlan] = {}
@@ -137,7 +139,9 @@ class PortServer:
                 raise
             names = sorted({e.namespace or e.kind for _, e in self.entries})
             flags = " or ".join(f"--port {name}=PORT" for name in names)
-            raise PlanError(f"port {self.port} on {self.address} is already in use (wanted by {', '.join(names)}); choose another with {flags}") from None
+            raise PlanError(
+                f"port {self.port} on {self.address} is already in use (wanted by {', '.join(names)}); choose another with {flags}"
+            ) from None
         return self.port
 
     @property
@@ -206,12 +210,23 @@ class PortServer:
             response = answer if isinstance(answer, Response) else await answer
         except Exception:  # noqa: BLE001 - one bad request must never take the server down
             log.exception("unhandled error on %s %s", request.method, request.path)
-            response = problem(500, "internal-error", "Internal error", f"request {request_id} failed; see the server log")
+            response = problem(
+                500, "internal-error", "Internal error", f"request {request_id} failed; see the server log"
+            )
         elapsed = time.perf_counter() - started
         route = request.route or "(unmatched)"
         self.metrics.observe(request.method, route, response.status, elapsed, request.result, request.operation)
         response.headers["X-Request-Id"] = request_id
-        self.access_log.record(request.method, route, response.status, getattr(request.result, "status", None), elapsed, request_id, request.client, request.trace)
+        self.access_log.record(
+            request.method,
+            route,
+            response.status,
+            getattr(request.result, "status", None),
+            elapsed,
+            request_id,
+            request.client,
+            request.trace,
+        )
         return response
 
     def _route(self, request: Request) -> Answer:
@@ -219,7 +234,12 @@ class PortServer:
         if request.oversized:
             return self._too_large()
         path = request.raw_path.partition("?")[0]
-        if self.kind != "control" and path in ("/health", "/metrics") or self.kind == "rest" and path == "/openapi.json":
+        if (
+            self.kind != "control"
+            and path in ("/health", "/metrics")
+            or self.kind == "rest"
+            and path == "/openapi.json"
+        ):
             request.route = path
             if request.method not in ("GET", "HEAD"):
                 return _not_allowed(["GET", "HEAD"])
@@ -267,7 +287,11 @@ class PortServer:
     def _too_large(self) -> Response:
         detail = f"request bodies are limited to {self.settings.limits.max_body_bytes:,} bytes"
         if self.kind == "mcp":
-            return Response(413, encode(error_response(None, INVALID_REQUEST, f"Payload Too Large: {detail}")), content_type="application/json")
+            return Response(
+                413,
+                encode(error_response(None, INVALID_REQUEST, f"Payload Too Large: {detail}")),
+                content_type="application/json",
+            )
         return problem(413, "payload-too-large", "Payload too large", detail)
 
 

@@ -94,24 +94,44 @@ class Reloader:
                     candidate[path] = capability
             if errors:
                 await self._discard(candidate)
-                return ReloadOutcome(422, "a capability file is broken; the previous configuration keeps serving", errors)
+                return ReloadOutcome(
+                    422, "a capability file is broken; the previous configuration keeps serving", errors
+                )
             if not candidate:
-                return ReloadOutcome(422, "no capability found in the paths served; the previous configuration keeps serving")
+                return ReloadOutcome(
+                    422, "no capability found in the paths served; the previous configuration keeps serving"
+                )
             try:
                 plans = self.planner(list(candidate.values()))
-                closed = sorted(port for port, server in self.runtime.servers.items() if server.kind == "control" and not any(p.port == port and p.kind == "control" for p in plans))
+                closed = sorted(
+                    port
+                    for port, server in self.runtime.servers.items()
+                    if server.kind == "control" and not any(p.port == port and p.kind == "control" for p in plans)
+                )
                 if closed:
-                    raise PlanError(f"the new configuration has no control port {closed[0]}, which this reload was asked on")
+                    raise PlanError(
+                        f"the new configuration has no control port {closed[0]}, which this reload was asked on"
+                    )
                 changes = await self.runtime.apply(plans)
-            except (PlanError, ValueError, OSError) as exc:  # the new capabilities are not closed: a port may already serve them
+            except (
+                PlanError,
+                ValueError,
+                OSError,
+            ) as exc:  # the new capabilities are not closed: a port may already serve them
                 log.error("reload not applied, the previous version keeps serving: %s", exc)
-                return ReloadOutcome(409, "the new configuration cannot be served; the previous configuration keeps serving", [{"message": str(exc)}])
+                return ReloadOutcome(
+                    409,
+                    "the new configuration cannot be served; the previous configuration keeps serving",
+                    [{"message": str(exc)}],
+                )
             previous, self.capabilities, self.seen = self.capabilities, candidate, current
             for line in changes:
                 log.info("%s", line)
             log.info("reloaded from the control port: %s", ", ".join(sorted(p.name for p in candidate)))
             self._close_later(list(previous.values()))
-            return ReloadOutcome(200, "the configuration on disk is served", changes=changes, files=[str(p) for p in candidate])
+            return ReloadOutcome(
+                200, "the configuration on disk is served", changes=changes, files=[str(p) for p in candidate]
+            )
 
     async def _discard(self, capabilities: Mapping[Path, Capability]) -> None:
         for capability in capabilities.values():
@@ -160,7 +180,15 @@ class Reloader:
         except OSError as exc:
             log.error("%s: %s", path, exc.strerror)
             if errors is not None:
-                errors.append({"file": str(path), "line": 1, "column": 1, "path": "$", "message": f"cannot read the file: {exc.strerror}"})
+                errors.append(
+                    {
+                        "file": str(path),
+                        "line": 1,
+                        "column": 1,
+                        "path": "$",
+                        "message": f"cannot read the file: {exc.strerror}",
+                    }
+                )
             return None, True
         if document.valid and "capability" not in (document.data or {}):
             return None, False

@@ -33,6 +33,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
+
 from naftiko.engine.capability import Capability
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.results import Success
@@ -41,7 +42,7 @@ from naftiko.exposes.mcp_http import mcp_routes
 from naftiko.server import plan
 from naftiko.spec.diagnostics import CapabilityError
 from naftiko.spec.document import load_document
-from node_tools import REPO, node_tool
+from node_tools import node_tool
 from processes import wait_http
 from support import SHARED, FakeUpstream, Serving, free_port, mcp_serving
 
@@ -91,7 +92,9 @@ class Prism:
     def calls_since(self, mark: int) -> list[str]:
         """`METHOD /path` of each request received (Prism logs the path without its query)."""
         log = re.sub(r"\x1b\[[0-9;]*m", "", self.requests_since(mark))
-        return [f"{m.upper()} {p}" for m, p in re.findall(r"\[HTTP SERVER\] (\w+) (\S+) \S+\s+info\s+Request received", log)]
+        return [
+            f"{m.upper()} {p}" for m, p in re.findall(r"\[HTTP SERVER\] (\w+) (\S+) \S+\s+info\s+Request received", log)
+        ]
 
     def assert_clean_since(self, mark: int) -> None:
         log = self.requests_since(mark)
@@ -127,7 +130,9 @@ def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
             port, log = free_port(), folder / f"{name}.log"
             with log.open("wb") as sink:
                 process = subprocess.Popen(
-                    [binary, "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)], stdout=sink, stderr=subprocess.STDOUT
+                    [binary, "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)],
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
                 )
             started[name] = Prism(f"http://127.0.0.1:{port}", log, process)
         for name, mock in started.items():
@@ -211,7 +216,11 @@ class Rpc:
             return response.status, (json.loads(text) if text else None)
 
     async def initialize(self) -> dict[str, Any]:
-        init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "conformance", "version": "0"}}
+        init = {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "conformance", "version": "0"},
+        }
         status, reply = await self.post("initialize", init, id=0)
         assert status == 200, reply
         await self.post("notifications/initialized", id=None)
@@ -240,20 +249,38 @@ async def test_simple_mcp_call_with_query_param_path_param_array_object_shaping(
         list_ships, get_ship = target(capability, "list-ships"), target(capability, "get-ship")
         assert [(f.name, f.required) for f in list_ships.inputs] == [("status", False)]
         assert await invoke(capability, list_ships, {}) == [NORTHERN_STAR, PACIFIC_DAWN]
-        assert await invoke(capability, list_ships, {"status": "active"}) == [NORTHERN_STAR, PACIFIC_DAWN]  # static example
+        assert await invoke(capability, list_ships, {"status": "active"}) == [
+            NORTHERN_STAR,
+            PACIFIC_DAWN,
+        ]  # static example
         assert await invoke(capability, get_ship, {"imo": "IMO-9321483"}) == NORTHERN_STAR
         async with served(mcp_app(capability)) as base, aiohttp.ClientSession() as http:
             rpc = Rpc(http, base + "/mcp")
             await rpc.initialize()
             tools = {t["name"]: t for t in (await rpc("tools/list"))["tools"]}
-            assert "required" not in tools["list-ships"]["inputSchema"] or "status" not in tools["list-ships"]["inputSchema"]["required"]
+            assert (
+                "required" not in tools["list-ships"]["inputSchema"]
+                or "status" not in tools["list-ships"]["inputSchema"]["required"]
+            )
             assert tools["get-ship"]["inputSchema"]["required"] == ["imo"]
             reply = await rpc("tools/call", {"name": "list-ships", "arguments": {}})
-            assert reply["isError"] is False and json.loads(reply["content"][0]["text"]) == [NORTHERN_STAR, PACIFIC_DAWN]
-        assert prism.open_registry.calls_since(mark) == ["GET /ships", "GET /ships", "GET /ships/IMO-9321483", "GET /ships"]
+            assert reply["isError"] is False and json.loads(reply["content"][0]["text"]) == [
+                NORTHERN_STAR,
+                PACIFIC_DAWN,
+            ]
+        assert prism.open_registry.calls_since(mark) == [
+            "GET /ships",
+            "GET /ships",
+            "GET /ships/IMO-9321483",
+            "GET /ships",
+        ]
         dry = compiled("step-2-shipyard-wiring.yml", {"registry": "http://127.0.0.1:9"}, dry_run=True)
-        assert (await dry.invoke(target(dry, "list-ships"), {"status": "active"})).request["url"] == "http://127.0.0.1:9/ships?status=active"
-        assert (await dry.invoke(target(dry, "list-ships"), {})).request["url"] == "http://127.0.0.1:9/ships"  # optional: omitted
+        assert (await dry.invoke(target(dry, "list-ships"), {"status": "active"})).request[
+            "url"
+        ] == "http://127.0.0.1:9/ships?status=active"
+        assert (await dry.invoke(target(dry, "list-ships"), {})).request[
+            "url"
+        ] == "http://127.0.0.1:9/ships"  # optional: omitted
         prism.open_registry.assert_clean_since(mark)
     finally:
         await capability.close()
@@ -266,10 +293,16 @@ async def test_with_mustache_form(prism: Upstreams) -> None:
     nested = compiled("nested-object-output-capability.yaml", {"registry": prism.open_registry.url})
     try:
         body = await invoke(mustache, target(mustache, "get-ship"), {"imo": "IMO-9321483"})
-        assert body["imo_number"] == "IMO-9321483" and body["vessel_name"] == "Northern Star"  # no output shaping: the raw answer
+        assert (
+            body["imo_number"] == "IMO-9321483" and body["vessel_name"] == "Northern Star"
+        )  # no output shaping: the raw answer
         assert prism.open_registry.calls_since(mark) == ["GET /ships/IMO-9321483"]  # the path template fully resolved
         shaped = await invoke(nested, target(nested, "get-ship"), {"imo": "IMO-9321483"})
-        assert shaped["specs"] == {"yearBuilt": 2015, "tonnage": 42000, "length": 229}  # nested object resolved from the root
+        assert shaped["specs"] == {
+            "yearBuilt": 2015,
+            "tonnage": 42000,
+            "length": 229,
+        }  # nested object resolved from the root
         assert shaped["name"] == "Northern Star" and shaped["status"] == "active"
         prism.open_registry.assert_clean_since(mark)
     finally:
@@ -288,7 +321,10 @@ async def test_binds_from_file_bearer_on_consumes_consume_level_header_bearer_on
         assert headers["registry-version"] == "1.0.0-alpha2" and headers["authorization"].startswith("Bearer ")
         async with served(mcp_app(capability, with_auth=True)) as base, aiohttp.ClientSession() as http:
             anonymous = Rpc(http, base + "/mcp")
-            status, _ = await anonymous.post("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "0"}})
+            status, _ = await anonymous.post(
+                "initialize",
+                {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "x", "version": "0"}},
+            )
             assert status == 401
             wrong = Rpc(http, base + "/mcp", token="sk-mcp-wrong")
             assert (await wrong.post("tools/list"))[0] == 401
@@ -335,14 +371,29 @@ async def test_write_operation_with_raw_json_body_template_and_array_params(pris
     try:
         create = target(capability, "create-voyage")
         assert "with" not in create.spec  # the tool's argument names feed the consumed body directly
-        [listed] = [t for t in McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]).tool_list if t["name"] == "create-voyage"]
-        assert listed["annotations"] == {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False, "openWorldHint": True}
+        [listed] = [
+            t
+            for t in McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]).tool_list
+            if t["name"] == "create-voyage"
+        ]
+        assert listed["annotations"] == {
+            "readOnlyHint": False,
+            "destructiveHint": False,
+            "idempotentHint": False,
+            "openWorldHint": True,
+        }
         body = await invoke(capability, create, VOYAGE_REQUEST)
         assert body["voyageId"] == "VOY-2026-042" and body["status"] == "planned"
         assert body["crewIds"] == ["CREW-001", "CREW-003"] and set(body["route"]) == {"from", "to"}
         assert prism.registry.calls_since(mark) == ["POST /voyages"]
-        prism.registry.assert_clean_since(mark)  # a body Prism found invalid (e.g. crewIds not an array) would be a violation
-        dry = compiled("step-6-shipyard-write-operations.yml", {"registry": "http://127.0.0.1:9", "legacy": "http://127.0.0.1:9"}, dry_run=True)
+        prism.registry.assert_clean_since(
+            mark
+        )  # a body Prism found invalid (e.g. crewIds not an array) would be a violation
+        dry = compiled(
+            "step-6-shipyard-write-operations.yml",
+            {"registry": "http://127.0.0.1:9", "legacy": "http://127.0.0.1:9"},
+            dry_run=True,
+        )
         sent = (await dry.invoke(target(dry, "create-voyage"), VOYAGE_REQUEST)).request["body"]
         sent = json.loads(sent) if isinstance(sent, str) else sent
         assert sent["crewIds"] == ["CREW-001", "CREW-003"]  # JSON-encoded array, not its text
@@ -355,7 +406,9 @@ async def test_orchestration_call_call_lookup_mappings_skill_rest(prism: Upstrea
     capability = shipyard("step-7-shipyard-orchestrated-lookup.yml", prism)
     mark = prism.registry.mark()
     try:
-        assert await invoke(capability, target(capability, "get-ship-with-crew"), {"imo": "IMO-9321483"}) == SHIP_WITH_CREW
+        assert (
+            await invoke(capability, target(capability, "get-ship-with-crew"), {"imo": "IMO-9321483"}) == SHIP_WITH_CREW
+        )
         async with served(port_app(capability, "rest")) as base:
             status, body = await rest("GET", base + "/ships/IMO-9321483/crew")
             assert (status, body) == (200, SHIP_WITH_CREW)
@@ -399,7 +452,11 @@ async def test_aggregates_ref_semantics_to_hints_tutorial(prism: Upstreams) -> N
             rpc = Rpc(http, base + "/mcp")
             await rpc.initialize()
             tools = {t["name"]: t for t in (await rpc("tools/list"))["tools"]}
-            assert tools["get-ship-with-crew"]["annotations"] == {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True}
+            assert tools["get-ship-with-crew"]["annotations"] == {
+                "readOnlyHint": True,
+                "destructiveHint": False,
+                "idempotentHint": True,
+            }
             reply = await rpc("tools/call", {"name": "get-ship-with-crew", "arguments": {"imo": "IMO-9321483"}})
             assert reply["isError"] is False and json.loads(reply["content"][0]["text"]) == SHIP_WITH_CREW
         prism.registry.assert_clean_since(mark)
@@ -438,9 +495,16 @@ async def test_capstone_fleet_manifest(prism: Upstreams) -> None:
             "route": {"from": "Oslo", "to": "Singapore"},
             "ship": {"name": "Northern Star", "type": "cargo", "flag": "NO"},
             "crew": CREW,
-            "cargo": [{"type": "container", "description": "Electronics components", "weight": 12.5, "hazardous": False}],
+            "cargo": [
+                {"type": "container", "description": "Electronics components", "weight": 12.5, "hazardous": False}
+            ],
         }
-        assert prism.registry.calls_since(mark) == ["GET /voyages/VOY-2026-042", "GET /ships", "GET /crew", "GET /cargo"]
+        assert prism.registry.calls_since(mark) == [
+            "GET /voyages/VOY-2026-042",
+            "GET /ships",
+            "GET /crew",
+            "GET /cargo",
+        ]
         prism.registry.assert_clean_since(mark)
     finally:
         await capability.close()
@@ -452,8 +516,12 @@ async def test_aggregate_step_with_namespace_qualified_with(prism: Upstreams) ->
     aggregate = compiled("aggregate-step-with-namespace.yaml", {"registry": prism.open_registry.url})
     mcp = compiled("mcp-step-with-namespace-capability.yaml", {"registry": prism.open_registry.url})
     try:
-        assert await invoke(aggregate, target(aggregate, "get-voyage-manifest"), {"voyage-id": "VOY-2026-042"}) == {"voyage-id": "VOY-2026-042"}
-        assert await invoke(mcp, target(mcp, "get-voyage-manifest"), {"voyageId": "VOY-2026-042"}) == {"voyageId": "VOY-2026-042"}
+        assert await invoke(aggregate, target(aggregate, "get-voyage-manifest"), {"voyage-id": "VOY-2026-042"}) == {
+            "voyage-id": "VOY-2026-042"
+        }
+        assert await invoke(mcp, target(mcp, "get-voyage-manifest"), {"voyageId": "VOY-2026-042"}) == {
+            "voyageId": "VOY-2026-042"
+        }
         assert prism.open_registry.calls_since(mark) == ["GET /voyages/VOY-2026-042"] * 2
         prism.open_registry.assert_clean_since(mark)
     finally:
@@ -463,7 +531,10 @@ async def test_aggregate_step_with_namespace_qualified_with(prism: Upstreams) ->
 
 async def test_mcp_tool_with_post_raw_body_consume_level_header_array_items_output(prism: Upstreams) -> None:
     """mcp-capability.yaml: tools/list shape; unreachable upstream → `isError: true` (and a Prism 404 too)."""
-    for upstream in ("http://127.0.0.1:9", prism.open_registry.url):  # closed port; Prism, which has no /databases route
+    for upstream in (
+        "http://127.0.0.1:9",
+        prism.open_registry.url,
+    ):  # closed port; Prism, which has no /databases route
         capability = compiled("mcp-capability.yaml", {"mock-api": upstream + "/v1"})
         try:
             async with served(mcp_app(capability)) as base, aiohttp.ClientSession() as http:
@@ -489,7 +560,13 @@ async def test_mock_mcp_tool() -> None:
         await rpc.initialize()
         reply = await rpc("tools/call", {"name": "get-ship", "arguments": {"imo_number": "IMO-1234567"}})
     assert reply["isError"] is False
-    assert json.loads(reply["content"][0]["text"]) == {"imo": "IMO-1234567", "name": "Northern Star", "type": "cargo", "flag": "NO", "status": "active"}
+    assert json.loads(reply["content"][0]["text"]) == {
+        "imo": "IMO-1234567",
+        "name": "Northern Star",
+        "type": "cargo",
+        "flag": "NO",
+        "status": "active",
+    }
 
 
 async def test_mock_via_aggregate_shared_by_mcp_and_rest() -> None:
@@ -515,8 +592,17 @@ def test_aggregate_basic() -> None:
 def test_hints_derivation_override() -> None:
     """aggregate-hints-override.yaml: read-items derived, delete-item overridden."""
     capability = compiled("aggregate-hints-override.yaml")
-    assert tool_annotations(target(capability, "read-items").hints) == {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True}
-    assert tool_annotations(target(capability, "delete-item").hints) == {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True, "openWorldHint": False}
+    assert tool_annotations(target(capability, "read-items").hints) == {
+        "readOnlyHint": True,
+        "destructiveHint": False,
+        "idempotentHint": True,
+    }
+    assert tool_annotations(target(capability, "delete-item").hints) == {
+        "readOnlyHint": False,
+        "destructiveHint": True,
+        "idempotentHint": True,
+        "openWorldHint": False,
+    }
 
 
 def test_unknown_ref_must_fail_at_load() -> None:
@@ -528,7 +614,9 @@ def test_unknown_ref_must_fail_at_load() -> None:
 def test_mcp_hints_label_to_annotations() -> None:
     """mcp-hints-capability.yaml: `title`, only explicitly set hints, no `annotations` when none."""
     capability = compiled("mcp-hints-capability.yaml")
-    tools = {t["name"]: t for t in McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]).tool_list}
+    tools = {
+        t["name"]: t for t in McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]).tool_list
+    }
     assert tools["read-data"]["title"] == "Read Data"
     assert tools["read-data"]["annotations"] == {"readOnlyHint": True, "openWorldHint": True}
     assert "annotations" not in tools["no-hints-tool"]
@@ -542,10 +630,16 @@ async def test_mcp_resources_and_prompts(upstream: FakeUpstream) -> None:
             rpc = Rpc(http, base + "/mcp")
             init = await rpc.initialize()
             assert {"tools", "resources", "prompts"} <= set(init["capabilities"])
-            assert [r["uri"] for r in (await rpc("resources/list"))["resources"]] == ["data://databases/pre-release/schema"]
-            assert [t["uriTemplate"] for t in (await rpc("resources/templates/list"))["resourceTemplates"]] == ["data://users/{userId}/profile"]
+            assert [r["uri"] for r in (await rpc("resources/list"))["resources"]] == [
+                "data://databases/pre-release/schema"
+            ]
+            assert [t["uriTemplate"] for t in (await rpc("resources/templates/list"))["resourceTemplates"]] == [
+                "data://users/{userId}/profile"
+            ]
             prompt = await rpc("prompts/get", {"name": "summary-prompt", "arguments": {"data": "rows"}})
-            assert prompt["messages"][0]["content"]["text"] == "Summarize the following data in {{format}} format:\n\nrows"  # missing arg kept
+            assert (
+                prompt["messages"][0]["content"]["text"] == "Summarize the following data in {{format}} format:\n\nrows"
+            )  # missing arg kept
     finally:
         await capability.close()
 
@@ -562,7 +656,12 @@ async def test_rest_body_params_via_jsonpath_into_raw_body_template(upstream: Fa
     """http-body-capability.yaml: upstream body `{"id":"123","name":"Alice"}`."""
     capability = compiled("http-body-capability.yaml", {"testns": upstream.url})
     try:
-        assert isinstance(await capability.invoke(capability.find("test-http-body.create-user"), {"userId": "123", "userName": "Alice"}), Success)
+        assert isinstance(
+            await capability.invoke(
+                capability.find("test-http-body.create-user"), {"userId": "123", "userName": "Alice"}
+            ),
+            Success,
+        )
         assert (upstream.requests[-1].method, upstream.requests[-1].path) == ("POST", "/create")
         assert upstream.requests[-1].json() == {"id": "123", "name": "Alice"}
     finally:
@@ -609,7 +708,9 @@ def test_baseuri_trailing_slash_rejected() -> None:
         ("markdown-capability.yaml", "mock-markdown", "sample-readme.md", "text/markdown"),
     ],
 )
-async def test_output_formats_to_json(upstream: FakeUpstream, file: str, namespace: str, fixture: str, content_type: str) -> None:
+async def test_output_formats_to_json(
+    upstream: FakeUpstream, file: str, namespace: str, fixture: str, content_type: str
+) -> None:
     """csv/yaml/html/markdown-capability.yaml + fixtures: rows as JSON objects (all formats in tests/integration)."""
     body = (OFFICIAL / "fixtures" / fixture).read_bytes()
     upstream.respond = lambda request, _: web.Response(body=body, content_type=content_type)
@@ -617,7 +718,9 @@ async def test_output_formats_to_json(upstream: FakeUpstream, file: str, namespa
     try:
         [found] = [t for e in capability.exposures for t in e.targets][:1]
         rows = await invoke(capability, found, {})
-        assert isinstance(rows, list) and rows and all(isinstance(r, dict) and None not in r.values() for r in rows), rows
+        assert isinstance(rows, list) and rows and all(isinstance(r, dict) and None not in r.values() for r in rows), (
+            rows
+        )
         if file == "csv-capability.yaml":
             assert rows[0] == {"id": "1", "name": "Alice Smith", "email": "alice@example.com"}
     finally:

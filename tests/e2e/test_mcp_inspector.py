@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from node_tools import TOOLS, node_tool
-from support import SEED, FakeUpstream, mcp_serving
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.exposes.mcp import McpServer
 from naftiko.exposes.mcp_http import mcp_routes
 from naftiko.spec.document import load_document
+from node_tools import TOOLS, node_tool
+from support import SEED, FakeUpstream, mcp_serving
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
 BASIC = "Basic " + base64.b64encode(b"site-id-123:api-key-SECRET-456").decode()
@@ -39,9 +39,12 @@ def node22() -> str:
 @pytest.fixture
 async def mcp_url(upstream: FakeUpstream) -> AsyncIterator[str]:
     capability = compile_capability(
-        load_document(SEED), CompileOptions(upstreams={"track-customers": upstream.url + "/api/v1"}, environ=CREDENTIALS)
+        load_document(SEED),
+        CompileOptions(upstreams={"track-customers": upstream.url + "/api/v1"}, environ=CREDENTIALS),
     )
-    server = mcp_serving(mcp_routes(McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]), None))
+    server = mcp_serving(
+        mcp_routes(McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]), None)
+    )
     await server.start_server()
     yield str(server.make_url("/mcp"))
     await server.close()
@@ -52,7 +55,16 @@ async def inspector(url: str, home: Path, *args: str) -> tuple[int, Any, str]:
     node, cli = node22(), node_tool("mcp-inspector")
     env = {**os.environ, "HOME": str(home), "MCP_CATALOG_PATH": str(home / "mcp.json")}
     process = await asyncio.create_subprocess_exec(
-        node, cli, "--cli", url, "--transport", "http", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+        node,
+        cli,
+        "--cli",
+        url,
+        "--transport",
+        "http",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     out, err = await asyncio.wait_for(process.communicate(), 120)
     try:
@@ -75,11 +87,17 @@ async def test_inspector_lists_the_seed_tools(mcp_url: str, tmp_path: Path) -> N
 async def test_inspector_calls_a_tool(mcp_url: str, upstream: FakeUpstream, tmp_path: Path) -> None:
     upstream.respond = lambda request, body: web.json_response({"ok": True})
     arguments = ["--tool-arg", "identifier=cust-1", 'body={"email":"ada@example.com","plan":"pro"}']
-    code, answer, err = await inspector(mcp_url, tmp_path, "--method", "tools/call", "--tool-name", "identify-customer", *arguments)
+    code, answer, err = await inspector(
+        mcp_url, tmp_path, "--method", "tools/call", "--tool-name", "identify-customer", *arguments
+    )
     assert code == 0, err
     assert answer["isError"] is False and answer["structuredContent"] == {"ok": True}
     [request] = upstream.requests
-    assert (request.method, request.path, request.headers["Authorization"]) == ("PUT", "/api/v1/customers/cust-1", BASIC)
+    assert (request.method, request.path, request.headers["Authorization"]) == (
+        "PUT",
+        "/api/v1/customers/cust-1",
+        BASIC,
+    )
     assert request.json() == {"email": "ada@example.com", "plan": "pro"}
 
 

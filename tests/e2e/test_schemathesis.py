@@ -29,19 +29,42 @@ def test_generated_requests_never_get_a_server_error(tmp_path: Path) -> None:
         pytest.skip(f"{spec} is not available (the ../shared reference folder is missing)")
     prism_port, rest_port = free_port(), free_port()
     naftiko = [
-        sys.executable, "-m", "naftiko.cli", "run", str(CAPABILITY),
-        "--upstream", f"track-customers=http://127.0.0.1:{prism_port}/api/v1",
-        "--port", f"track-customers-rest={rest_port}", "--port", f"track-customers-mcp={free_port()}",
+        sys.executable,
+        "-m",
+        "naftiko.cli",
+        "run",
+        str(CAPABILITY),
+        "--upstream",
+        f"track-customers=http://127.0.0.1:{prism_port}/api/v1",
+        "--port",
+        f"track-customers-rest={rest_port}",
+        "--port",
+        f"track-customers-mcp={free_port()}",
     ]
     credentials = {"CUSTOMER_IO_USER": "site-id", "CUSTOMER_IO_PASS": "api-key"}
-    with started([prism, "mock", "--errors", "-h", "127.0.0.1", "-p", str(prism_port), str(spec)],
-                 f"http://127.0.0.1:{prism_port}/api/v1/accounts/region"), started(
-        naftiko, f"http://127.0.0.1:{rest_port}/health", env=credentials
+    with (
+        started(
+            [prism, "mock", "--errors", "-h", "127.0.0.1", "-p", str(prism_port), str(spec)],
+            f"http://127.0.0.1:{prism_port}/api/v1/accounts/region",
+        ),
+        started(naftiko, f"http://127.0.0.1:{rest_port}/health", env=credentials),
     ):
         run = subprocess.run(
-            [schemathesis, "run", f"http://127.0.0.1:{rest_port}/openapi.json", "--checks", "not_a_server_error",
-             "--max-examples", "30", "--seed", "1"],
-            capture_output=True, text=True, timeout=240, cwd=tmp_path,  # its report folder goes there
+            [
+                schemathesis,
+                "run",
+                f"http://127.0.0.1:{rest_port}/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "30",
+                "--seed",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            cwd=tmp_path,  # its report folder goes there
         )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "No issues found" in run.stdout
@@ -95,16 +118,27 @@ def dry_run_ports(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.parametrize("namespace", REST_EXPOSURES)
-def test_every_capabilities_rest_exposure_keeps_its_openapi_promises(namespace: str, dry_run_ports: dict[str, int], tmp_path: Path) -> None:
+def test_every_capabilities_rest_exposure_keeps_its_openapi_promises(
+    namespace: str, dry_run_ports: dict[str, int], tmp_path: Path
+) -> None:
     schemathesis = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
     if schemathesis is None:
         pytest.skip("schemathesis (st) is not installed (pip install -e '.[test]' installs it)")
     command = [
-        schemathesis, "run", f"http://127.0.0.1:{dry_run_ports[namespace]}/openapi.json", "--checks", "all",
-        "--max-examples", str(EXAMPLES.get(namespace, 25)), "--seed", "1",
+        schemathesis,
+        "run",
+        f"http://127.0.0.1:{dry_run_ports[namespace]}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(EXAMPLES.get(namespace, 25)),
+        "--seed",
+        "1",
     ]
     if namespace == "customer-io-gateway":  # the exposure's own basic authentication
-        credential = base64.b64encode(f"{GATEWAY_CREDENTIALS['GATEWAY_SITE_ID']}:{GATEWAY_CREDENTIALS['GATEWAY_API_KEY']}".encode()).decode()
+        credential = base64.b64encode(
+            f"{GATEWAY_CREDENTIALS['GATEWAY_SITE_ID']}:{GATEWAY_CREDENTIALS['GATEWAY_API_KEY']}".encode()
+        ).decode()
         command += ["-H", f"Authorization: Basic {credential}"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

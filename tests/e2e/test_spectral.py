@@ -23,7 +23,17 @@ def test_generated_openapi_lints_clean(capability: Path, tmp_path: Path) -> None
     (tmp_path / "openapi.json").write_text(document.stdout)
     (tmp_path / ".spectral.yaml").write_text('extends: ["spectral:oas"]\n')
     lint = subprocess.run(
-        [spectral, "lint", "--ruleset", str(tmp_path / ".spectral.yaml"), "--fail-severity", "error", str(tmp_path / "openapi.json")],
-        capture_output=True, text=True, timeout=120,
+        [
+            spectral,
+            "lint",
+            "--ruleset",
+            str(tmp_path / ".spectral.yaml"),
+            "--fail-severity",
+            "error",
+            str(tmp_path / "openapi.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr

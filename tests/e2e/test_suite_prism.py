@@ -171,8 +171,13 @@ class Examples:
             for item in islice(self.candidates(schema.get("items", {}), depth + 1), self.PER_NODE):
                 yield [item] * max(schema.get("minItems", 1), 1)
         elif kind == "string":
-            formats = {"email": "ada@example.com", "date-time": "2024-01-15T10:00:00Z", "date": "2024-01-15",
-                       "uri": "https://example.com/", "uuid": "0b0c6f3e-7c1e-4c39-8d7e-2f9f5b1d2a10"}
+            formats = {
+                "email": "ada@example.com",
+                "date-time": "2024-01-15T10:00:00Z",
+                "date": "2024-01-15",
+                "uri": "https://example.com/",
+                "uuid": "0b0c6f3e-7c1e-4c39-8d7e-2f9f5b1d2a10",
+            }
             yield formats.get(schema.get("format"), "example".ljust(schema.get("minLength", 0), "x"))
         elif kind == "integer":
             yield int(schema.get("minimum", 1))
@@ -253,7 +258,11 @@ def consumed_namespaces(capability: dict, servers: list[urllib.parse.SplitResult
     found = []
     for consumes in capability.get("capability", {}).get("consumes", []):
         base = urllib.parse.urlsplit(consumes.get("baseUri", ""))
-        matches = [s for s in servers if (s.scheme, s.netloc) == (base.scheme, base.netloc) and base.path.startswith(s.path.rstrip("/"))]
+        matches = [
+            s
+            for s in servers
+            if (s.scheme, s.netloc) == (base.scheme, base.netloc) and base.path.startswith(s.path.rstrip("/"))
+        ]
         if not matches:
             continue
         server_path = max((s.path.rstrip("/") for s in matches), key=len)
@@ -262,7 +271,9 @@ def consumed_namespaces(capability: dict, servers: list[urllib.parse.SplitResult
             for resource in consumes.get("resources", [])
             for op in resource.get("operations", [])
         }
-        found.append(Consumed(consumes["namespace"], consumes["baseUri"], base.path.rstrip("/")[len(server_path) :], operations))
+        found.append(
+            Consumed(consumes["namespace"], consumes["baseUri"], base.path.rstrip("/")[len(server_path) :], operations)
+        )
     return found
 
 
@@ -278,7 +289,10 @@ def openapi_operation(document: dict, method: str, path: str) -> str | None:
 def inspect(files: list[Path]) -> list[dict]:
     result = subprocess.run(
         [sys.executable, "-m", "naftiko.cli", "inspect", "--format", "json", *map(str, files)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -298,7 +312,12 @@ def build_calls(document: dict, examples: Examples, files: list[Path]) -> tuple[
             consumed[namespace.namespace] = namespace
         for bind in capability.get("binds", []):
             if not bind.get("location"):
-                env.update({variable: f"test-{variable.lower().replace('_', '-')}" for variable in bind.get("keys", {}).values()})
+                env.update(
+                    {
+                        variable: f"test-{variable.lower().replace('_', '-')}"
+                        for variable in bind.get("keys", {}).values()
+                    }
+                )
         for exposure in capability.get("capability", {}).get("exposes", []):
             exposures[exposure["namespace"]] = exposure["type"]
             if "authentication" in exposure:
@@ -306,11 +325,24 @@ def build_calls(document: dict, examples: Examples, files: list[Path]) -> tuple[
     for entry in inspect(files):
         file = Path(entry["file"]).name
         for route in entry["rest"]:
-            calls.append(Call("rest", route.get("name", ""), f"REST {route['method']} {route['path']} ({file})", file, route["namespace"], ("", ""),
-                              path=route["path"], method=route["method"], locations={i["name"]: i["location"] for i in route["inputs"]}))
+            calls.append(
+                Call(
+                    "rest",
+                    route.get("name", ""),
+                    f"REST {route['method']} {route['path']} ({file})",
+                    file,
+                    route["namespace"],
+                    ("", ""),
+                    path=route["path"],
+                    method=route["method"],
+                    locations={i["name"]: i["location"] for i in route["inputs"]},
+                )
+            )
             fill(calls[-1], route, consumed, document, examples)
         for tool in entry["tools"]:
-            calls.append(Call("mcp", tool["name"], f"MCP tool {tool['name']} ({file})", file, tool["namespace"], ("", "")))
+            calls.append(
+                Call("mcp", tool["name"], f"MCP tool {tool['name']} ({file})", file, tool["namespace"], ("", ""))
+            )
             fill(calls[-1], tool, consumed, document, examples)
     return calls, {"consumed": consumed, "exposures": exposures, "env": env, "auth": auth}
 
@@ -368,7 +400,9 @@ def fill(call: Call, operation: dict, consumed: dict[str, Consumed], document: d
     # The path Prism will see: the OpenAPI template with the path values sent.
     call.upstream_path = re.sub(
         r"\{([^}]+)\}",
-        lambda match: urllib.parse.quote(str(call.arguments.get(match.group(1), PLAUSIBLE.get(match.group(1), ""))), safe=""),
+        lambda match: urllib.parse.quote(
+            str(call.arguments.get(match.group(1), PLAUSIBLE.get(match.group(1), ""))), safe=""
+        ),
         template,
     )
 
@@ -378,10 +412,14 @@ def fill(call: Call, operation: dict, consumed: dict[str, Consumed], document: d
 
 
 @contextmanager
-def serving(command: list[str], ready_urls: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+def serving(
+    command: list[str], ready_urls: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
     """A subprocess logging to a file (a pipe nobody reads would fill up and stall it)."""
     with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}
+        )
         try:
             try:
                 for url in ready_urls:
@@ -409,9 +447,14 @@ class McpSession:
 
     def __init__(self, url: str) -> None:
         self.url, self.session, self.next_id = url, None, 0
-        answer = self.request("initialize", {
-            "protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "test-suite-prism", "version": "1"},
-        })
+        answer = self.request(
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL,
+                "capabilities": {},
+                "clientInfo": {"name": "test-suite-prism", "version": "1"},
+            },
+        )
         assert answer.get("result", {}).get("protocolVersion") == PROTOCOL, answer
         self.notify("notifications/initialized")
 
@@ -445,10 +488,14 @@ class McpSession:
 
 def basic_or_bearer(authentication: dict, env: dict[str, str]) -> dict[str, str]:
     def render(text: str) -> str:
-        return re.sub(r"\{\{\s*(?:env\.)?([A-Za-z0-9_]+)\s*\}\}", lambda m: env.get(m.group(1), m.group(0)), str(text or ""))
+        return re.sub(
+            r"\{\{\s*(?:env\.)?([A-Za-z0-9_]+)\s*\}\}", lambda m: env.get(m.group(1), m.group(0)), str(text or "")
+        )
 
     if authentication["type"] == "basic":
-        token = base64.b64encode(f"{render(authentication['username'])}:{render(authentication['password'])}".encode()).decode()
+        token = base64.b64encode(
+            f"{render(authentication['username'])}:{render(authentication['password'])}".encode()
+        ).decode()
         return {"Authorization": f"Basic {token}"}
     if authentication["type"] == "bearer":
         return {"Authorization": f"Bearer {render(authentication['token'])}"}
@@ -507,8 +554,7 @@ def test_every_operation_through_rest_and_mcp_passes_prism(suite: str, tmp_path:
     # The capability files consuming this API: a consumes baseUri on one of the document's servers.
     servers = document_servers(document)
     files = sorted(
-        path for path in CAPABILITIES.glob("*.yaml")
-        if consumed_namespaces(yaml.safe_load(path.read_text()), servers)
+        path for path in CAPABILITIES.glob("*.yaml") if consumed_namespaces(yaml.safe_load(path.read_text()), servers)
     )
     assert files, f"no file in {CAPABILITIES} consumes {source.name}"
     if suite == "track":
@@ -534,9 +580,14 @@ def test_every_operation_through_rest_and_mcp_passes_prism(suite: str, tmp_path:
     probe_path = "/__ready"
     prism_log, naftiko_log = tmp_path / "prism.log", tmp_path / "naftiko.log"
     failures: list[str] = []
-    with serving([prism, "mock", "--errors", "-h", "127.0.0.1", "-p", str(prism_port), str(spec)],
-                 [f"http://127.0.0.1:{prism_port}{probe_path}"], prism_log) as mock:
-        with serving(command, [f"http://127.0.0.1:{port}/health" for port in ports.values()], naftiko_log, env=config["env"]):
+    with serving(
+        [prism, "mock", "--errors", "-h", "127.0.0.1", "-p", str(prism_port), str(spec)],
+        [f"http://127.0.0.1:{prism_port}{probe_path}"],
+        prism_log,
+    ) as mock:
+        with serving(
+            command, [f"http://127.0.0.1:{port}/health" for port in ports.values()], naftiko_log, env=config["env"]
+        ):
             sessions: dict[str, McpSession] = {}
             for call in calls:
                 port = ports[call.namespace]
@@ -546,7 +597,9 @@ def test_every_operation_through_rest_and_mcp_passes_prism(suite: str, tmp_path:
                     if not 200 <= status < 300:
                         failures.append(f"{call.label}: HTTP {status} {body[:500]!r}")
                 else:
-                    session = sessions.get(call.namespace) or sessions.setdefault(call.namespace, McpSession(f"http://127.0.0.1:{port}/mcp"))
+                    session = sessions.get(call.namespace) or sessions.setdefault(
+                        call.namespace, McpSession(f"http://127.0.0.1:{port}/mcp")
+                    )
                     answer = session.request("tools/call", {"name": call.name, "arguments": call.arguments})
                     if "error" in answer or answer.get("result", {}).get("isError") is not False:
                         failures.append(f"{call.label}: {json.dumps(answer)[:500]}")
@@ -555,7 +608,12 @@ def test_every_operation_through_rest_and_mcp_passes_prism(suite: str, tmp_path:
     log = prism_log.read_text()
     received = prism_requests(log, probe_path)
 
-    assert not failures, f"{len(failures)} of {len(calls)} calls failed:\n" + "\n".join(failures) + "\n--- naftiko log tail:\n" + naftiko_log.read_text()[-3000:]
+    assert not failures, (
+        f"{len(failures)} of {len(calls)} calls failed:\n"
+        + "\n".join(failures)
+        + "\n--- naftiko log tail:\n"
+        + naftiko_log.read_text()[-3000:]
+    )
     violations = [block for _, _, block in received if VIOLATION.search(block)]
     assert not violations, "Prism reported violations:\n" + "\n".join(violations)[-6000:]
     unchecked = [block for _, _, block in received if "passed the validation rules" not in block]

@@ -12,8 +12,8 @@ import urllib.request
 
 import pytest
 
-from processes import started
 from node_tools import REPO, node_tool
+from processes import started
 from support import SHARED, free_port
 
 SEED = REPO / "runtime" / "naftiko" / "defaults" / "track-customers.yaml"  # the seed, verbatim
@@ -21,7 +21,9 @@ SEED = REPO / "runtime" / "naftiko" / "defaults" / "track-customers.yaml"  # the
 
 def request(method: str, url: str, body: object | None = None) -> tuple[int, dict, bytes]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"} if data else {})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"} if data else {}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as response:
             return response.status, dict(response.headers), response.read()
@@ -37,13 +39,22 @@ def test_four_rest_routes_through_prism_have_no_violations() -> None:
     prism_port, rest_port, mcp_port = free_port(), free_port(), free_port()
     prism_command = [prism, "mock", "--errors", "-h", "127.0.0.1", "-p", str(prism_port), str(spec)]
     naftiko_command = [
-        sys.executable, "-m", "naftiko.cli", "run", str(SEED),
-        "--upstream", f"track-customers=http://127.0.0.1:{prism_port}/api/v1",
-        "--port", f"track-customers-rest={rest_port}", "--port", f"track-customers-mcp={mcp_port}",
+        sys.executable,
+        "-m",
+        "naftiko.cli",
+        "run",
+        str(SEED),
+        "--upstream",
+        f"track-customers=http://127.0.0.1:{prism_port}/api/v1",
+        "--port",
+        f"track-customers-rest={rest_port}",
+        "--port",
+        f"track-customers-mcp={mcp_port}",
     ]
     credentials = {"CUSTOMER_IO_USER": "site-id", "CUSTOMER_IO_PASS": "api-key"}
-    with started(prism_command, f"http://127.0.0.1:{prism_port}/api/v1/accounts/region") as mock, started(
-        naftiko_command, f"http://127.0.0.1:{rest_port}/health", env=credentials
+    with (
+        started(prism_command, f"http://127.0.0.1:{prism_port}/api/v1/accounts/region") as mock,
+        started(naftiko_command, f"http://127.0.0.1:{rest_port}/health", env=credentials),
     ):
         base = f"http://127.0.0.1:{rest_port}/v1/customers/cust-42"
         answers = {

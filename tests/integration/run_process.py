@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
 from support import free_port
 
 REST = "track-customers-rest"
@@ -50,7 +51,14 @@ class Naftiko:
         self.rest_port, self.mcp_port = free_port(), free_port()
         self._stderr = tempfile.NamedTemporaryFile(prefix="naftiko-run-", suffix=".log", delete=False)  # noqa: SIM115
         self.stderr_path = Path(self._stderr.name)
-        args = [*(["--dry-run"] if dry_run else []), "--port", f"{REST}={self.rest_port}", "--port", f"{MCP}={self.mcp_port}", *flags]
+        args = [
+            *(["--dry-run"] if dry_run else []),
+            "--port",
+            f"{REST}={self.rest_port}",
+            "--port",
+            f"{MCP}={self.mcp_port}",
+            *flags,
+        ]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "naftiko.cli", "run", *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr, env=_environment(env),
@@ -249,7 +257,9 @@ def read_answer(sock: socket.socket, parser: Answers | None = None) -> Answer:
     return parser.done.pop(0)
 
 
-def head(method: str, path: str, port: int, headers: dict[str, str] | None = None, body: bytes = b"", host: str | None = None) -> bytes:
+def head(
+    method: str, path: str, port: int, headers: dict[str, str] | None = None, body: bytes = b"", host: str | None = None
+) -> bytes:
     """A request's bytes; `host=None` sends `Host: 127.0.0.1:PORT`, `host=""` sends no Host."""
     lines = [f"{method} {path} HTTP/1.1"]
     if host is None:
@@ -264,7 +274,13 @@ def head(method: str, path: str, port: int, headers: dict[str, str] | None = Non
 
 
 def exchange(
-    port: int, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"", host: str | None = None, raw: bytes | None = None
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    host: str | None = None,
+    raw: bytes | None = None,
 ) -> Answer:
     """One request on a fresh connection, its answer read whole."""
     with connect(port) as sock:
@@ -293,6 +309,11 @@ def closed_within(sock: socket.socket, seconds: float) -> tuple[bool, bytes]:
 
 
 MCP_INIT = json.dumps(
-    {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
+    {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
+    }
 ).encode()
 MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}

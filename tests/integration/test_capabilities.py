@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO, SEED
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.inspect_command import describe
 from naftiko.run_command import load_capabilities
 from naftiko.server import plan
 from naftiko.spec.document import load_document
+from support import REPO, SEED
 
 CAPABILITIES = REPO / "capabilities"
 
@@ -33,7 +33,9 @@ def contract(path: Path) -> dict:
         "routes": sorted((r["method"], r["path"], r["port"], r["call"]) for r in described["rest"]),
         "tools": sorted((t["name"], t["port"], t["call"]) for t in described["tools"]),
         "hints": {t["name"]: t["hints"] for t in document.resolved["capability"]["exposes"][1]["tools"]},
-        "required": sorted((t["name"], i["name"], i["type"]) for t in described["tools"] for i in t["inputs"] if i["required"]),
+        "required": sorted(
+            (t["name"], i["name"], i["type"]) for t in described["tools"] for i in t["inputs"] if i["required"]
+        ),
         "inputs": sorted((t["name"], i["name"], i["type"]) for t in described["tools"] for i in t["inputs"]),
         "auth": consumes["authentication"],
         "baseUri": consumes["baseUri"],
@@ -64,9 +66,13 @@ def test_openapi_of_a_protected_exposure_declares_how_to_authenticate() -> None:
 
     done = subprocess.run(
         [sys.executable, "-m", "naftiko.cli", "openapi", str(CAPABILITIES / "customer-io-gateway.yaml")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     document = json.loads(done.stdout)
-    assert document["components"]["securitySchemes"] == {"customer-io-gateway-basic": {"type": "http", "scheme": "basic"}}
+    assert document["components"]["securitySchemes"] == {
+        "customer-io-gateway-basic": {"type": "http", "scheme": "basic"}
+    }
     identify = document["paths"]["/api/v1/customers/{identifier}"]["put"]
     assert identify["security"] == [{"customer-io-gateway-basic": []}] and "401" in identify["responses"]

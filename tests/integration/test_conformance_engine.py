@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+
 from naftiko.engine.capability import Capability
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.results import DryRun, Success, UpstreamError
@@ -53,13 +54,43 @@ VOYAGE = {
     "status": "planned",
 }
 SHIPS = [
-    {"imo_number": "IMO-9321483", "vessel_name": "Northern Star", "vessel_type": "cargo", "flag_code": "NO", "operational_status": "active"},
-    {"imo_number": "IMO-9456781", "vessel_name": "Pacific Dawn", "vessel_type": "tanker", "flag_code": "SG", "operational_status": "maintenance"},
+    {
+        "imo_number": "IMO-9321483",
+        "vessel_name": "Northern Star",
+        "vessel_type": "cargo",
+        "flag_code": "NO",
+        "operational_status": "active",
+    },
+    {
+        "imo_number": "IMO-9456781",
+        "vessel_name": "Pacific Dawn",
+        "vessel_type": "tanker",
+        "flag_code": "SG",
+        "operational_status": "maintenance",
+    },
 ]
 CARGO = [
-    {"cargoId": "CARGO-2024-0451", "type": "container", "description": "Electronics components", "weight": 12.5, "hazardous": False},
-    {"cargoId": "CARGO-2024-0452", "type": "bulk", "description": "Iron ore samples", "weight": 85.0, "hazardous": False},
-    {"cargoId": "CARGO-2024-0453", "type": "container", "description": "Industrial solvents", "weight": 5.2, "hazardous": True},
+    {
+        "cargoId": "CARGO-2024-0451",
+        "type": "container",
+        "description": "Electronics components",
+        "weight": 12.5,
+        "hazardous": False,
+    },
+    {
+        "cargoId": "CARGO-2024-0452",
+        "type": "bulk",
+        "description": "Iron ore samples",
+        "weight": 85.0,
+        "hazardous": False,
+    },
+    {
+        "cargoId": "CARGO-2024-0453",
+        "type": "container",
+        "description": "Industrial solvents",
+        "weight": 5.2,
+        "hazardous": True,
+    },
 ]
 CANNED: dict[str, Any] = {
     "/ships": SHIPS,
@@ -132,7 +163,10 @@ async def test_aggregate_shared_mock_over_rest_adapter() -> None:
     server = Serving(rest_plan)
     await server.start_server()
     try:
-        async with aiohttp.ClientSession() as http, http.get(server.make_url("/hello"), params={"name": "Nina"}) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(server.make_url("/hello"), params={"name": "Nina"}) as response,
+        ):
             assert response.status == 200
             assert await response.json() == {"message": "Hello, Nina!", "source": "aggregate-mock"}
     finally:
@@ -141,7 +175,9 @@ async def test_aggregate_shared_mock_over_rest_adapter() -> None:
 
 @asynccontextmanager
 async def mcp_client(capability: Capability) -> AsyncIterator[Any]:
-    server = mcp_serving(mcp_routes(McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]), None))
+    server = mcp_serving(
+        mcp_routes(McpServer([(capability, e) for e in capability.exposures if e.kind == "mcp"]), None)
+    )
     await server.start_server()
     url = server.make_url("/mcp")
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -191,14 +227,24 @@ async def test_aggregate_basic_inherits_from_the_function(upstream: FakeUpstream
         assert mcp["get-forecast-inherited"].description == "Fetch current weather forecast for a location."
         assert [(f.name, f.required) for f in mcp["get-forecast-inherited"].inputs] == [("location", True)]
         rest = [t for e in capability.exposures if e.kind == "rest" for t in e.targets]
-        assert [(t.spec["method"], t.description) for t in rest] == [("GET", "Fetch current weather forecast for a location."), ("POST", "Fetch current weather forecast for a location.")]
+        assert [(t.spec["method"], t.description) for t in rest] == [
+            ("GET", "Fetch current weather forecast for a location."),
+            ("POST", "Fetch current weather forecast for a location."),
+        ]
         assert all([(f.name, f.location) for f in t.inputs] == [("location", "path")] for t in rest)
         assert len({t.name for t in rest}) == 2  # two operations on one function keep distinct names
         body = await invoke(capability, mcp["get-forecast"], {"location": "Paris"})
-        assert body == {"temperature": 21.5, "condition": "sunny"}  # function output: string mapping $.forecast selects the object
+        assert body == {
+            "temperature": 21.5,
+            "condition": "sunny",
+        }  # function output: string mapping $.forecast selects the object
         assert upstream.requests[-1].method == "GET" and upstream.requests[-1].path == "/forecast"
         assert await invoke(capability, rest[0], {"location": "Paris"}) == body
-        assert tool_annotations(mcp["get-forecast"].hints) == {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True}
+        assert tool_annotations(mcp["get-forecast"].hints) == {
+            "readOnlyHint": True,
+            "destructiveHint": False,
+            "idempotentHint": True,
+        }
     finally:
         await capability.close()
 
@@ -219,9 +265,23 @@ async def test_aggregate_hints_derived_and_overridden(upstream: FakeUpstream) ->
     try:
         async with mcp_client(capability) as rpc:
             tools = {t["name"]: t for t in (await rpc("tools/list"))["result"]["tools"]}
-        assert tools["read-items"]["annotations"] == {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True}
-        assert tools["read-items-open"]["annotations"] == {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True, "openWorldHint": True}
-        assert tools["delete-item"]["annotations"] == {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True, "openWorldHint": False}
+        assert tools["read-items"]["annotations"] == {
+            "readOnlyHint": True,
+            "destructiveHint": False,
+            "idempotentHint": True,
+        }
+        assert tools["read-items-open"]["annotations"] == {
+            "readOnlyHint": True,
+            "destructiveHint": False,
+            "idempotentHint": True,
+            "openWorldHint": True,
+        }
+        assert tools["delete-item"]["annotations"] == {
+            "readOnlyHint": False,
+            "destructiveHint": True,
+            "idempotentHint": True,
+            "openWorldHint": False,
+        }
         assert "annotations" not in tools["plain-tool"]
         assert tools["delete-item"]["inputSchema"]["required"] == ["item-id"]
         assert await invoke(capability, tool(capability, "read-items"), {}) == ["a", "b"]
@@ -299,7 +359,11 @@ async def test_step9_tool_refs_a_steps_function_with_derived_hints(upstream: Fak
     try:
         target = tool(capability, "get-ship-with-crew")
         assert [(f.name, f.required) for f in target.inputs] == [("imo", True)]  # the function's inputs
-        assert tool_annotations(target.hints) == {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True}
+        assert tool_annotations(target.hints) == {
+            "readOnlyHint": True,
+            "destructiveHint": False,
+            "idempotentHint": True,
+        }
         assert await invoke(capability, target, {"imo": "IMO-9321483"}) == SHIP_WITH_CREW
     finally:
         await capability.close()
@@ -313,12 +377,20 @@ async def test_step11_fleet_manifest_capstone(upstream: FakeUpstream) -> None:
             "voyageId": "VOY-2026-042",
             "status": "planned",
             "route": {"from": "Oslo", "to": "Singapore"},
-            "ship": {"name": "Northern Star", "type": "cargo", "flag": "NO"},  # looked up by the consumed output `imo-number`
+            "ship": {
+                "name": "Northern Star",
+                "type": "cargo",
+                "flag": "NO",
+            },  # looked up by the consumed output `imo-number`
             "crew": [{"fullName": "Erik Lindström", "role": "captain"}, {"fullName": "Aiko Tanaka", "role": "cook"}],
-            "cargo": [{"type": "container", "description": "Electronics components", "weight": 12.5, "hazardous": False}],
+            "cargo": [
+                {"type": "container", "description": "Electronics components", "weight": 12.5, "hazardous": False}
+            ],
         }
         assert [r.path for r in upstream.requests[-4:]] == ["/voyages/VOY-2026-042", "/ships", "/crew", "/cargo"]
-        assert upstream.requests[-1].headers["Authorization"] == "Bearer REGISTRY_TOKEN"  # the shared file's bare token is a literal
+        assert (
+            upstream.requests[-1].headers["Authorization"] == "Bearer REGISTRY_TOKEN"
+        )  # the shared file's bare token is a literal
     finally:
         await capability.close()
 
@@ -418,17 +490,33 @@ async def test_steps_feed_later_steps_and_nested_mappings(upstream: FakeUpstream
     path = tmp_path / "inline.yaml"
     path.write_text(INLINE)
     answer_from_examples(upstream)
-    capability = compile_capability(load_document(path), CompileOptions(upstreams={"registry": upstream.url}, environ={}))
+    capability = compile_capability(
+        load_document(path), CompileOptions(upstreams={"registry": upstream.url}, environ={})
+    )
     try:
         manifest = tool(capability, "manifest")
         assert [(f.name, f.required) for f in manifest.inputs] == [("id", True), ("crew", False)]
         body = await invoke(capability, manifest, {"id": "VOY-2026-042"})
         assert body == {"route": {"from": "Oslo", "to": "Singapore"}, "ship": "Northern Star", "firstCrew": "CREW-001"}
-        assert [r.path for r in upstream.requests] == ["/voyages/VOY-2026-042", "/ships/IMO-9321483", "/crew", "/voyages/VOY-2026-042"]
-        assert upstream.requests[-1].query == [("crew", "CREW-001")]  # a lookup result feeds a later step (our extension)
+        assert [r.path for r in upstream.requests] == [
+            "/voyages/VOY-2026-042",
+            "/ships/IMO-9321483",
+            "/crew",
+            "/voyages/VOY-2026-042",
+        ]
+        assert upstream.requests[-1].query == [
+            ("crew", "CREW-001")
+        ]  # a lookup result feeds a later step (our extension)
         hello = tool(capability, "hello")
         assert sorted(f.name for f in hello.inputs) == ["count", "who"]
-        assert await invoke(capability, hello, {"who": "Al", "count": 3}) == {"greeting": "Hi Al", "count": 3, "ratio": 3.5}
-        assert await invoke(capability, hello, {}) == {"greeting": "Hi ", "ratio": 0.5}  # a value that is one missing input is left out
+        assert await invoke(capability, hello, {"who": "Al", "count": 3}) == {
+            "greeting": "Hi Al",
+            "count": 3,
+            "ratio": 3.5,
+        }
+        assert await invoke(capability, hello, {}) == {
+            "greeting": "Hi ",
+            "ratio": 0.5,
+        }  # a value that is one missing input is left out
     finally:
         await capability.close()

@@ -23,10 +23,10 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from support import FakeUpstream, Serving, free_port, shared_path
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.server import PlanError, Runtime, plan
 from naftiko.spec.document import load_document
+from support import FakeUpstream, Serving, free_port, shared_path
 
 
 def official(name: str) -> Path:
@@ -57,7 +57,9 @@ def base_of(server: Serving) -> str:
 
 @pytest.fixture
 async def forward_value(upstream: FakeUpstream) -> AsyncIterator[str]:
-    capability = compile_file(official("http-forward-value-capability.yaml"), upstreams={"external": upstream.url + "/v1"})
+    capability = compile_file(
+        official("http-forward-value-capability.yaml"), upstreams={"external": upstream.url + "/v1"}
+    )
     [port_plan] = plan([capability])
     server = await start(port_plan)
     yield base_of(server)
@@ -67,7 +69,9 @@ async def forward_value(upstream: FakeUpstream) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def register(upstream: FakeUpstream) -> AsyncIterator[str]:
-    capability = compile_file(official("register.capability.yml"), upstreams={"notion": upstream.url + "/rest/Notion+API/1.0.0"})
+    capability = compile_file(
+        official("register.capability.yml"), upstreams={"notion": upstream.url + "/rest/Notion+API/1.0.0"}
+    )
     [port_plan] = plan([capability])
     server = await start(port_plan)
     yield base_of(server)
@@ -75,9 +79,13 @@ async def register(upstream: FakeUpstream) -> AsyncIterator[str]:
     await capability.close()
 
 
-async def test_forward_adds_consume_level_headers_and_keeps_the_query(forward_value: str, upstream: FakeUpstream) -> None:
+async def test_forward_adds_consume_level_headers_and_keeps_the_query(
+    forward_value: str, upstream: FakeUpstream
+) -> None:
     upstream.respond = lambda request, body: web.Response(status=201, text="<ok/>", content_type="application/xml")
-    status, headers, body = await call("GET", f"{forward_value}/forward/users/42?q=a+b&q=c&page=2", headers={"X-Other": "drop me"})
+    status, headers, body = await call(
+        "GET", f"{forward_value}/forward/users/42?q=a+b&q=c&page=2", headers={"X-Other": "drop me"}
+    )
     assert (status, body) == (201, b"<ok/>")
     assert headers["Content-Type"].startswith("application/xml")
     [seen] = upstream.requests
@@ -88,20 +96,29 @@ async def test_forward_adds_consume_level_headers_and_keeps_the_query(forward_va
     assert "X-Other" not in seen.headers
 
 
-async def test_forward_passes_method_body_and_only_trusted_headers_with_consume_auth(register: str, upstream: FakeUpstream) -> None:
+async def test_forward_passes_method_body_and_only_trusted_headers_with_consume_auth(
+    register: str, upstream: FakeUpstream
+) -> None:
     upstream.respond = lambda request, body: web.json_response({"object": "user"}, status=200)
     status, _, body = await call(
         "PATCH",
         f"{register}/notion/v1/users/me",
         data=b'{"name":"x"}',
-        headers={"Notion-Version": "2022-06-28", "X-Untrusted": "no", "Authorization": "Bearer caller", "Content-Type": "application/json"},
+        headers={
+            "Notion-Version": "2022-06-28",
+            "X-Untrusted": "no",
+            "Authorization": "Bearer caller",
+            "Content-Type": "application/json",
+        },
     )
     assert (status, body) == (200, b'{"object": "user"}')
     [seen] = upstream.requests
     assert (seen.method, seen.path, seen.body) == ("PATCH", "/rest/Notion+API/1.0.0/v1/users/me", b'{"name":"x"}')
     assert seen.headers["Notion-Version"] == "2022-06-28"
     assert "X-Untrusted" not in seen.headers
-    assert seen.headers["Authorization"] == "Basic c2NvdHQ6dGlnZXI="  # the consume's basic auth, never the caller's token
+    assert (
+        seen.headers["Authorization"] == "Basic c2NvdHQ6dGlnZXI="
+    )  # the consume's basic auth, never the caller's token
 
 
 async def test_forward_passes_upstream_errors_through(register: str, upstream: FakeUpstream) -> None:
@@ -110,7 +127,9 @@ async def test_forward_passes_upstream_errors_through(register: str, upstream: F
     assert (status, body) == (503, b"busy") and headers["Content-Type"].startswith("text/plain")
 
 
-@pytest.mark.parametrize("path", ["/notion/v1/%2e%2e/secret", "/notion/v1/../../x", "/notion/v1//x", "/notion/", "/notion/a/%00"])
+@pytest.mark.parametrize(
+    "path", ["/notion/v1/%2e%2e/secret", "/notion/v1/../../x", "/notion/v1//x", "/notion/", "/notion/a/%00"]
+)
 async def test_forward_refuses_paths_that_could_escape(register: str, upstream: FakeUpstream, path: str) -> None:
     status, headers, _ = await call("GET", URL(register + path, encoded=True))
     assert status in (400, 404)
@@ -118,8 +137,14 @@ async def test_forward_refuses_paths_that_could_escape(register: str, upstream: 
     assert upstream.requests == []
 
 
-@pytest.mark.parametrize(("target", "headers"), [("/notion/v1/users?id=%FF", {}), ("/notion/v1/users", {"Notion-Version": "\udcff"})], ids=["query", "header"])
-async def test_forward_refuses_bytes_that_are_not_utf8(register: str, upstream: FakeUpstream, target: str, headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("target", "headers"),
+    [("/notion/v1/users?id=%FF", {}), ("/notion/v1/users", {"Notion-Version": "\udcff"})],
+    ids=["query", "header"],
+)
+async def test_forward_refuses_bytes_that_are_not_utf8(
+    register: str, upstream: FakeUpstream, target: str, headers: dict[str, str]
+) -> None:
     port = int(register.rsplit(":", 1)[1])
     lines = [b"GET " + target.encode() + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
     lines += [name.encode() + b": " + value.encode("utf-8", "surrogateescape") for name, value in headers.items()]
@@ -138,7 +163,9 @@ async def test_forward_keeps_encoded_slashes_and_cannot_change_the_host(register
 
 
 async def test_forward_unreachable_upstream_is_a_problem() -> None:
-    capability = compile_file(official("register.capability.yml"), upstreams={"notion": f"http://127.0.0.1:{free_port()}"})
+    capability = compile_file(
+        official("register.capability.yml"), upstreams={"notion": f"http://127.0.0.1:{free_port()}"}
+    )
     server = await start(plan([capability])[0])
     try:
         status, headers, _ = await call("GET", base_of(server) + "/notion/users/me")
@@ -149,7 +176,11 @@ async def test_forward_unreachable_upstream_is_a_problem() -> None:
 
 
 async def test_forward_to_an_unknown_namespace_fails_at_plan(tmp_path: Path) -> None:
-    text = official("http-forward-value-capability.yaml").read_text().replace("targetNamespace: external", "targetNamespace: nowhere")
+    text = (
+        official("http-forward-value-capability.yaml")
+        .read_text()
+        .replace("targetNamespace: external", "targetNamespace: nowhere")
+    )
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     with pytest.raises(PlanError, match="nowhere"):
@@ -229,7 +260,11 @@ async def test_control_scripting_settings_and_no_status_without_info() -> None:
         status, _, body = await call("GET", control + "/scripting")
         settings = json.loads(body)
         assert status == 200
-        assert settings["defaultLanguage"] == "javascript" and settings["timeout"] == 3000 and settings["statementLimit"] == 50000
+        assert (
+            settings["defaultLanguage"] == "javascript"
+            and settings["timeout"] == 3000
+            and settings["statementLimit"] == 50000
+        )
         assert settings["allowedLanguages"] == ["javascript", "python"] and settings["available"] is False
         assert (await call("GET", control + "/status"))[0] == 404  # management.info defaults to false
         assert (await call("GET", control + "/metrics"))[0] == 200
@@ -271,7 +306,12 @@ async def test_skill_catalog_and_detail() -> None:
         derived, instruction = detail["tools"]
         assert derived["type"] == "derived"
         assert derived["invocationRef"] == {"targetNamespace": "orders-rest", "action": "list-orders", "mode": "rest"}
-        assert instruction == {"name": "order-guide", "description": "Guide for working with orders", "type": "instruction", "instruction": "order-guide.md"}
+        assert instruction == {
+            "name": "order-guide",
+            "description": "Guide for working with orders",
+            "type": "instruction",
+            "instruction": "order-guide.md",
+        }
         assert (await call("GET", base + "/skills/nope"))[0] == 404
         assert (await call("GET", base + "/skills/onboarding-guide/contents"))[0] == 404  # no location
     finally:
@@ -286,7 +326,11 @@ async def test_step8_skill_groups_point_at_mcp_tools() -> None:
         assert catalog["count"] == 2 and [s["name"] for s in catalog["skills"]] == ["fleet-ops", "voyage-ops"]
         detail = json.loads((await call("GET", base + "/skills/voyage-ops"))[2])
         [tool] = detail["tools"]
-        assert tool["type"] == "derived" and tool["invocationRef"] == {"targetNamespace": "shipyard-tools", "action": "create-voyage", "mode": "mcp"}
+        assert tool["type"] == "derived" and tool["invocationRef"] == {
+            "targetNamespace": "shipyard-tools",
+            "action": "create-voyage",
+            "mode": "mcp",
+        }
     finally:
         await server.close()
 
@@ -297,7 +341,11 @@ async def test_skill_contents_file_and_download(tmp_path: Path) -> None:
     (folder / "order-guide.md").write_text("# Orders\n")
     (folder / "docs" / "more.txt").write_text("more")
     (tmp_path / "secret.txt").write_text("outside")
-    text = official("skill-capability.yaml").read_text().replace("file:///tmp/naftiko-test-skills/order-management", folder.as_uri())
+    text = (
+        official("skill-capability.yaml")
+        .read_text()
+        .replace("file:///tmp/naftiko-test-skills/order-management", folder.as_uri())
+    )
     path = tmp_path / "skills.yaml"
     path.write_text(text)
     server, _ = await _skill_server(path)
@@ -321,7 +369,11 @@ async def test_skill_contents_file_and_download(tmp_path: Path) -> None:
     ("old", "new", "message"),
     [
         ('sourceNamespace: "orders-rest"', 'sourceNamespace: "orders-skills"', "not a REST or MCP exposure"),
-        ('          location: "file:///tmp/naftiko-test-skills/order-management"\n', "", "needs the skill to have a 'location'"),
+        (
+            '          location: "file:///tmp/naftiko-test-skills/order-management"\n',
+            "",
+            "needs the skill to have a 'location'",
+        ),
     ],
 )
 def test_skill_tools_are_checked_at_load(tmp_path: Path, old: str, new: str, message: str) -> None:
@@ -337,7 +389,9 @@ def test_skill_tools_are_checked_at_load(tmp_path: Path, old: str, new: str, mes
 
 
 def _naftiko_run(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "naftiko.cli", "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "naftiko.cli", "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_run_serves_rest_skill_and_control_side_by_side() -> None:
@@ -369,7 +423,11 @@ def test_run_serves_rest_skill_and_control_side_by_side() -> None:
 
 def test_run_refuses_a_skill_pointing_at_no_exposure(tmp_path: Path) -> None:
     path = tmp_path / "bad-skill.yaml"
-    path.write_text(official("skill-capability.yaml").read_text().replace('sourceNamespace: "orders-rest"', 'sourceNamespace: "nowhere"'))
+    path.write_text(
+        official("skill-capability.yaml")
+        .read_text()
+        .replace('sourceNamespace: "orders-rest"', 'sourceNamespace: "nowhere"')
+    )
     process = _naftiko_run(str(path), "--port", f"orders-rest={free_port()}", "--port", f"orders-skills={free_port()}")
     _, err = process.communicate(timeout=60)
     assert process.returncode == 2 and "sourceNamespace 'nowhere'" in err
@@ -395,7 +453,15 @@ async def test_metric_labels_do_not_grow_with_the_paths_asked_for() -> None:
     server, _ = await _skill_server(official("skill-capability.yaml"))
     try:
         base = base_of(server)
-        for path in ("/skills", "/skills/nope", "/skills/order-management/contents/a.md", "/skills/x/contents/b/c.md", "/random/1", "/random/2", "/skills/x/y/z"):
+        for path in (
+            "/skills",
+            "/skills/nope",
+            "/skills/order-management/contents/a.md",
+            "/skills/x/contents/b/c.md",
+            "/random/1",
+            "/random/2",
+            "/skills/x/y/z",
+        ):
             await call("GET", base + path)
         _, _, text = await call("GET", base + "/metrics")
         routes = set(re.findall(r'route="([^"]*)"', text.decode()))

@@ -30,12 +30,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from support import FakeUpstream, free_port
 from naftiko.engine.compile import CompileOptions
 from naftiko.observability import logs as log_control
 from naftiko.run_command import _mcp_route_factory, load_capabilities
 from naftiko.server import Runtime, plan
 from naftiko.watch import Reloader
+from support import FakeUpstream, free_port
 
 TOKEN = "gateway-token-SECRET-789"  # the control port's bearer token (tests/conftest.py TEST_SECRETS)
 UPSTREAM_KEY = "s3cr3t/value+0123456789=&x"  # URL-encoding and base64 both differ from the plain value
@@ -176,8 +176,14 @@ MANAGEMENT = [
 
 async def test_every_management_route_refuses_without_credentials_but_probes_stay_open(plane: Plane) -> None:
     for method, path in MANAGEMENT:
-        for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {base64.b64encode(TOKEN.encode()).decode()}"}):
-            status, answer_headers, body = await call(method, plane.control + path, headers=headers, data=b'{"level": "ERROR"}')
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong-token"},
+            {"Authorization": f"Basic {base64.b64encode(TOKEN.encode()).decode()}"},
+        ):
+            status, answer_headers, body = await call(
+                method, plane.control + path, headers=headers, data=b'{"level": "ERROR"}'
+            )
             assert status == 401, (method, path, headers)
             assert answer_headers["WWW-Authenticate"].startswith("Bearer")
             assert TOKEN not in body.decode() and TOKEN not in json.dumps(answer_headers)
@@ -190,9 +196,16 @@ async def test_every_management_route_refuses_without_credentials_but_probes_sta
 
 
 async def test_a_web_page_elsewhere_cannot_change_anything_even_with_credentials(plane: Plane) -> None:
-    status, _, _ = await call("POST", plane.control + "/config/reload", headers={**AUTH, "Origin": "https://evil.example"})
+    status, _, _ = await call(
+        "POST", plane.control + "/config/reload", headers={**AUTH, "Origin": "https://evil.example"}
+    )
     assert status == 403
-    status, _, _ = await call("PUT", plane.control + "/logs/naftiko", headers={**AUTH, "Origin": "https://evil.example"}, json={"level": "ERROR"})
+    status, _, _ = await call(
+        "PUT",
+        plane.control + "/logs/naftiko",
+        headers={**AUTH, "Origin": "https://evil.example"},
+        json={"level": "ERROR"},
+    )
     assert status == 403 and logging.getLogger("naftiko").level != logging.ERROR
 
 
@@ -231,16 +244,23 @@ async def test_config_is_the_effective_configuration_with_no_secret_in_any_encod
     exposes = {e["type"]: e for e in served["exposes"]}
     assert exposes["rest"]["operations"] == [{"name": "get-item", "method": "GET", "calls": "items-api.get-item"}]
     assert exposes["mcp"]["tools"] == [{"name": "get-item", "calls": "items-api.get-item"}]
-    assert exposes["control"]["authentication"] == {"type": "bearer"} and exposes["control"]["management"]["reload"] is True
+    assert (
+        exposes["control"]["authentication"] == {"type": "bearer"}
+        and exposes["control"]["management"]["reload"] is True
+    )
     ports = {p["type"]: p for p in config["ports"]}
     assert {p["port"] for p in config["ports"]} == set(plane.ports.values())
     assert ports["rest"]["namespaces"] == ["items-rest"] and ports["mcp"]["state"] == "started"
 
 
 def test_config_scrubs_secrets_that_slip_into_any_string() -> None:
-    from naftiko.exposes.control_config import redact, secret_forms as forms
+    from naftiko.exposes.control_config import redact
+    from naftiko.exposes.control_config import secret_forms as forms
 
-    value = {"a": f"https://user:pw@host/x?k={quote(UPSTREAM_KEY, safe='')}", "b": [base64.b64encode(UPSTREAM_KEY.encode()).decode()]}
+    value = {
+        "a": f"https://user:pw@host/x?k={quote(UPSTREAM_KEY, safe='')}",
+        "b": [base64.b64encode(UPSTREAM_KEY.encode()).decode()],
+    }
     text = json.dumps(redact(value, forms([UPSTREAM_KEY])))
     assert "user:pw" not in text and UPSTREAM_KEY not in text and quote(UPSTREAM_KEY, safe="") not in text
     assert base64.b64encode(UPSTREAM_KEY.encode()).decode() not in text
@@ -258,11 +278,18 @@ async def test_config_is_not_served_without_info(tmp_path: Path, upstream: FakeU
 
 # -- /config/validate --------------------------------------------------------------------------
 
-BROKEN = capability().replace("              call: items-api.get-item\n    - type: mcp", "              call: items-api.nowhere\n    - type: mcp")
+BROKEN = capability().replace(
+    "              call: items-api.get-item\n    - type: mcp", "              call: items-api.nowhere\n    - type: mcp"
+)
 
 
 def validate_cli(path: Path) -> list[dict[str, Any]]:
-    process = subprocess.run([sys.executable, "-m", "naftiko.cli", "validate", "--format", "json", str(path)], capture_output=True, text=True, timeout=60)
+    process = subprocess.run(
+        [sys.executable, "-m", "naftiko.cli", "validate", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     [report] = json.loads(process.stdout)
     return report["errors"]
 
@@ -270,7 +297,9 @@ def validate_cli(path: Path) -> list[dict[str, Any]]:
 async def test_validate_accepts_a_good_document_and_changes_nothing(plane: Plane) -> None:
     before = (await call("GET", plane.control + "/config", headers=AUTH))[2]
     document = capability("/other/{{id}}")
-    status, headers, body = await call("POST", plane.control + "/config/validate", headers={**AUTH, "Content-Type": "application/yaml"}, data=document)
+    status, headers, body = await call(
+        "POST", plane.control + "/config/validate", headers={**AUTH, "Content-Type": "application/yaml"}, data=document
+    )
     assert status == 200 and headers["Content-Type"].startswith("application/json")
     assert json.loads(body) == {"valid": True, "errors": [], "warnings": json.loads(body)["warnings"]}
     assert (await call("GET", plane.control + "/config", headers=AUTH))[2] == before
@@ -279,7 +308,9 @@ async def test_validate_accepts_a_good_document_and_changes_nothing(plane: Plane
 
 
 async def test_validate_reports_errors_at_their_line_and_column_as_the_cli_does(plane: Plane, tmp_path: Path) -> None:
-    status, headers, body = await call("POST", plane.control + "/config/validate", headers={**AUTH, "Content-Type": "application/yaml"}, data=BROKEN)
+    status, headers, body = await call(
+        "POST", plane.control + "/config/validate", headers={**AUTH, "Content-Type": "application/yaml"}, data=BROKEN
+    )
     assert status == 422 and headers["Content-Type"].startswith("application/problem+json")
     problem = json.loads(body)
     assert problem["valid"] is False and problem["status"] == 422
@@ -294,16 +325,24 @@ async def test_validate_reports_errors_at_their_line_and_column_as_the_cli_does(
 
 async def test_validate_refuses_what_is_not_yaml_too_large_or_another_media_type(plane: Plane) -> None:
     yaml_headers = {**AUTH, "Content-Type": "application/yaml"}
-    status, headers, body = await call("POST", plane.control + "/config/validate", headers=yaml_headers, data=b"naftiko: [unclosed\n  - {")
+    status, headers, body = await call(
+        "POST", plane.control + "/config/validate", headers=yaml_headers, data=b"naftiko: [unclosed\n  - {"
+    )
     assert status == 400 and headers["Content-Type"].startswith("application/problem+json")
     assert json.loads(body)["errors"][0]["line"] >= 1
-    status, headers, _ = await call("POST", plane.control + "/config/validate", headers=yaml_headers, data=b"\xff\xfe binary")
+    status, headers, _ = await call(
+        "POST", plane.control + "/config/validate", headers=yaml_headers, data=b"\xff\xfe binary"
+    )
     assert status == 400 and headers["Content-Type"].startswith("application/problem+json")
     status, headers, _ = await call("POST", plane.control + "/config/validate", headers=yaml_headers, data=b"")
     assert status == 400
-    status, headers, _ = await call("POST", plane.control + "/config/validate", headers={**AUTH, "Content-Type": "image/png"}, data=b"x: 1")
+    status, headers, _ = await call(
+        "POST", plane.control + "/config/validate", headers={**AUTH, "Content-Type": "image/png"}, data=b"x: 1"
+    )
     assert status == 415
-    status, headers, body = await call("POST", plane.control + "/config/validate", headers=yaml_headers, data=b"a: b\n" * (1024 * 1024))
+    status, headers, body = await call(
+        "POST", plane.control + "/config/validate", headers=yaml_headers, data=b"a: b\n" * (1024 * 1024)
+    )
     assert status == 413 and headers["Content-Type"].startswith("application/problem+json")
     assert (await call("GET", plane.control + "/config/validate", headers=AUTH))[0] == 405
 
@@ -321,7 +360,12 @@ async def test_reload_serves_the_files_on_disk_and_refuses_broken_ones_while_the
     assert (await call("GET", rest + "/things/1"))[0] == 200  # served as soon as the answer came
     assert (await call("GET", rest + "/items/1"))[0] == 404
 
-    (plane.folder / "items.yaml").write_text(BROKEN.replace("/items/{{id}}\n          operations:\n            - method", "/broken/{{id}}\n          operations:\n            - method"))
+    (plane.folder / "items.yaml").write_text(
+        BROKEN.replace(
+            "/items/{{id}}\n          operations:\n            - method",
+            "/broken/{{id}}\n          operations:\n            - method",
+        )
+    )
     status, headers, body = await call("POST", plane.control + "/config/reload", headers=AUTH)
     assert status == 422 and headers["Content-Type"].startswith("application/problem+json")
     errors = json.loads(body)["errors"]
@@ -332,7 +376,9 @@ async def test_reload_serves_the_files_on_disk_and_refuses_broken_ones_while_the
     (plane.folder / "second.yaml").write_text(capability("/things/{{id}}").replace("Control plane probe", "Second"))
     (plane.folder / "items.yaml").write_text(capability("/things/{{id}}"))
     status, _, body = await call("POST", plane.control + "/config/reload", headers=AUTH)
-    assert status == 409 and "/things/{id}" in json.loads(body)["errors"][0]["message"]  # the same route twice on one port
+    assert (
+        status == 409 and "/things/{id}" in json.loads(body)["errors"][0]["message"]
+    )  # the same route twice on one port
     assert (await call("GET", rest + "/things/1"))[0] == 200
 
 
@@ -473,9 +519,16 @@ async def test_the_log_stream_carries_each_request_line_and_runtime_records(plan
         await call("GET", plane.url("items-rest", "/items/7"), headers={"X-Request-Id": "probe-request-1"})
         line = await stream.find(lambda e: e.get("requestId") == "probe-request-1")
         assert line["logger"] == "naftiko.access" and line["level"] == "INFO"
-        assert (line["method"], line["route"], line["status"], line["upstreamStatus"]) == ("GET", "/items/{id}", 200, 200)
+        assert (line["method"], line["route"], line["status"], line["upstreamStatus"]) == (
+            "GET",
+            "/items/{id}",
+            200,
+            200,
+        )
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["timestamp"])
-        assert re.fullmatch(r"[0-9a-f]{32}", line["traceId"]) and re.fullmatch(r"[0-9a-f]{16}", line["spanId"])  # traced: a control port is there
+        assert re.fullmatch(r"[0-9a-f]{32}", line["traceId"]) and re.fullmatch(
+            r"[0-9a-f]{16}", line["spanId"]
+        )  # traced: a control port is there
         logging.getLogger("naftiko").warning("a runtime record for the stream")
         record = await stream.find(lambda e: e.get("message") == "a runtime record for the stream")
         assert (record["logger"], record["level"]) == ("naftiko", "WARNING")
@@ -549,9 +602,22 @@ async def test_a_stream_ends_when_the_server_stops(tmp_path: Path, upstream: Fak
 
 
 async def mcp_call(url: str, tool: str, arguments: dict[str, Any]) -> int:
-    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2025-06-18",
+    }
     async with aiohttp.ClientSession() as session:
-        init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
+        init = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"},
+            },
+        }
         async with session.post(url, json=init, headers=headers) as response:
             session_id = response.headers["Mcp-Session-Id"]
         payload = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
@@ -646,7 +712,9 @@ def test_logs_settings_simple_and_advanced_forms() -> None:
 
 
 async def test_logs_routes_are_absent_unless_asked_for(tmp_path: Path, upstream: FakeUpstream) -> None:
-    (tmp_path / "items.yaml").write_text(capability().replace("        logs:\n          stream: true\n          max-subscribers: 2\n", ""))
+    (tmp_path / "items.yaml").write_text(
+        capability().replace("        logs:\n          stream: true\n          max-subscribers: 2\n", "")
+    )
     served = await Plane(tmp_path, upstream).start()
     try:
         for path in ("/logs", "/logs/naftiko", "/logs/stream"):

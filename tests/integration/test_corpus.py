@@ -11,8 +11,8 @@ import json
 import jsonschema
 import yaml
 
-from support import shared_path
 from naftiko.validation import check_files, discover
+from support import shared_path
 
 
 def official_verdict(validator: jsonschema.Draft202012Validator, path) -> bool:
@@ -34,6 +34,7 @@ def test_corpus_verdicts_and_strict_agreement() -> None:
     default = check_files(files, together=False)
     strict = check_files(files, strict=True, together=False)
     assert len(default) == len(strict) == len(files)
+
     # The strict verdict of the schema level equals the official schema's on every file. Checks
     # beyond the schema (unresolvable imports: the corpus flattens folders) may fail a file more.
     def schema_valid(report) -> bool:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 from aiohttp import web
 
-from support import FakeUpstream, shared_path
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.results import Success
 from naftiko.spec.document import load_document
+from support import FakeUpstream, shared_path
 
 
 def official(name: str, upstream: FakeUpstream, namespace: str):
@@ -49,13 +48,21 @@ async def test_body_param_fills_a_query_template_and_consume_level_header(upstre
 @pytest.mark.parametrize(
     ("file", "namespace", "fixture", "content_type", "first"),
     [
-        ("csv-capability.yaml", "mock-csv", "sample-users.csv", "text/csv", {"id": "1", "name": "Alice Smith", "email": "alice@example.com"}),
+        (
+            "csv-capability.yaml",
+            "mock-csv",
+            "sample-users.csv",
+            "text/csv",
+            {"id": "1", "name": "Alice Smith", "email": "alice@example.com"},
+        ),
         ("yaml-capability.yaml", "mock-yaml", "sample-users.yaml", "application/yaml", None),
         ("html-capability.yaml", "mock-html", "sample-products.html", "text/html", None),
         ("markdown-capability.yaml", "mock-markdown", "sample-readme.md", "text/markdown", None),
     ],
 )
-async def test_format_examples_map_their_fixtures(upstream: FakeUpstream, file: str, namespace: str, fixture: str, content_type: str, first) -> None:
+async def test_format_examples_map_their_fixtures(
+    upstream: FakeUpstream, file: str, namespace: str, fixture: str, content_type: str, first
+) -> None:
     body = shared_path("conformance", "official", "fixtures", fixture).read_bytes()
     upstream.respond = lambda request, _: web.Response(body=body, content_type=content_type)
     document = load_document(shared_path("conformance", "official", file))

@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import web
 
-from support import FakeUpstream
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.results import DryRun, Success
 from naftiko.spec.document import load_document
+from support import FakeUpstream
 
 TEMPLATE = """naftiko: 1.0.0-alpha2
 binds:
@@ -56,7 +56,9 @@ def capability(tmp_path: Path, upstream_url: str | None, operation: str = "", au
     document = load_document(path)
     assert document.valid, document.errors
     upstreams = {"api": upstream_url} if upstream_url else {}
-    return compile_capability(document, CompileOptions(upstreams=upstreams, environ={"API_SECRET": SECRET}, dry_run=dry_run))
+    return compile_capability(
+        document, CompileOptions(upstreams=upstreams, environ={"API_SECRET": SECRET}, dry_run=dry_run)
+    )
 
 
 async def send(cap, inputs: dict):
@@ -73,7 +75,7 @@ BODIES = {
         lambda body: json.loads(body) == {"count": 3, "tags": ["a", "b"], "label": "n=3"},
     ),
     "raw-json": (
-        "              body: '{\"crewIds\": {{crewIds}}, \"note\": \"{{note}}\"}'\n",
+        '              body: \'{"crewIds": {{crewIds}}, "note": "{{note}}"}\'\n',
         {"id": "1", "crewIds": ["c1", "c2"], "note": 'say "hi"'},
         "application/json",
         lambda body: json.loads(body) == {"crewIds": ["c1", "c2"], "note": 'say "hi"'},
@@ -116,7 +118,10 @@ async def test_body_types_arrive_encoded(tmp_path: Path, upstream: FakeUpstream,
 
 
 AUTHS = {
-    "bearer": ("      authentication: {type: bearer, token: '{{API_SECRET}}'}", lambda r: r.headers["Authorization"] == f"Bearer {SECRET}"),
+    "bearer": (
+        "      authentication: {type: bearer, token: '{{API_SECRET}}'}",
+        lambda r: r.headers["Authorization"] == f"Bearer {SECRET}",
+    ),
     "apikey-header": (
         "      authentication: {type: apikey, key: X-Api-Key, value: '{{API_SECRET}}', placement: header}",
         lambda r: r.headers["X-Api-Key"] == SECRET,
@@ -137,7 +142,9 @@ AUTHS = {
 
 
 @pytest.mark.parametrize("kind", sorted(AUTHS))
-async def test_auth_types_through_the_engine_and_masked_in_dry_run(tmp_path: Path, upstream: FakeUpstream, kind: str) -> None:
+async def test_auth_types_through_the_engine_and_masked_in_dry_run(
+    tmp_path: Path, upstream: FakeUpstream, kind: str
+) -> None:
     auth, check = AUTHS[kind]
     result = await send(capability(tmp_path, upstream.url, auth=auth), {"id": "1"})
     assert isinstance(result, Success)
@@ -158,7 +165,9 @@ async def test_xml_answers_map_with_the_root_dropped(tmp_path: Path, upstream: F
         "              items:\n                type: object\n                properties:\n                  name: {type: string, mapping: $.name}\n",
     )
     path.write_text(text)
-    cap = compile_capability(load_document(path), CompileOptions(upstreams={"api": upstream.url}, environ={"API_SECRET": SECRET}))
+    cap = compile_capability(
+        load_document(path), CompileOptions(upstreams={"api": upstream.url}, environ={"API_SECRET": SECRET})
+    )
     result = await send(cap, {"id": "1"})
     assert isinstance(result, Success) and result.body == [{"name": "Ada"}, {"name": "Bob"}]
 
@@ -167,7 +176,8 @@ async def test_rate_limit_spaces_calls_per_namespace(tmp_path: Path, upstream: F
     path = tmp_path / "cap.yaml"
     path.write_text(TEMPLATE.format(operation="", auth=""))
     cap = compile_capability(
-        load_document(path), CompileOptions(upstreams={"api": upstream.url}, environ={"API_SECRET": SECRET}, rate_limits={"api": 5})
+        load_document(path),
+        CompileOptions(upstreams={"api": upstream.url}, environ={"API_SECRET": SECRET}, rate_limits={"api": 5}),
     )
     started = time.monotonic()
     await asyncio.gather(*(cap.invoke(cap.find("send"), {"id": str(i)}) for i in range(10)))
@@ -188,7 +198,10 @@ def test_secret_in_every_auth_field_never_printed(tmp_path: Path) -> None:
         for extra in (["--dry-run"], ["--upstream", "api=http://127.0.0.1:9"]):
             done = subprocess.run(
                 [sys.executable, "-m", "naftiko.cli", "call", *extra, str(path), "send", "--arg", "id=1"],
-                capture_output=True, text=True, env=env, timeout=60,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=60,
             )
             assert SECRET not in done.stdout + done.stderr, (kind, extra)
             assert done.stdout.strip(), (kind, extra, done.stderr)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from support import SEED, FakeUpstream
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.results import DryRun, InvalidInput, Success, TimedOut, Unreachable, UpstreamError
 from naftiko.spec.document import load_document
+from support import SEED, FakeUpstream
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
 BASIC = "Basic " + base64.b64encode(b"site-id-123:api-key-SECRET-456").decode()
@@ -24,7 +24,8 @@ def capability(upstream: FakeUpstream, **options):
     document = load_document(SEED)
     assert document.valid, document.errors
     return compile_capability(
-        document, CompileOptions(upstreams={"track-customers": upstream.url + "/api/v1"}, environ=CREDENTIALS, **options)
+        document,
+        CompileOptions(upstreams={"track-customers": upstream.url + "/api/v1"}, environ=CREDENTIALS, **options),
     )
 
 
@@ -39,7 +40,9 @@ def capability(upstream: FakeUpstream, **options):
         ("track-customers.deletecustomer", "DELETE", "/api/v1/customers/cust-1"),
     ],
 )
-async def test_each_seed_operation_reaches_customer_io_as_expected(upstream: FakeUpstream, target: str, method: str, path: str) -> None:
+async def test_each_seed_operation_reaches_customer_io_as_expected(
+    upstream: FakeUpstream, target: str, method: str, path: str
+) -> None:
     cap = capability(upstream)
     inputs: dict = {"identifier": "cust-1"}
     if "identify" in target:
@@ -85,7 +88,10 @@ async def test_unsafe_identifiers_are_refused_before_sending(upstream: FakeUpstr
 async def test_inputs_are_checked_against_inferred_types(upstream: FakeUpstream) -> None:
     cap = capability(upstream)
     target = cap.find("identify-customer")
-    assert [(f.name, f.type, f.required) for f in target.inputs] == [("body", "object", False), ("identifier", "string", True)]
+    assert [(f.name, f.type, f.required) for f in target.inputs] == [
+        ("body", "object", False),
+        ("identifier", "string", True),
+    ]
     missing = await cap.invoke(target, {"body": {}})
     wrong = await cap.invoke(target, {"identifier": "a", "body": "not an object"})
     unknown = await cap.invoke(target, {"identifier": "a", "nope": 1})
@@ -108,7 +114,9 @@ async def test_unreachable_and_timeout_are_typed(upstream: FakeUpstream) -> None
     from naftiko.consumes.client import ClientSettings
 
     document = load_document(SEED)
-    down = compile_capability(document, CompileOptions(upstreams={"track-customers": "http://127.0.0.1:9"}, environ=CREDENTIALS))
+    down = compile_capability(
+        document, CompileOptions(upstreams={"track-customers": "http://127.0.0.1:9"}, environ=CREDENTIALS)
+    )
     assert isinstance(await down.invoke(down.find("suppress-customer"), {"identifier": "x"}), Unreachable)
     await down.close()
 
@@ -126,7 +134,11 @@ async def test_unreachable_and_timeout_are_typed(upstream: FakeUpstream) -> None
     await server.start_server()
     slow = compile_capability(
         document,
-        CompileOptions(upstreams={"track-customers": str(server.make_url(""))}, environ=CREDENTIALS, settings=ClientSettings(total_timeout=0.3)),
+        CompileOptions(
+            upstreams={"track-customers": str(server.make_url(""))},
+            environ=CREDENTIALS,
+            settings=ClientSettings(total_timeout=0.3),
+        ),
     )
     result = await slow.invoke(slow.find("suppress-customer"), {"identifier": "x"})
     await slow.close()
@@ -139,7 +151,9 @@ async def test_idempotent_calls_retry_on_503_and_others_do_not(upstream: FakeUps
     upstream.respond = lambda request, body: web.Response(status=next(statuses), headers={"Retry-After": "0"})
     cap = capability(upstream)
     assert isinstance(await cap.invoke(cap.find("delete-customer"), {"identifier": "x"}), Success)  # DELETE: retried
-    assert isinstance(await cap.invoke(cap.find("suppress-customer"), {"identifier": "x"}), UpstreamError)  # POST: not retried
+    assert isinstance(
+        await cap.invoke(cap.find("suppress-customer"), {"identifier": "x"}), UpstreamError
+    )  # POST: not retried
     await cap.close()
     assert [r.method for r in upstream.requests] == ["DELETE", "DELETE", "POST"]
 
@@ -174,7 +188,13 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOMER_IO")}
-    return subprocess.run([sys.executable, "-m", "naftiko.cli", *args], capture_output=True, text=True, env={**base, **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "naftiko.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("identifier", ["../admin", "a/b?c#d", "%2e%2e", "x\r\nInjected: 1"])
@@ -187,7 +207,12 @@ def test_call_cli_keeps_hostile_identifiers_in_their_segment(identifier: str) ->
     assert done.returncode == 0
     url = output["request"]["url"]
     segment = url.removeprefix("https://track.customer.io/api/v1/customers/")
-    assert "/" not in segment and "?" not in segment and "#" not in segment and "Injected" not in json.dumps(output["request"]["headers"])
+    assert (
+        "/" not in segment
+        and "?" not in segment
+        and "#" not in segment
+        and "Injected" not in json.dumps(output["request"]["headers"])
+    )
 
 
 async def test_secrets_never_appear_in_outputs_or_errors(upstream: FakeUpstream) -> None:
@@ -196,7 +221,15 @@ async def test_secrets_never_appear_in_outputs_or_errors(upstream: FakeUpstream)
 
     # The fake upstream lives on this event loop: run the CLI in a thread so the loop can answer it.
     done = await asyncio.to_thread(
-        run_cli, "call", "--upstream", f"track-customers={upstream.url}", str(SEED), "suppress-customer", "--arg", "identifier=x", env=CREDENTIALS
+        run_cli,
+        "call",
+        "--upstream",
+        f"track-customers={upstream.url}",
+        str(SEED),
+        "suppress-customer",
+        "--arg",
+        "identifier=x",
+        env=CREDENTIALS,
     )
     dry = run_cli("call", "--dry-run", str(SEED), "suppress-customer", "--arg", "identifier=x", env=CREDENTIALS)
     everything = done.stdout + done.stderr + dry.stdout + dry.stderr

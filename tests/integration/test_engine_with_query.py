@@ -147,8 +147,14 @@ async def test_values_are_sent_as_query_text_and_none_is_left_out(tmp_path: Path
         result = await capability.invoke(
             capability.find("tools-ns.list"),
             {
-                "id": "7", "limit": 5, "fields": ["id", "name", 3, True], "name": "ada lovelace",
-                "count": 2.5, "exact": False, "where": {"a": [1, 2]}, "size": None,
+                "id": "7",
+                "limit": 5,
+                "fields": ["id", "name", 3, True],
+                "name": "ada lovelace",
+                "count": 2.5,
+                "exact": False,
+                "where": {"a": [1, 2]},
+                "size": None,
             },
         )
         assert isinstance(result, Success), result
@@ -188,7 +194,9 @@ async def test_body_and_steps_keep_their_values_and_send_the_rest(tmp_path: Path
     capability = _capability(tmp_path, dry_run=True)
     try:
         created = await capability.invoke(capability.find("tools-ns.create"), {"id": "1", "title": "T", "dry": True})
-        stepped = await capability.invoke(capability.find("tools-ns.list-then-create"), {"id": "2", "fields": ["a", "b"]})
+        stepped = await capability.invoke(
+            capability.find("tools-ns.list-then-create"), {"id": "2", "fields": ["a", "b"]}
+        )
     finally:
         await capability.close()
     assert isinstance(created, DryRun) and isinstance(stepped, DryRun)
@@ -219,7 +227,14 @@ async def test_published_inputs_are_the_ones_sent(tmp_path: Path, upstream: Fake
             async with session.get(server.make_url("/openapi.json")) as response:
                 document = await response.json()
             parameters = {p["name"]: p["in"] for p in document["paths"]["/items/{id}"]["get"]["parameters"]}
-            assert parameters == {"id": "path", "fields": "query", "name": "query", "limit": "query", "page_size": "query", "trace": "query"}
+            assert parameters == {
+                "id": "path",
+                "fields": "query",
+                "name": "query",
+                "limit": "query",
+                "page_size": "query",
+                "trace": "query",
+            }
             async with session.get(server.make_url("/items/9?fields=id,name&name=x&limit=2")) as response:
                 assert response.status == 200, await response.text()
     finally:

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from naftiko.consumes.client import ClientSettings
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.exposes.mcp import McpServer
@@ -45,7 +46,9 @@ def head(status: int, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def answer(status: int = 200, body: bytes = b'{"ok":true}', content_type: str = "application/json", **headers: str) -> Mode:
+def answer(
+    status: int = 200, body: bytes = b'{"ok":true}', content_type: str = "application/json", **headers: str
+) -> Mode:
     async def mode(writer: Writer, method: str, hit: int) -> None:
         extra = {k.replace("_", "-"): v for k, v in headers.items()}
         writer.write(head(status, {"Content-Type": content_type, "Content-Length": str(len(body)), **extra}) + body)
@@ -64,14 +67,18 @@ def then(*modes: Mode) -> Mode:
 
 
 async def reset_mid_body(writer: Writer, method: str, hit: int) -> None:
-    writer.write(head(200, {"Content-Type": "application/json", "Content-Length": "1000"}) + b'{"partial": "' + b"x" * 100)
+    writer.write(
+        head(200, {"Content-Type": "application/json", "Content-Length": "1000"}) + b'{"partial": "' + b"x" * 100
+    )
     await writer.drain()
     await asyncio.sleep(0.05)
     writer.transport.abort()
 
 
 async def reset_mid_chunked_body(writer: Writer, method: str, hit: int) -> None:
-    writer.write(head(200, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}) + b'e\r\n{"partial": "x\r\n')
+    writer.write(
+        head(200, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}) + b'e\r\n{"partial": "x\r\n'
+    )
     await writer.drain()
     await asyncio.sleep(0.05)
     writer.transport.abort()
@@ -174,8 +181,7 @@ async def serving(upstream_url: str, settings: ClientSettings = FAST) -> AsyncIt
     servers = {}
     for port_plan in plan([capability]):
         if port_plan.kind in ("rest", "mcp"):
-            routes = lambda p: mcp_routes(McpServer(list(p.entries)), None)
-            server = Serving(port_plan, routes)
+            server = Serving(port_plan, lambda p: mcp_routes(McpServer(list(p.entries)), None))
             await server.start_server()
             servers[port_plan.kind] = server
     try:
@@ -220,7 +226,12 @@ async def rest_call(stack: Stack, method: str = "DELETE") -> tuple[int, dict[str
 
 async def mcp_call(stack: Stack, method: str = "DELETE") -> tuple[dict[str, Any], float]:
     _, _, tool, arguments = ROUTES[method]
-    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments, "_meta": ENVELOPE}}
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": ENVELOPE},
+    }
     headers = {
         "Accept": "application/json, text/event-stream",
         "Content-Type": "application/json",
@@ -265,14 +276,21 @@ async def assert_healthy(stack: Stack, fake: FaultUpstream) -> None:
 
 
 @pytest.mark.parametrize("code", [500, 502])
-async def test_upstream_5xx_is_502_with_upstream_status_and_never_retried(stack: Stack, fake: FaultUpstream, code: int) -> None:
+async def test_upstream_5xx_is_502_with_upstream_status_and_never_retried(
+    stack: Stack, fake: FaultUpstream, code: int
+) -> None:
     fake.mode = answer(code, b'{"meta":{"error":"boom"}}')
     status, headers, body, _ = await rest_call(stack, "DELETE")
     assert_problem(status, headers, body, 502, "upstream-error")
     assert body["upstreamStatus"] == code and body["upstreamBody"] == {"meta": {"error": "boom"}}
     assert fake.methods() == ["DELETE"]  # 500/502 are not retry statuses, even for an idempotent method
     result, _ = await mcp_call(stack, "DELETE")
-    assert tool_error(result) == {"ok": False, "error": "upstream_error", "status": code, "body": {"meta": {"error": "boom"}}}
+    assert tool_error(result) == {
+        "ok": False,
+        "error": "upstream_error",
+        "status": code,
+        "body": {"meta": {"error": "boom"}},
+    }
     assert fake.methods() == ["DELETE", "DELETE"]
     await assert_healthy(stack, fake)
 
@@ -304,7 +322,9 @@ async def test_503_then_success_recovers_for_idempotent_methods(stack: Stack, fa
     assert fake.methods() == ["DELETE"] * 3
 
 
-async def test_429_retry_after_is_honoured_for_idempotent_and_passed_through_for_post(stack: Stack, fake: FaultUpstream) -> None:
+async def test_429_retry_after_is_honoured_for_idempotent_and_passed_through_for_post(
+    stack: Stack, fake: FaultUpstream
+) -> None:
     fake.mode = then(answer(429, b'{"meta":{"error":"slow down"}}', Retry_After="0.4"), answer(200, b'{"done":1}'))
     status, _, body, elapsed = await rest_call(stack, "DELETE")
     assert (status, body) == (200, {"done": 1})
@@ -339,7 +359,10 @@ async def test_4xx_passes_through_untouched(stack: Stack, fake: FaultUpstream) -
     status, _, body, _ = await rest_call(stack, "DELETE")
     assert (status, body) == (404, {"meta": {"error": "no such customer"}})
     assert tool_error((await mcp_call(stack, "DELETE"))[0]) == {
-        "ok": False, "error": "upstream_error", "status": 404, "body": {"meta": {"error": "no such customer"}},
+        "ok": False,
+        "error": "upstream_error",
+        "status": 404,
+        "body": {"meta": {"error": "no such customer"}},
     }
     assert fake.methods() == ["DELETE", "DELETE"]
     await assert_healthy(stack, fake)
@@ -360,7 +383,9 @@ async def test_connection_refused_is_502_within_the_timeout(fake: FaultUpstream)
             assert response.status == 200
 
 
-async def test_connection_closed_before_an_answer_is_retried_only_when_idempotent(stack: Stack, fake: FaultUpstream) -> None:
+async def test_connection_closed_before_an_answer_is_retried_only_when_idempotent(
+    stack: Stack, fake: FaultUpstream
+) -> None:
     fake.mode = close_before_answer
     status, headers, body, elapsed = await rest_call(stack, "DELETE")
     assert_problem(status, headers, body, 502, "upstream-unreachable")
@@ -395,7 +420,9 @@ async def test_connection_reset_mid_body_is_502(stack: Stack, fake: FaultUpstrea
 
 @pytest.mark.parametrize("fault", [slow_headers, hang_mid_body], ids=["slow-headers", "hang-mid-body"])
 @pytest.mark.parametrize("method", ["DELETE", "POST"])
-async def test_timeouts_are_504_within_the_configured_timeout(stack: Stack, fake: FaultUpstream, fault: Mode, method: str) -> None:
+async def test_timeouts_are_504_within_the_configured_timeout(
+    stack: Stack, fake: FaultUpstream, fault: Mode, method: str
+) -> None:
     fake.mode = fault
     status, headers, body, elapsed = await rest_call(stack, method)
     assert_problem(status, headers, body, 504, "upstream-timeout")
@@ -490,9 +517,19 @@ async def test_a_body_over_the_configured_limit_is_502(fake: FaultUpstream, chun
 
 
 async def test_many_concurrent_faults_leave_the_server_healthy(stack: Stack, fake: FaultUpstream) -> None:
-    modes = [answer(500), answer(503), reset_mid_body, close_before_answer, answer(200, b"{bad"), answer(404, b"{}"), answer()]
+    modes = [
+        answer(500),
+        answer(503),
+        reset_mid_body,
+        close_before_answer,
+        answer(200, b"{bad"),
+        answer(404, b"{}"),
+        answer(),
+    ]
     fake.mode = lambda writer, method, hit: modes[hit % len(modes)](writer, method, hit)
-    calls = [rest_call(stack, m) for m in ("DELETE", "POST", "PUT") * 10] + [mcp_call(stack, m) for m in ("DELETE", "POST", "PUT") * 10]
+    calls = [rest_call(stack, m) for m in ("DELETE", "POST", "PUT") * 10] + [
+        mcp_call(stack, m) for m in ("DELETE", "POST", "PUT") * 10
+    ]
     results = await asyncio.gather(*calls)
     statuses = {r[0] for r in results[:30]}
     assert statuses <= {200, 404, 502}

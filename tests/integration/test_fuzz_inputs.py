@@ -30,11 +30,11 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from support import SEED, FakeUpstream, Serving  # noqa: E402
 from naftiko.engine.compile import CompileOptions, compile_capability  # noqa: E402
 from naftiko.run_command import _mcp_route_factory  # noqa: E402
 from naftiko.server import plan  # noqa: E402
 from naftiko.spec.document import load_document  # noqa: E402
+from support import SEED, FakeUpstream, Serving  # noqa: E402
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
 UPSTREAM_PATH = re.compile(r"/api/v1/customers/([^/?#]+)(/suppress|/unsuppress)?")
@@ -44,7 +44,13 @@ FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=list(Healt
 class Stack:
     """Fake upstream + the REST and MCP servers of one capability file, on a loop in a thread."""
 
-    def __init__(self, path: Path = SEED, environ: dict[str, str] | None = None, dry_run: bool = False, upstream: str | None = None):
+    def __init__(
+        self,
+        path: Path = SEED,
+        environ: dict[str, str] | None = None,
+        dry_run: bool = False,
+        upstream: str | None = None,
+    ):
         self.path, self.environ, self.dry_run, self.upstream_override = path, environ or CREDENTIALS, dry_run, upstream
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -103,7 +109,9 @@ class Stack:
         self.fake.requests.clear()
 
 
-def raw_request(port: int, method: str, target: str | bytes, headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+def raw_request(
+    port: int, method: str, target: str | bytes, headers: list[tuple[str, str]] | None = None, body: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
     """One HTTP/1.1 request written byte for byte; the response parsed by http.client."""
     target_bytes = target if isinstance(target, bytes) else target.encode("utf-8", "surrogatepass")
     lines = [method.encode() + b" " + target_bytes + b" HTTP/1.1", b"Host: 127.0.0.1:%d" % port, b"Connection: close"]
@@ -152,10 +160,38 @@ def stack() -> Iterator[Stack]:
 
 # --- strategies ---------------------------------------------------------------------------------
 
-NASTY = ["/", "?", "#", "%", "..", ".", "\r", "\n", "\r\n", "\x00", "\t", " ", "%2F", "%2e%2e", "\\", "@", ":", "{{", "}}", "é", "😀", "\u202e", "\ufeff"]
-identifiers = st.lists(st.one_of(st.sampled_from(NASTY), st.text(min_size=1, max_size=5)), min_size=1, max_size=6).map("".join)
+NASTY = [
+    "/",
+    "?",
+    "#",
+    "%",
+    "..",
+    ".",
+    "\r",
+    "\n",
+    "\r\n",
+    "\x00",
+    "\t",
+    " ",
+    "%2F",
+    "%2e%2e",
+    "\\",
+    "@",
+    ":",
+    "{{",
+    "}}",
+    "é",
+    "😀",
+    "\u202e",
+    "\ufeff",
+]
+identifiers = st.lists(st.one_of(st.sampled_from(NASTY), st.text(min_size=1, max_size=5)), min_size=1, max_size=6).map(
+    "".join
+)
 suffixes = st.sampled_from([("PUT", ""), ("DELETE", ""), ("POST", "/suppress"), ("POST", "/unsuppress")])
-big_numbers = st.one_of(st.integers(min_value=-(10**60), max_value=10**60), st.floats(allow_nan=False, allow_infinity=False))
+big_numbers = st.one_of(
+    st.integers(min_value=-(10**60), max_value=10**60), st.floats(allow_nan=False, allow_infinity=False)
+)
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), big_numbers, st.text(max_size=12)),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
@@ -178,7 +214,9 @@ def strict_json(data: bytes) -> Any:
 def test_rest_encoded_identifiers_stay_one_segment(stack: Stack, identifier: str, route: tuple[str, str]) -> None:
     stack.reset()
     method, suffix = route
-    status, headers, body = raw_request(stack.ports["rest"], method, f"/v1/customers/{quote(identifier, safe='')}{suffix}")
+    status, headers, body = raw_request(
+        stack.ports["rest"], method, f"/v1/customers/{quote(identifier, safe='')}{suffix}"
+    )
     assert_well_formed_rest(status, headers, body)
     segments = assert_upstream_shape(stack)
     assert len(segments) <= 1
@@ -207,7 +245,9 @@ def test_rest_random_json_bodies(stack: Stack, body: Any, identifier: str) -> No
     stack.reset()
     sent = json.dumps(body).encode()
     headers = [("Content-Type", "application/json")]
-    status, answer_headers, answer = raw_request(stack.ports["rest"], "PUT", f"/v1/customers/{quote(identifier, safe='')}", headers, sent)
+    status, answer_headers, answer = raw_request(
+        stack.ports["rest"], "PUT", f"/v1/customers/{quote(identifier, safe='')}", headers, sent
+    )
     assert_well_formed_rest(status, answer_headers, answer)
     assert_upstream_shape(stack)
     for recorded in stack.fake.requests:
@@ -230,11 +270,25 @@ def test_rest_random_json_bodies(stack: Stack, body: Any, identifier: str) -> No
         b'{"a": 1,}',
         b"",
     ],
-    ids=["inf", "-inf", "nan", "infinity", "5000-digits", "deep-array", "deep-object", "lone-surrogate", "not-utf8", "trailing-comma", "empty"],
+    ids=[
+        "inf",
+        "-inf",
+        "nan",
+        "infinity",
+        "5000-digits",
+        "deep-array",
+        "deep-object",
+        "lone-surrogate",
+        "not-utf8",
+        "trailing-comma",
+        "empty",
+    ],
 )
 def test_rest_hostile_bodies(stack: Stack, body: bytes) -> None:
     stack.reset()
-    status, headers, answer = raw_request(stack.ports["rest"], "PUT", "/v1/customers/c1", [("Content-Type", "application/json")], body)
+    status, headers, answer = raw_request(
+        stack.ports["rest"], "PUT", "/v1/customers/c1", [("Content-Type", "application/json")], body
+    )
     assert_well_formed_rest(status, headers, answer)
     assert_upstream_shape(stack)
     for recorded in stack.fake.requests:
@@ -248,10 +302,17 @@ def test_rest_hostile_bodies(stack: Stack, body: bytes) -> None:
     header=st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=20),
     cookie=st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters=";"), max_size=20),
 )
-def test_rest_query_headers_and_cookies_change_nothing(stack: Stack, query: list[tuple[str, str]], header: str, cookie: str) -> None:
+def test_rest_query_headers_and_cookies_change_nothing(
+    stack: Stack, query: list[tuple[str, str]], header: str, cookie: str
+) -> None:
     stack.reset()
     qs = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in query)
-    headers = [("X-Identifier", header), ("Cookie", f"identifier={cookie}"), ("X-Forwarded-Host", "evil.example"), ("Host-Override", header)]
+    headers = [
+        ("X-Identifier", header),
+        ("Cookie", f"identifier={cookie}"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("Host-Override", header),
+    ]
     status, answer_headers, body = raw_request(stack.ports["rest"], "POST", f"/v1/customers/c1/suppress?{qs}", headers)
     assert_well_formed_rest(status, answer_headers, body)
     assert [r.path for r in stack.fake.requests] == ["/api/v1/customers/c1/suppress"]
@@ -266,7 +327,12 @@ class McpClient:
         self.port, self.headers, self.session = port, headers, ""
 
     def post(self, message: Any, raw: bytes | None = None, **headers: str) -> tuple[int, dict[str, str], bytes]:
-        sent = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json", **self.headers, **headers}
+        sent = {
+            "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json",
+            **self.headers,
+            **headers,
+        }
         if self.session:
             sent["Mcp-Session-Id"] = self.session
             sent["MCP-Protocol-Version"] = "2025-06-18"
@@ -298,7 +364,12 @@ def mcp(stack: Stack) -> McpClient:
     return client
 
 
-TOOLS = {"identify-customer": "", "delete-customer": "", "suppress-customer": "/suppress", "unsuppress-customer": "/unsuppress"}
+TOOLS = {
+    "identify-customer": "",
+    "delete-customer": "",
+    "suppress-customer": "/suppress",
+    "unsuppress-customer": "/unsuppress",
+}
 
 
 @FUZZ
@@ -308,10 +379,14 @@ TOOLS = {"identify-customer": "", "delete-customer": "", "suppress-customer": "/
     extra=st.dictionaries(st.text(max_size=8), json_values, max_size=3),
     body=json_values,
 )
-def test_mcp_random_tool_arguments(stack: Stack, mcp: McpClient, tool: str, identifier: Any, extra: dict[str, Any], body: Any) -> None:
+def test_mcp_random_tool_arguments(
+    stack: Stack, mcp: McpClient, tool: str, identifier: Any, extra: dict[str, Any], body: Any
+) -> None:
     stack.reset()
     arguments = {**extra, "identifier": identifier, "body": body}
-    status, headers, answer = mcp.post({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
+    status, headers, answer = mcp.post(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+    )
     reply = assert_jsonrpc(status, headers, answer)
     segments = assert_upstream_shape(stack)
     assert len(segments) <= 1
@@ -325,7 +400,10 @@ def test_mcp_random_tool_arguments(stack: Stack, mcp: McpClient, tool: str, iden
 
 
 @FUZZ
-@given(params=json_values, method=st.sampled_from(["tools/call", "tools/list", "ping", "resources/read", "prompts/get", "nope"]))
+@given(
+    params=json_values,
+    method=st.sampled_from(["tools/call", "tools/list", "ping", "resources/read", "prompts/get", "nope"]),
+)
 def test_mcp_random_params(mcp: McpClient, params: Any, method: str) -> None:
     status, headers, answer = mcp.post({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
     assert_jsonrpc(status, headers, answer)
@@ -333,7 +411,14 @@ def test_mcp_random_params(mcp: McpClient, params: Any, method: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{", b"[]", b"null", b"1e999", b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", b"\xff"],
+    [
+        b"{",
+        b"[]",
+        b"null",
+        b"1e999",
+        b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b"\xff",
+    ],
     ids=["truncated", "empty-batch", "null", "inf", "deep", "not-utf8"],
 )
 def test_mcp_malformed_messages(mcp: McpClient, raw: bytes) -> None:
@@ -359,11 +444,29 @@ def test_mcp_malformed_messages(mcp: McpClient, raw: bytes) -> None:
         ("suppress-customer", b'{"identifier": ' + b"9" * 4000 + b"}"),
         ("identify-customer", b'{"identifier": "c1", "body": ' + b'{"a":' * 3000 + b"1" + b"}" * 3000 + b"}"),
     ],
-    ids=["inf", "nan", "surrogate-key", "surrogate-id", "dotdot", "dot", "empty", "crlf", "huge-float", "huge-int", "deep"],
+    ids=[
+        "inf",
+        "nan",
+        "surrogate-key",
+        "surrogate-id",
+        "dotdot",
+        "dot",
+        "empty",
+        "crlf",
+        "huge-float",
+        "huge-int",
+        "deep",
+    ],
 )
 def test_mcp_hostile_arguments(stack: Stack, mcp: McpClient, tool: str, arguments: bytes) -> None:
     stack.reset()
-    raw = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "' + tool.encode() + b'", "arguments": ' + arguments + b"}}"
+    raw = (
+        b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "'
+        + tool.encode()
+        + b'", "arguments": '
+        + arguments
+        + b"}}"
+    )
     status, headers, answer = mcp.post(None, raw=raw)
     assert status < 500
     if status == 200:
@@ -385,7 +488,9 @@ def test_rest_undecodable_or_dot_segments_are_refused(stack: Stack, segment: str
     assert not stack.fake.requests
 
 
-@pytest.mark.parametrize("segment", ["%", "%zz", "%25", "a;b", "%7B%7Bx%7D%7D", "..%2F", "%2F..%2F..%2Fx", "~", "%C3%A9"])
+@pytest.mark.parametrize(
+    "segment", ["%", "%zz", "%25", "a;b", "%7B%7Bx%7D%7D", "..%2F", "%2F..%2F..%2Fx", "~", "%C3%A9"]
+)
 def test_rest_odd_but_valid_segments_pass_as_one_segment(stack: Stack, segment: str) -> None:
     stack.reset()
     status, _, _ = raw_request(stack.ports["rest"], "POST", f"/v1/customers/{segment}/suppress")

@@ -10,10 +10,10 @@ import base64
 
 import pytest
 
-from support import REPO, FakeUpstream, Serving
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.server import plan
 from naftiko.spec.document import load_document
+from support import REPO, FakeUpstream, Serving
 
 customerio = pytest.importorskip("customerio")
 
@@ -28,7 +28,9 @@ RUNTIME_AUTH = "Basic " + base64.b64encode(b"real-site-id:real-api-key-0123").de
 
 
 async def test_sdk_calls_reach_customer_io_with_the_runtime_credentials(upstream: FakeUpstream) -> None:
-    capability = compile_capability(load_document(GATEWAY), CompileOptions(upstreams={"customer-io-track": upstream.url}, environ=ENVIRON))
+    capability = compile_capability(
+        load_document(GATEWAY), CompileOptions(upstreams={"customer-io-track": upstream.url}, environ=ENVIRON)
+    )
     [rest_plan] = plan([capability])
     server = Serving(rest_plan)
     await server.start_server()

@@ -12,8 +12,20 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
+from run_process import (
+    CREDENTIALS,
+    Answers,
+    Naftiko,
+    Upstream,
+    closed_within,
+    connect,
+    exchange,
+    head,
+    read_answer,
+    run_to_exit,
+)
 from support import free_port
-from run_process import CREDENTIALS, Answers, Naftiko, Upstream, closed_within, connect, exchange, head, read_answer, run_to_exit
 
 MB = 1024  # RSS is read in KiB
 
@@ -77,7 +89,9 @@ def test_a_client_that_pipelines_without_reading_cannot_grow_the_server_memory(f
         peak = max(peak, fresh.rss_kb())
     finally:
         sock.close()
-    assert peak - base < 20 * MB, f"RSS grew by {(peak - base) / MB:.0f} MB while the client sent {sent / 1e6:.1f} MB of requests and read nothing"
+    assert peak - base < 20 * MB, (
+        f"RSS grew by {(peak - base) / MB:.0f} MB while the client sent {sent / 1e6:.1f} MB of requests and read nothing"
+    )
     assert fresh.alive() and exchange(fresh.rest_port, "GET", "/health").status == 200
 
 
@@ -89,7 +103,15 @@ def test_a_stalled_pipelining_client_is_kept_and_then_answered_every_request_in_
     requests = []
     for i in range(total):
         if i % 5 == 0:
-            requests.append(head("PUT", f"/v1/customers/c{i}", shared.rest_port, {"Content-Type": "application/json"}, json.dumps({"n": i}).encode()))
+            requests.append(
+                head(
+                    "PUT",
+                    f"/v1/customers/c{i}",
+                    shared.rest_port,
+                    {"Content-Type": "application/json"},
+                    json.dumps({"n": i}).encode(),
+                )
+            )
         else:
             requests.append(head("GET", "/openapi.json", shared.rest_port))
     outgoing = memoryview(b"".join(requests))
@@ -141,7 +163,9 @@ def test_a_32_mb_header_line_without_a_line_end_is_refused_within_2_s_without_be
     connection closed within 2 s of the first byte, and the server's RSS grows by < 10 MB."""
     warm_up(fresh, head("GET", "/health", fresh.rest_port), 200)
     base = peak = fresh.rss_kb()
-    outgoing = memoryview(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{fresh.rest_port}\r\nX-Big: ".encode() + b"a" * (32 << 20))
+    outgoing = memoryview(
+        f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{fresh.rest_port}\r\nX-Big: ".encode() + b"a" * (32 << 20)
+    )
     offset = 0
     parser = Answers()
     refused = ""
@@ -184,7 +208,9 @@ def test_a_32_mb_header_line_without_a_line_end_is_refused_within_2_s_without_be
     if parser.done:
         [answer] = parser.done
         assert answer.status == 431 and answer.headers["content-type"].startswith("application/problem+json"), answer
-    assert peak - base < 10 * MB, f"RSS grew by {(peak - base) / MB:.0f} MB for {offset / 1e6:.1f} MB of one header line"
+    assert peak - base < 10 * MB, (
+        f"RSS grew by {(peak - base) / MB:.0f} MB for {offset / 1e6:.1f} MB of one header line"
+    )
     assert exchange(fresh.rest_port, "GET", "/health").status == 200
 
 
@@ -209,15 +235,26 @@ def test_with_max_connections_8_at_most_8_of_20_connections_are_served_at_once_a
     """Bound: `--max-connections 8`, 20 connections each sending a PUT that the upstream holds
     0.5 s: the upstream never sees more than 8 calls at once; each of the 20 gets its 200, a 503 or
     a close (none hangs); afterwards the server serves new connections again."""
-    with Upstream(delay=0.5) as upstream, Naftiko(
-        "--max-connections", "8", "--upstream", f"track-customers={upstream.base}", dry_run=False, env=CREDENTIALS
-    ) as server:
+    with (
+        Upstream(delay=0.5) as upstream,
+        Naftiko(
+            "--max-connections", "8", "--upstream", f"track-customers={upstream.base}", dry_run=False, env=CREDENTIALS
+        ) as server,
+    ):
         outcomes: list[str] = []
 
         def client(i: int) -> None:
             try:
                 with socket.create_connection(("127.0.0.1", server.rest_port), timeout=15) as sock:
-                    sock.sendall(head("PUT", f"/v1/customers/c{i}", server.rest_port, {"Content-Type": "application/json", "Connection": "close"}, b"{}"))
+                    sock.sendall(
+                        head(
+                            "PUT",
+                            f"/v1/customers/c{i}",
+                            server.rest_port,
+                            {"Content-Type": "application/json", "Connection": "close"},
+                            b"{}",
+                        )
+                    )
                     outcomes.append(str(read_answer(sock).status))
             except (ConnectionError, OSError) as exc:
                 outcomes.append("timeout" if isinstance(exc, TimeoutError) else "closed")
@@ -227,7 +264,9 @@ def test_with_max_connections_8_at_most_8_of_20_connections_are_served_at_once_a
             thread.start()
         for thread in threads:
             thread.join(30)
-        assert upstream.most_in_flight <= 8, f"{upstream.most_in_flight} calls in flight at once with --max-connections 8"
+        assert upstream.most_in_flight <= 8, (
+            f"{upstream.most_in_flight} calls in flight at once with --max-connections 8"
+        )
         assert len(outcomes) == 20 and set(outcomes) <= {"200", "503", "closed"}, sorted(outcomes)
         assert outcomes.count("200") >= 8, sorted(outcomes)
         assert exchange(server.rest_port, "GET", "/health").status == 200
@@ -303,7 +342,12 @@ def test_with_timeout_header_1_a_half_sent_request_head_is_closed_or_answered_40
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("--timeout-keep-alive", "abc"), ("--timeout-header", "abc"), ("--max-connections", "0"), ("--max-connections", "many")],
+    [
+        ("--timeout-keep-alive", "abc"),
+        ("--timeout-header", "abc"),
+        ("--max-connections", "0"),
+        ("--max-connections", "many"),
+    ],
 )
 def test_a_bad_network_flag_value_is_exit_2_naming_the_flag(flag: str, value: str) -> None:
     """Bound: a malformed or out-of-range value stops `naftiko run` before serving, exit 2, with a

@@ -65,7 +65,10 @@ def test_add_edit_break_and_delete_files_in_a_served_folder(tmp_path: Path) -> N
     (tmp_path / "alpha.yaml").write_text(CAPABILITY.format(name="alpha", port=port))
     process = subprocess.Popen(
         [sys.executable, "-m", "naftiko.cli", "run", "--dry-run", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
     try:
         assert eventually(lambda: status(f"{base}/health") == 200, timeout=30)

@@ -111,16 +111,23 @@ class Mcp:
             return response.status, json.loads(text) if text else None
 
     async def initialize(self) -> None:
-        status, answer = await self.request("initialize", {
-            "protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "test-hot-reload-mcp", "version": "1"},
-        })
+        status, answer = await self.request(
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL,
+                "capabilities": {},
+                "clientInfo": {"name": "test-hot-reload-mcp", "version": "1"},
+            },
+        )
         assert answer["result"]["protocolVersion"] == PROTOCOL and self.session_id, answer
         status, _ = await self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
         assert status == 202, status
 
     async def request(self, method: str, params: dict | None = None) -> tuple[int, dict]:
         self.next_id += 1
-        status, answer = await self.post({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}})
+        status, answer = await self.post(
+            {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
+        )
         assert status == 200, (method, status, answer)  # 404 would mean the session was lost
         return status, answer
 
@@ -172,8 +179,16 @@ async def test_file_dropped_while_a_call_is_in_flight_keeps_sessions_and_calls(t
     env = {**os.environ, "CUSTOMER_IO_USER": "site-id", "CUSTOMER_IO_PASS": "api-key"}
     with stderr_path.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "naftiko.cli", "run", "--upstream", f"track-customers={upstream_url}/api/v1", str(folder),
-            stdout=asyncio.subprocess.DEVNULL, stderr=stderr, env=env,
+            sys.executable,
+            "-m",
+            "naftiko.cli",
+            "run",
+            "--upstream",
+            f"track-customers={upstream_url}/api/v1",
+            str(folder),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
         )
     started_at = time.monotonic()
     try:
@@ -195,10 +210,14 @@ async def test_file_dropped_while_a_call_is_in_flight_keeps_sessions_and_calls(t
 
             # A slow call in flight (its own connection, same session).
             in_flight = asyncio.create_task(session.call("suppress-customer", {"identifier": SLOW_CUSTOMER}))
-            assert await asyncio.to_thread(SlowUpstream.slow_started.wait, 10), "the slow call never reached the upstream"
+            assert await asyncio.to_thread(SlowUpstream.slow_started.wait, 10), (
+                "the slow call never reached the upstream"
+            )
 
             # A new file with a new tool on the same MCP port: listed within 2 s, mid-call.
-            replace(folder / "orders.yaml", NEW_CAPABILITY.format(upstream=upstream_url, port=mcp_port, tool="get-order"))
+            replace(
+                folder / "orders.yaml", NEW_CAPABILITY.format(upstream=upstream_url, port=mcp_port, tool="get-order")
+            )
 
             async def listed() -> bool:
                 return "get-order" in await session.tools()
@@ -221,8 +240,12 @@ async def test_file_dropped_while_a_call_is_in_flight_keeps_sessions_and_calls(t
             assert unsuppressed["isError"] is False, unsuppressed
 
             # A broken edit of the new file: reported, and the previous version keeps serving.
-            replace(folder / "orders.yaml", NEW_CAPABILITY.format(upstream=upstream_url, port=mcp_port, tool="get-order")
-                    .replace("    tools:\n", "    tools: [broken\n"))
+            replace(
+                folder / "orders.yaml",
+                NEW_CAPABILITY.format(upstream=upstream_url, port=mcp_port, tool="get-order").replace(
+                    "    tools:\n", "    tools: [broken\n"
+                ),
+            )
             await asyncio.sleep(1.5)
             assert "get-order" in await session.tools()
             order = await session.call("get-order", {"id": "order-2"})

@@ -57,7 +57,9 @@ async def _serve(path: Path, upstream: FakeUpstream):
     return server, capability
 
 
-async def test_openapi_json_documents_the_input_and_its_upstream_name(capability_file: Path, upstream: FakeUpstream) -> None:
+async def test_openapi_json_documents_the_input_and_its_upstream_name(
+    capability_file: Path, upstream: FakeUpstream
+) -> None:
     server, capability = await _serve(capability_file, upstream)
     try:
         async with aiohttp.ClientSession() as session, session.get(server.make_url("/openapi.json")) as response:
@@ -89,9 +91,24 @@ async def test_the_upstream_url_carries_the_dotted_name(capability_file: Path, u
 
 def test_call_dry_run_shows_the_dotted_name(capability_file: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "naftiko.cli", "call", "--dry-run", str(capability_file), "x-api-v2-mcp.find-tweets-by-id",
-         "--arg", "ids=20", "--arg", "user_fields=id,name", "--arg", "tweet_fields=lang"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "naftiko.cli",
+            "call",
+            "--dry-run",
+            str(capability_file),
+            "x-api-v2-mcp.find-tweets-by-id",
+            "--arg",
+            "ids=20",
+            "--arg",
+            "user_fields=id,name",
+            "--arg",
+            "tweet_fields=lang",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     url = json.loads(done.stdout)["request"]["url"]

@@ -21,13 +21,13 @@ from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from support import SEED, FakeUpstream, free_port, mcp_serving, shared_path
 from naftiko.engine.capability import Capability, Exposure
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.exposes.mcp import McpServer
 from naftiko.exposes.mcp_http import mcp_routes
 from naftiko.exposes.server_auth import ServerAuth
 from naftiko.spec.document import load_document
+from support import SEED, FakeUpstream, free_port, mcp_serving, shared_path
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
 BASIC = "Basic " + base64.b64encode(b"site-id-123:api-key-SECRET-456").decode()
@@ -44,7 +44,9 @@ SEED_CALLS = [
 def compile_seed(upstream_url: str, path: Path = SEED, **options: Any) -> Capability:
     document = load_document(path)
     assert document.valid, document.errors
-    return compile_capability(document, CompileOptions(upstreams={"track-customers": upstream_url}, environ=CREDENTIALS, **options))
+    return compile_capability(
+        document, CompileOptions(upstreams={"track-customers": upstream_url}, environ=CREDENTIALS, **options)
+    )
 
 
 def mcp_entries(capability: Capability) -> list[tuple[Capability, Exposure]]:
@@ -52,7 +54,9 @@ def mcp_entries(capability: Capability) -> list[tuple[Capability, Exposure]]:
 
 
 @asynccontextmanager
-async def serving(server: McpServer, auth: ServerAuth | None = None, origins: tuple[str, ...] = ()) -> AsyncIterator[str]:
+async def serving(
+    server: McpServer, auth: ServerAuth | None = None, origins: tuple[str, ...] = ()
+) -> AsyncIterator[str]:
     test_server = mcp_serving(mcp_routes(server, auth, origins))
     await test_server.start_server()
     try:
@@ -83,7 +87,9 @@ class Raw:
         self.session_id: str | None = None
         self.version: str | None = None
 
-    async def post(self, payload: Any, headers: dict[str, str] | None = None, data: bytes | None = None) -> tuple[int, dict[str, str], Any]:
+    async def post(
+        self, payload: Any, headers: dict[str, str] | None = None, data: bytes | None = None
+    ) -> tuple[int, dict[str, str], Any]:
         sent = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json", **self.headers}
         if self.session_id:
             sent["Mcp-Session-Id"] = self.session_id
@@ -97,7 +103,9 @@ class Raw:
 
     async def initialize(self, version: str = "2025-11-25") -> dict[str, Any]:
         params = {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
-        status, sent_headers, reply = await self.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params})
+        status, sent_headers, reply = await self.post(
+            {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}
+        )
         assert status == 200, reply
         self.session_id = sent_headers["Mcp-Session-Id"]
         self.version = reply["result"]["protocolVersion"]
@@ -116,7 +124,9 @@ class Raw:
         routing = {"MCP-Protocol-Version": MODERN, "Mcp-Method": method}
         if "name" in params or "uri" in params:
             routing["Mcp-Name"] = params.get("name") or params["uri"]
-        status, _, reply = await self.post({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}, {**routing, **headers})
+        status, _, reply = await self.post(
+            {"jsonrpc": "2.0", "id": 7, "method": method, "params": params}, {**routing, **headers}
+        )
         return status, reply
 
 
@@ -142,16 +152,24 @@ async def test_official_client_lists_the_seed_tools_with_real_schemas(url: str, 
     assert list(tools) == ["identify-customer", "delete-customer", "suppress-customer", "unsuppress-customer"]
     identify = tools["identify-customer"].input_schema
     assert identify["type"] == "object" and identify["required"] == ["identifier"]
-    assert identify["properties"]["body"]["type"] == "object" and identify["properties"]["identifier"]["type"] == "string"
+    assert (
+        identify["properties"]["body"]["type"] == "object" and identify["properties"]["identifier"]["type"] == "string"
+    )
     for tool in tools.values():
         assert "identifier" in tool.input_schema["required"] and tool.output_schema is None
     delete = tools["delete-customer"].annotations
-    assert delete is not None and (delete.destructive_hint, delete.idempotent_hint, delete.read_only_hint) == (True, True, False)
+    assert delete is not None and (delete.destructive_hint, delete.idempotent_hint, delete.read_only_hint) == (
+        True,
+        True,
+        False,
+    )
     assert delete.open_world_hint is None  # not set in the file, so not asserted
 
 
 @pytest.mark.parametrize(("tool", "method", "path"), SEED_CALLS)
-async def test_official_client_calls_each_seed_tool(url: str, upstream: FakeUpstream, tool: str, method: str, path: str) -> None:
+async def test_official_client_calls_each_seed_tool(
+    url: str, upstream: FakeUpstream, tool: str, method: str, path: str
+) -> None:
     upstream.respond = lambda request, body: web.json_response({"accepted": True})
     arguments: dict[str, Any] = {"identifier": "cust-1"}
     if tool == "identify-customer":
@@ -183,9 +201,16 @@ async def test_empty_upstream_body_is_text_null_without_structured_content(url: 
 
 @pytest.mark.parametrize(
     ("arguments", "argument"),
-    [({}, "identifier"), ({"identifier": 42}, "identifier"), ({"identifier": "c1", "email": "x"}, "email"), ({"identifier": "c1", "body": "text"}, "body")],
+    [
+        ({}, "identifier"),
+        ({"identifier": 42}, "identifier"),
+        ({"identifier": "c1", "email": "x"}, "email"),
+        ({"identifier": "c1", "body": "text"}, "body"),
+    ],
 )
-async def test_bad_arguments_are_invalid_params_naming_the_argument(url: str, upstream: FakeUpstream, arguments: dict, argument: str) -> None:
+async def test_bad_arguments_are_invalid_params_naming_the_argument(
+    url: str, upstream: FakeUpstream, arguments: dict, argument: str
+) -> None:
     async with legacy_client(url) as session:
         with pytest.raises(MCPError) as raised:
             await session.call_tool("identify-customer", arguments)
@@ -206,7 +231,12 @@ async def test_upstream_error_is_a_tool_error_with_status_and_body(url: str, ups
     async with legacy_client(url) as session:
         result = await session.call_tool("delete-customer", {"identifier": "c1"})
     assert result.is_error is True and result.structured_content is None
-    assert json.loads(result.content[0].text) == {"ok": False, "error": "upstream_error", "status": 500, "body": {"meta": {"error": "boom"}}}
+    assert json.loads(result.content[0].text) == {
+        "ok": False,
+        "error": "upstream_error",
+        "status": 500,
+        "body": {"meta": {"error": "boom"}},
+    }
 
 
 async def test_unreachable_upstream_is_a_tool_error_with_the_message() -> None:
@@ -228,7 +258,11 @@ async def test_dry_run_answers_with_the_request_and_masks_secrets(upstream: Fake
     assert upstream.requests == [] and result.is_error is False
     request = result.structured_content
     assert request is not None and json.loads(result.content[0].text) == request
-    assert (request["method"], request["url"], request["body"]) == ("PUT", upstream.url + "/api/v1/customers/c1", {"email": "a@b.c"})
+    assert (request["method"], request["url"], request["body"]) == (
+        "PUT",
+        upstream.url + "/api/v1/customers/c1",
+        {"email": "a@b.c"},
+    )
     assert "api-key-SECRET-456" not in result.content[0].text and "site-id-123" not in result.content[0].text
 
 
@@ -272,20 +306,26 @@ async def test_stateless_version_needs_no_handshake_and_no_session(url: str, ups
 
 async def test_stateless_routing_headers_must_match_the_body(url: str) -> None:
     raw = Raw(url)
-    status, reply = await raw.modern("tools/call", {"name": "delete-customer", "arguments": {}}, **{"Mcp-Name": "suppress-customer"})
+    status, reply = await raw.modern(
+        "tools/call", {"name": "delete-customer", "arguments": {}}, **{"Mcp-Name": "suppress-customer"}
+    )
     assert status == 400 and reply["error"]["code"] == -32020
     status, reply = await raw.modern("tools/list", **{"Mcp-Method": "prompts/list"})
     assert status == 400 and reply["error"]["code"] == -32020
     meta = {**ENVELOPE, "io.modelcontextprotocol/protocolVersion": "2027-01-01"}
     headers = {"MCP-Protocol-Version": "2027-01-01", "Mcp-Method": "tools/list"}
-    status, _, reply = await raw.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}, headers)
+    status, _, reply = await raw.post(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}, headers
+    )
     assert status == 400 and reply["error"]["code"] == -32022 and reply["error"]["data"]["supported"] == [MODERN]
 
 
 async def test_unsupported_protocol_version_header_is_400(url: str) -> None:
     raw = Raw(url)
     await raw.initialize("2025-06-18")
-    status, _, reply = await raw.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"MCP-Protocol-Version": "1999-01-01"})
+    status, _, reply = await raw.post(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"MCP-Protocol-Version": "1999-01-01"}
+    )
     assert status == 400 and reply["error"]["code"] == -32600
 
 
@@ -315,9 +355,15 @@ async def test_tools_list_pages_with_an_opaque_cursor(seed: Capability) -> None:
         async with Client(address) as client:
             page = await client.list_tools()
             rest = await client.list_tools(cursor=page.next_cursor)
-    assert len(first["result"]["tools"]) == 3 and len(second["result"]["tools"]) == 1 and "nextCursor" not in second["result"]
+    assert (
+        len(first["result"]["tools"]) == 3
+        and len(second["result"]["tools"]) == 1
+        and "nextCursor" not in second["result"]
+    )
     assert bad["error"]["code"] == -32602
-    assert [t.name for t in page.tools + rest.tools] == [t["name"] for t in first["result"]["tools"] + second["result"]["tools"]]
+    assert [t.name for t in page.tools + rest.tools] == [
+        t["name"] for t in first["result"]["tools"] + second["result"]["tools"]
+    ]
     assert rest.next_cursor is None
 
 
@@ -328,12 +374,22 @@ async def test_malformed_json_is_parse_error_with_null_id(url: str) -> None:
     raw = Raw(url)
     await raw.initialize()
     status, _, reply = await raw.post(None, data=b'{"jsonrpc": "2.0", "id": 1, "method": ')
-    assert status == 400 and reply == {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": reply["error"]["message"]}}
+    assert status == 400 and reply == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32700, "message": reply["error"]["message"]},
+    }
 
 
 @pytest.mark.parametrize(
     "message",
-    [{"id": 1, "method": "ping"}, {"jsonrpc": "2.0", "id": 1}, {"jsonrpc": "2.0", "id": 1, "method": 5}, {"jsonrpc": "2.0", "id": None, "method": "ping"}, 42],
+    [
+        {"id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 1},
+        {"jsonrpc": "2.0", "id": 1, "method": 5},
+        {"jsonrpc": "2.0", "id": None, "method": "ping"},
+        42,
+    ],
 )
 async def test_invalid_requests_are_invalid_request(url: str, message: Any) -> None:
     raw = Raw(url)
@@ -367,13 +423,22 @@ async def test_sessions_are_required_checked_and_ended(url: str) -> None:
 
 @pytest.mark.parametrize(
     ("origin", "status"),
-    [("https://evil.example", 403), ("null", 403), ("http://localhost:6274", 200), ("http://127.0.0.1", 200), ("http://[::1]:8080", 200), ("https://agents.example.com", 200)],
+    [
+        ("https://evil.example", 403),
+        ("null", 403),
+        ("http://localhost:6274", 200),
+        ("http://127.0.0.1", 200),
+        ("http://[::1]:8080", 200),
+        ("https://agents.example.com", 200),
+    ],
 )
 async def test_origin_is_validated(seed: Capability, origin: str, status: int) -> None:
     async with serving(McpServer(mcp_entries(seed)), origins=("https://agents.example.com/",)) as address:
         raw = Raw(address)
         params = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "x", "version": "0"}}
-        got, _, _ = await raw.post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}, {"Origin": origin})
+        got, _, _ = await raw.post(
+            {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params}, {"Origin": origin}
+        )
     assert got == status
 
 
@@ -382,7 +447,9 @@ async def test_bearer_authentication_challenges_and_admits(seed: Capability) -> 
     async with serving(McpServer(mcp_entries(seed)), auth) as address:
         async with aiohttp.ClientSession() as http:
             for headers in ({}, {"Authorization": "Bearer wrong"}):
-                async with http.post(address, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers) as response:
+                async with http.post(
+                    address, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers
+                ) as response:
                     assert response.status == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
         raw = Raw(address, Authorization="Bearer sk-mcp-token-0123")
         await raw.initialize()
@@ -406,7 +473,9 @@ async def test_wrong_media_type_and_oversized_bodies_are_refused(url: str) -> No
     raw = Raw(url)
     await raw.initialize()
     assert (await raw.post(None, {"Content-Type": "text/plain"}, data=b"{}"))[0] == 415
-    huge = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "x" * (5 * 1024 * 1024)}}).encode()
+    huge = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "x" * (5 * 1024 * 1024)}}
+    ).encode()
     assert (await raw.post(None, data=huge))[0] == 413
 
 
@@ -427,9 +496,13 @@ async def test_a_cancelled_call_is_abandoned(seed: Capability) -> None:
         async with serving(McpServer(mcp_entries(capability))) as address:
             raw = Raw(address)
             await raw.initialize()
-            call = asyncio.create_task(raw.request("tools/call", {"name": "delete-customer", "arguments": {"identifier": "c1"}}, id=41))
+            call = asyncio.create_task(
+                raw.request("tools/call", {"name": "delete-customer", "arguments": {"identifier": "c1"}}, id=41)
+            )
             await asyncio.wait_for(started.wait(), 10)
-            status, _, _ = await raw.post({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 41}})
+            status, _, _ = await raw.post(
+                {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 41}}
+            )
             assert status == 202
             assert await asyncio.wait_for(call, 10) == (202, None)  # no response for a cancelled request
             assert (await raw.request("ping"))[0] == 200  # the session goes on
@@ -456,7 +529,9 @@ async def test_a_tool_declared_twice_on_one_port_names_both_files(upstream: Fake
 async def test_official_resources_and_prompts_example(upstream: FakeUpstream) -> None:
     path = shared_path("conformance", "official", "mcp-resources-prompts-capability.yaml")
     upstream.respond = lambda request, body: web.json_response({"results": [{"id": "p-1"}]})
-    capability = compile_capability(load_document(path), CompileOptions(upstreams={"mock-api": upstream.url + "/v1"}, environ={}))
+    capability = compile_capability(
+        load_document(path), CompileOptions(upstreams={"mock-api": upstream.url + "/v1"}, environ={})
+    )
     async with serving(McpServer(mcp_entries(capability))) as address, legacy_client(address) as session:
         capabilities = session.server_capabilities
         assert capabilities is not None and capabilities.resources is not None and capabilities.prompts is not None
@@ -465,20 +540,34 @@ async def test_official_resources_and_prompts_example(upstream: FakeUpstream) ->
         assert [(r.uri, r.title) for r in resources] == [("data://databases/pre-release/schema", "Database Schema")]
         assert [t.uri_template for t in templates] == ["data://users/{userId}/profile"]
         read = await session.read_resource("data://users/u-42/profile")
-        assert json.loads(read.contents[0].text) == {"results": [{"id": "p-1"}]} and read.contents[0].mime_type == "application/json"
+        assert (
+            json.loads(read.contents[0].text) == {"results": [{"id": "p-1"}]}
+            and read.contents[0].mime_type == "application/json"
+        )
         assert upstream.requests[-1].path == "/v1/databases/u-42/query"
         prompts = {p.name: p for p in (await session.list_prompts()).prompts}
         assert [a.required for a in prompts["summary-prompt"].arguments or []] == [True, False]
         summary = await session.get_prompt("summary-prompt", {"data": "{{format}} rows"})
-        outreach = await session.get_prompt("participant-outreach", {"participant_name": "Ada", "product_name": "Naftiko"})
+        outreach = await session.get_prompt(
+            "participant-outreach", {"participant_name": "Ada", "product_name": "Naftiko"}
+        )
         tool = await session.call_tool("query-database", {})
         with pytest.raises(MCPError):
             await session.read_resource("data://nothing/here")
     await capability.close()
     assert [m.role for m in summary.messages] == ["user", "assistant", "user"]
-    assert summary.messages[0].content.text == "Summarize the following data in {{format}} format:\n\n{{format}} rows"  # kept, never re-scanned
-    assert "Draft a personalized outreach email to Ada about the upcoming Naftiko pre-release." in outreach.messages[0].content.text
-    assert tool.is_error is False and json.loads(tool.content[0].text) == [{"id": "p-1"}] and tool.structured_content is None
+    assert (
+        summary.messages[0].content.text == "Summarize the following data in {{format}} format:\n\n{{format}} rows"
+    )  # kept, never re-scanned
+    assert (
+        "Draft a personalized outreach email to Ada about the upcoming Naftiko pre-release."
+        in outreach.messages[0].content.text
+    )
+    assert (
+        tool.is_error is False
+        and json.loads(tool.content[0].text) == [{"id": "p-1"}]
+        and tool.structured_content is None
+    )
 
 
 STATIC = """\
@@ -506,7 +595,9 @@ capability:
 """
 
 
-async def test_static_resources_and_file_prompts_stay_inside_their_folder(upstream: FakeUpstream, tmp_path: Path) -> None:
+async def test_static_resources_and_file_prompts_stay_inside_their_folder(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
     (tmp_path / "guides" / "deep").mkdir(parents=True)
     (tmp_path / "guides" / "intro.md").write_text("# Intro\n")
     (tmp_path / "guides" / "deep" / "setup.json").write_text('{"step": 1}')
@@ -521,28 +612,42 @@ async def test_static_resources_and_file_prompts_stay_inside_their_folder(upstre
         _, listed = await raw.request("resources/list")
         _, intro = await raw.request("resources/read", {"uri": "docs://guides/intro.md"})
         _, setup = await raw.request("resources/read", {"uri": "docs://guides/deep/setup.json"})
-        escapes = [(await raw.request("resources/read", {"uri": f"docs://guides/{p}"}))[1] for p in ("../secret.txt", "deep/../../secret.txt", "%2e%2e/secret.txt")]
+        escapes = [
+            (await raw.request("resources/read", {"uri": f"docs://guides/{p}"}))[1]
+            for p in ("../secret.txt", "deep/../../secret.txt", "%2e%2e/secret.txt")
+        ]
         _, prompt = await raw.request("prompts/get", {"name": "triage", "arguments": {"customer": "cust-7"}})
     await capability.close()
     assert [(r["uri"], r["mimeType"]) for r in listed["result"]["resources"]] == [
         ("docs://guides/deep/setup.json", "application/json"),
         ("docs://guides/intro.md", "text/markdown"),
     ]
-    assert intro["result"]["contents"] == [{"uri": "docs://guides/intro.md", "mimeType": "text/markdown", "text": "# Intro\n"}]
+    assert intro["result"]["contents"] == [
+        {"uri": "docs://guides/intro.md", "mimeType": "text/markdown", "text": "# Intro\n"}
+    ]
     assert setup["result"]["contents"][0]["text"] == '{"step": 1}'
     assert all(e["error"]["code"] == -32602 and "do not serve" not in json.dumps(e) for e in escapes)
-    assert prompt["result"]["messages"] == [{"role": "user", "content": {"type": "text", "text": "Look at cust-7 and {{unknown}}."}}]
+    assert prompt["result"]["messages"] == [
+        {"role": "user", "content": {"type": "text", "text": "Look at cust-7 and {{unknown}}."}}
+    ]
 
 
 async def test_official_hints_example_gives_titles_and_only_the_hints_set(upstream: FakeUpstream) -> None:
     path = shared_path("conformance", "official", "mcp-hints-capability.yaml")
-    capability = compile_capability(load_document(path), CompileOptions(upstreams={"mock-api": upstream.url}, environ={}))
+    capability = compile_capability(
+        load_document(path), CompileOptions(upstreams={"mock-api": upstream.url}, environ={})
+    )
     tools = {t["name"]: t for t in McpServer(mcp_entries(capability)).tool_list}
     await capability.close()
     assert tools["read-data"]["title"] == "Read Data"
     assert tools["read-data"]["annotations"] == {"readOnlyHint": True, "openWorldHint": True}
     assert "outputSchema" not in tools["read-data"]  # a string output: MCP output schemas are objects
-    assert tools["delete-record"]["annotations"] == {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True, "openWorldHint": False}
+    assert tools["delete-record"]["annotations"] == {
+        "readOnlyHint": False,
+        "destructiveHint": True,
+        "idempotentHint": True,
+        "openWorldHint": False,
+    }
     assert tools["delete-record"]["inputSchema"]["required"] == ["record-id"]
     assert "annotations" not in tools["no-hints-tool"] and "title" not in tools["no-hints-tool"]
 
@@ -550,17 +655,33 @@ async def test_official_hints_example_gives_titles_and_only_the_hints_set(upstre
 @pytest.mark.parametrize(
     ("answer", "structured"),
     [
-        ({"imo_number": "IMO-1", "vessel_name": "Northern Star", "year_built": 2001, "dimensions": {"length_overall": 180}}, "full"),
+        (
+            {
+                "imo_number": "IMO-1",
+                "vessel_name": "Northern Star",
+                "year_built": 2001,
+                "dimensions": {"length_overall": 180},
+            },
+            "full",
+        ),
         (None, "empty"),  # 200 with no body: still an object, as the output schema promises
     ],
 )
-async def test_typed_outputs_publish_an_output_schema_the_official_client_validates(upstream: FakeUpstream, answer: Any, structured: str) -> None:
+async def test_typed_outputs_publish_an_output_schema_the_official_client_validates(
+    upstream: FakeUpstream, answer: Any, structured: str
+) -> None:
     path = shared_path("conformance", "official", "nested-object-output-capability.yaml")
-    upstream.respond = lambda request, body: web.json_response(answer) if answer is not None else web.Response(status=200)
-    capability = compile_capability(load_document(path), CompileOptions(upstreams={"registry": upstream.url}, environ={}))
+    upstream.respond = lambda request, body: (
+        web.json_response(answer) if answer is not None else web.Response(status=200)
+    )
+    capability = compile_capability(
+        load_document(path), CompileOptions(upstreams={"registry": upstream.url}, environ={})
+    )
     async with serving(McpServer(mcp_entries(capability))) as address, legacy_client(address) as session:
         [tool] = (await session.list_tools()).tools
-        result = await session.call_tool("get-ship", {"imo": "IMO-1"})  # the SDK checks structuredContent against outputSchema
+        result = await session.call_tool(
+            "get-ship", {"imo": "IMO-1"}
+        )  # the SDK checks structuredContent against outputSchema
     await capability.close()
     assert tool.output_schema is not None and tool.output_schema["type"] == "object"
     assert tool.output_schema["properties"]["specs"]["properties"]["length"] == {"type": ["number", "null"]}
@@ -576,5 +697,7 @@ async def test_typed_outputs_publish_an_output_schema_the_official_client_valida
 async def test_a_lone_surrogate_is_answered_not_crashed_on(url: str) -> None:
     raw = Raw(url)
     await raw.initialize()
-    status, _, reply = await raw.post(None, data=b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "\\ud800"}}')
+    status, _, reply = await raw.post(
+        None, data=b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "\\ud800"}}'
+    )
     assert status == 200 and reply["error"]["code"] == -32602

@@ -60,7 +60,12 @@ class Child:
 async def child(upstream_url: str) -> AsyncIterator[Child]:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("CUSTOMER_IO")}, **CREDENTIALS}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, *command(upstream_url), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+        sys.executable,
+        *command(upstream_url),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     try:
         yield Child(process)
@@ -77,12 +82,18 @@ async def test_official_client_over_stdio(upstream: FakeUpstream, mode: str) -> 
     async with Client(server, mode=mode) as client:
         assert client.protocol_version == ("2025-11-25" if mode == "legacy" else mcp_types.LATEST_PROTOCOL_VERSION)
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        result = await client.call_tool("identify-customer", {"identifier": "cust-1", "body": {"email": "ada@example.com"}})
+        result = await client.call_tool(
+            "identify-customer", {"identifier": "cust-1", "body": {"email": "ada@example.com"}}
+        )
     assert tools["identify-customer"].input_schema["required"] == ["identifier"]
     assert tools["identify-customer"].input_schema["properties"]["body"]["type"] == "object"
     assert result.is_error is False and result.structured_content == {"ok": True}
     [request] = upstream.requests
-    assert (request.method, request.path, request.headers["Authorization"]) == ("PUT", "/api/v1/customers/cust-1", BASIC)
+    assert (request.method, request.path, request.headers["Authorization"]) == (
+        "PUT",
+        "/api/v1/customers/cust-1",
+        BASIC,
+    )
     assert request.json() == {"email": "ada@example.com"}
 
 
@@ -93,8 +104,19 @@ async def test_raw_lines_notifications_garbage_and_clean_end_of_input(upstream: 
         await server.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         await server.send(b"\n")
         await server.send(b"{not json\n")
-        assert await server.receive() == {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error: a line is one JSON-RPC message"}}
-        await server.send({"jsonrpc": "2.0", "id": "a", "method": "tools/call", "params": {"name": "delete-customer", "arguments": {"identifier": "c1"}}})
+        assert await server.receive() == {
+            "jsonrpc": "2.0",
+            "id": None,
+            "error": {"code": -32700, "message": "Parse error: a line is one JSON-RPC message"},
+        }
+        await server.send(
+            {
+                "jsonrpc": "2.0",
+                "id": "a",
+                "method": "tools/call",
+                "params": {"name": "delete-customer", "arguments": {"identifier": "c1"}},
+            }
+        )
         call = await server.receive()
         await server.send({"jsonrpc": "2.0", "id": 3, "method": "nope"})
         assert (await server.receive())["error"]["code"] == -32601
@@ -122,9 +144,18 @@ async def test_calls_run_concurrently_and_can_be_cancelled() -> None:
             await server.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INITIALIZE})
             await server.receive()
             for request_id, identifier in ((1, "slow"), (2, "cancelled")):
-                await server.send({"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": "suppress-customer", "arguments": {"identifier": identifier}}})
+                await server.send(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": request_id,
+                        "method": "tools/call",
+                        "params": {"name": "suppress-customer", "arguments": {"identifier": identifier}},
+                    }
+                )
                 await asyncio.wait_for(arrived.get(), 30)
-            await server.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2, "reason": "user"}})
+            await server.send(
+                {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 2, "reason": "user"}}
+            )
             await server.send({"jsonrpc": "2.0", "id": 3, "method": "ping"})
             assert await server.receive() == {"jsonrpc": "2.0", "id": 3, "result": {}}  # not stuck behind the calls
             release.set()

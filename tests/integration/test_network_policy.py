@@ -14,12 +14,31 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from run_process import CREDENTIALS, MCP_HEADERS, MCP_INIT, Answer, Naftiko, Upstream, closed_within, connect, exchange, head, read_answer, run_to_exit
+
+from run_process import (
+    CREDENTIALS,
+    MCP_HEADERS,
+    MCP_INIT,
+    Answer,
+    Naftiko,
+    Upstream,
+    closed_within,
+    connect,
+    exchange,
+    head,
+    read_answer,
+    run_to_exit,
+)
 from support import free_port
 
 APP = "https://app.example.com"
 FOREIGN = ["https://evil.example", "null", "http://127.0.0.1.evil.example", "http://127.0.0.1:1"]
-UNSAFE = [("PUT", "/v1/customers/c1"), ("POST", "/v1/customers/c1/suppress"), ("DELETE", "/v1/customers/c1"), ("PATCH", "/v1/customers/c1")]
+UNSAFE = [
+    ("PUT", "/v1/customers/c1"),
+    ("POST", "/v1/customers/c1/suppress"),
+    ("DELETE", "/v1/customers/c1"),
+    ("PATCH", "/v1/customers/c1"),
+]
 JSON = {"Content-Type": "application/json"}
 
 
@@ -32,7 +51,9 @@ def upstream() -> Iterator[Upstream]:
 @pytest.fixture(scope="module")
 def server(upstream: Upstream) -> Iterator[Naftiko]:
     """Credentials set, the upstream overridden to the recording one, one extra allowed origin."""
-    with Naftiko("--allow-origin", APP, "--upstream", f"track-customers={upstream.base}", dry_run=False, env=CREDENTIALS) as running:
+    with Naftiko(
+        "--allow-origin", APP, "--upstream", f"track-customers={upstream.base}", dry_run=False, env=CREDENTIALS
+    ) as running:
         yield running
 
 
@@ -84,7 +105,9 @@ def test_an_unsafe_request_without_origin_from_its_own_origin_or_an_allowed_one_
         no_cors(answer)
 
 
-def test_a_preflight_from_an_allowed_origin_is_answered_204_with_the_cors_headers(server: Naftiko, upstream: Upstream) -> None:
+def test_a_preflight_from_an_allowed_origin_is_answered_204_with_the_cors_headers(
+    server: Naftiko, upstream: Upstream
+) -> None:
     """Bound: `OPTIONS` with an --allow-origin Origin and Access-Control-Request-Method is answered
     204 with Allow-Origin (that origin), Allow-Methods (including the asked one) and Allow-Headers,
     and calls nothing upstream."""
@@ -103,7 +126,9 @@ def test_a_preflight_from_an_allowed_origin_is_answered_204_with_the_cors_header
 @pytest.mark.parametrize("origin", FOREIGN)
 def test_a_preflight_from_a_foreign_origin_gets_no_cors_headers(server: Naftiko, origin: str) -> None:
     """Bound: a disallowed origin never gets Access-Control-* headers, even on a preflight."""
-    answer = exchange(server.rest_port, "OPTIONS", "/v1/customers/c1", {"Origin": origin, "Access-Control-Request-Method": "PUT"})
+    answer = exchange(
+        server.rest_port, "OPTIONS", "/v1/customers/c1", {"Origin": origin, "Access-Control-Request-Method": "PUT"}
+    )
     assert answer.status != 204 or not answer.headers.get("access-control-allow-origin"), answer
     no_cors(answer)
 
@@ -117,8 +142,12 @@ def test_a_get_from_a_foreign_origin_is_answered_without_cors_headers(server: Na
     no_cors(answer)
 
 
-@pytest.mark.parametrize(("origin", "status"), [(APP, 200), ("http://localhost:6274", 200), ("https://evil.example", 403), ("null", 403)])
-def test_allow_origin_also_opens_the_mcp_endpoint_and_other_origins_stay_refused(server: Naftiko, origin: str, status: int) -> None:
+@pytest.mark.parametrize(
+    ("origin", "status"), [(APP, 200), ("http://localhost:6274", 200), ("https://evil.example", 403), ("null", 403)]
+)
+def test_allow_origin_also_opens_the_mcp_endpoint_and_other_origins_stay_refused(
+    server: Naftiko, origin: str, status: int
+) -> None:
     """Bound: --allow-origin adds to the MCP endpoint's allowed origins (loopback ones stay allowed);
     any other Origin is 403 there."""
     answer = exchange(server.mcp_port, "POST", "/mcp", {**MCP_HEADERS, "Origin": origin}, MCP_INIT)
@@ -128,8 +157,13 @@ def test_allow_origin_also_opens_the_mcp_endpoint_and_other_origins_stay_refused
 # -- 4. Host (DNS rebinding) -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1.nip.io:{port}", "localhost.evil.example", "10.0.0.1:{port}"])
-def test_a_foreign_host_on_a_loopback_server_is_refused_421_on_rest_and_mcp(server: Naftiko, upstream: Upstream, host: str) -> None:
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example", "evil.example:{port}", "127.0.0.1.nip.io:{port}", "localhost.evil.example", "10.0.0.1:{port}"],
+)
+def test_a_foreign_host_on_a_loopback_server_is_refused_421_on_rest_and_mcp(
+    server: Naftiko, upstream: Upstream, host: str
+) -> None:
     """Bound: bound to 127.0.0.1, a Host that is not localhost / 127.0.0.1 / [::1] gets 421
     problem+json on the REST port (GET and PUT, the PUT never reaching the upstream) and on /mcp."""
     before = len(upstream.requests)
@@ -140,14 +174,21 @@ def test_a_foreign_host_on_a_loopback_server_is_refused_421_on_rest_and_mcp(serv
     assert len(upstream.requests) == before
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:{port}", "localhost", "localhost:1", "LocalHost:{port}", "[::1]:{port}", "[::1]"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.1:{port}", "localhost", "localhost:1", "LocalHost:{port}", "[::1]:{port}", "[::1]"]
+)
 def test_a_loopback_host_on_any_port_is_served_on_rest_and_mcp(server: Naftiko, host: str) -> None:
     """Bound: the loopback names (any port, any letter case) pass the Host check on both ports."""
     assert exchange(server.rest_port, "GET", "/health", host=host.format(port=server.rest_port)).status == 200
-    assert exchange(server.mcp_port, "POST", "/mcp", MCP_HEADERS, MCP_INIT, host=host.format(port=server.mcp_port)).status == 200
+    assert (
+        exchange(server.mcp_port, "POST", "/mcp", MCP_HEADERS, MCP_INIT, host=host.format(port=server.mcp_port)).status
+        == 200
+    )
 
 
-@pytest.mark.parametrize("hosts", [[], ["127.0.0.1", "127.0.0.1"], ["127.0.0.1", "localhost"]], ids=["missing", "twice", "two"])
+@pytest.mark.parametrize(
+    "hosts", [[], ["127.0.0.1", "127.0.0.1"], ["127.0.0.1", "localhost"]], ids=["missing", "twice", "two"]
+)
 def test_an_http_1_1_request_without_exactly_one_host_is_400(server: Naftiko, hosts: list[str]) -> None:
     """Bound: an HTTP/1.1 request with no Host, or with two Host headers, is 400 (RFC 9112 §3.2)."""
     for port in (server.rest_port, server.mcp_port):
@@ -174,7 +215,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -183,14 +224,19 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     folder = tmp_path_factory.mktemp("tls")
     certfile, keyfile = folder / "cert.pem", folder / "key.pem"
     certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    keyfile.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return certfile, keyfile
 
 
@@ -220,7 +266,15 @@ def test_with_a_certificate_every_rest_and_mcp_port_speaks_https_and_only_https(
 def test_a_missing_certificate_file_is_exit_2_naming_the_flag(certificate: tuple[Path, Path], tmp_path: Path) -> None:
     """Bound: --ssl-certfile naming no file stops `naftiko run` before serving, exit 2, naming the flag."""
     ports = ("--port", f"track-customers-rest={free_port()}", "--port", f"track-customers-mcp={free_port()}")
-    code, err = run_to_exit("--dry-run", *ports, "--ssl-certfile", str(tmp_path / "missing.pem"), "--ssl-keyfile", str(certificate[1]), timeout=15)
+    code, err = run_to_exit(
+        "--dry-run",
+        *ports,
+        "--ssl-certfile",
+        str(tmp_path / "missing.pem"),
+        "--ssl-keyfile",
+        str(certificate[1]),
+        timeout=15,
+    )
     assert code == 2, err
     assert "--ssl-certfile" in err and "unrecognized arguments" not in err and "Traceback" not in err, err
 
@@ -242,14 +296,20 @@ def logged_client(server: Naftiko, answer: Answer) -> str:
 def test_behind_a_trusted_proxy_the_access_log_names_the_forwarded_client(proxied: Naftiko) -> None:
     """Bound: with --forwarded-allow-ips 127.0.0.1, a request from 127.0.0.1 carrying
     X-Forwarded-For is logged with that address as its client."""
-    answer = exchange(proxied.rest_port, "GET", "/health", {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    answer = exchange(
+        proxied.rest_port, "GET", "/health", {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    )
     assert answer.status == 200, answer
     assert logged_client(proxied, answer) == "203.0.113.7"
 
 
-def test_without_forwarded_allow_ips_the_access_log_names_the_peer_whatever_x_forwarded_for_says(server: Naftiko) -> None:
+def test_without_forwarded_allow_ips_the_access_log_names_the_peer_whatever_x_forwarded_for_says(
+    server: Naftiko,
+) -> None:
     """Bound: without --forwarded-allow-ips, X-Forwarded-For is ignored: the client is the peer."""
-    answer = exchange(server.rest_port, "GET", "/health", {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    answer = exchange(
+        server.rest_port, "GET", "/health", {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    )
     assert answer.status == 200, answer
     assert logged_client(server, answer) == "127.0.0.1"
 

@@ -22,13 +22,13 @@ import aiohttp
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
-from support import FakeUpstream, Serving, free_port, shared_path
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.inputs import InputField, match_placeholders, place_on_route
 from naftiko.exposes.mcp import McpServer
 from naftiko.server import plan
 from naftiko.spec.document import load_document
 from naftiko.validation import check_files
+from support import FakeUpstream, Serving, free_port, shared_path
 
 REAL_SHAPES = """naftiko: 1.0.0-alpha2
 info:
@@ -146,7 +146,9 @@ def write(tmp_path: Path, text: str, name: str = "capability.yaml") -> Path:
 
 @pytest.fixture
 async def shapes(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[tuple[str, object]]:
-    capability = compile_capability(load_document(write(tmp_path, REAL_SHAPES)), CompileOptions(upstreams={"up": upstream.url}))
+    capability = compile_capability(
+        load_document(write(tmp_path, REAL_SHAPES)), CompileOptions(upstreams={"up": upstream.url})
+    )
     [rest_plan] = [p for p in plan([capability]) if p.kind == "rest"]
     server = Serving(rest_plan)
     await server.start_server()
@@ -175,12 +177,16 @@ def test_the_exact_spelling_wins_and_ambiguity_names_both() -> None:
     matched, problems = match_placeholders(["user-id"], ["userId", "user_id"])
     assert matched == {} and "'userId'" in str(problems[0]) and "'user_id'" in str(problems[0])
     # the input the consumed path needs is the one meant
-    matched, problems = match_placeholders(["http-protocol"], ["httpProtocol", "http_protocol"], frozenset({"http_protocol"}))
+    matched, problems = match_placeholders(
+        ["http-protocol"], ["httpProtocol", "http_protocol"], frozenset({"http_protocol"})
+    )
     assert matched == {"http-protocol": "http_protocol"} and problems == []
 
 
 def test_an_input_the_route_lacks_is_a_required_query_parameter() -> None:
-    fields, problems = place_on_route([InputField("token", "string", None, True, "path"), InputField("q", "string")], [])
+    fields, problems = place_on_route(
+        [InputField("token", "string", None, True, "path"), InputField("q", "string")], []
+    )
     assert problems == []
     assert [(f.name, f.location, f.required) for f in fields] == [("token", "query", True), ("q", "query", False)]
 
@@ -250,7 +256,9 @@ def test_mcp_publishes_the_same_inputs(shapes) -> None:
 async def test_a_body_of_the_wrong_type_or_null_is_refused(shapes, upstream: FakeUpstream) -> None:
     base, _ = shapes
     for raw in (b"null", b"[1]", b'"text"', b" \n"):
-        status, headers, body = await call("PUT", f"{base}/v1/images/9", data=raw, headers={"Content-Type": "application/json"})
+        status, headers, body = await call(
+            "PUT", f"{base}/v1/images/9", data=raw, headers={"Content-Type": "application/json"}
+        )
         assert status == 400 and headers["Content-Type"].startswith("application/problem+json"), raw
     assert upstream.requests == []
 
@@ -300,14 +308,24 @@ def test_a_route_declared_twice_in_one_file(tmp_path: Path) -> None:
     path = write(tmp_path, DUPLICATES)
     places = f"at {path}:20:9 and at {path}:24:9"
     validated = naftiko("validate", str(path))
-    assert validated.returncode == 1 and f"{path}:24:9: error: route GET /images/{{id}}" in validated.stdout and places in validated.stdout
+    assert (
+        validated.returncode == 1
+        and f"{path}:24:9: error: route GET /images/{{id}}" in validated.stdout
+        and places in validated.stdout
+    )
     for command in (("openapi", str(path)), ("run", "--dry-run", str(path), "--port", f"api={free_port()}")):
         done = naftiko(*command)
         assert done.returncode == 2 and places in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
 def test_a_route_declared_in_two_files_on_one_port(tmp_path: Path) -> None:
-    one = write(tmp_path, DUPLICATES.replace("    - path: /images/{image-id}\n      operations:\n      - method: GET\n        call: up.get-image\n", ""), "one.yaml")
+    one = write(
+        tmp_path,
+        DUPLICATES.replace(
+            "    - path: /images/{image-id}\n      operations:\n      - method: GET\n        call: up.get-image\n", ""
+        ),
+        "one.yaml",
+    )
     two = write(tmp_path, one.read_text().replace("namespace: api", "namespace: api2"), "two.yaml")
     validated = naftiko("validate", str(one), str(two))
     assert validated.returncode == 1 and f"{two}:20:9: error:" in validated.stdout
@@ -351,12 +369,17 @@ def test_an_ambiguous_placeholder_is_a_located_validate_error(tmp_path: Path) ->
     path = write(tmp_path, AMBIGUOUS)
     validated = naftiko("validate", str(path))
     assert validated.returncode == 1
-    assert f"{path}:21:13: error: /users/{{user-id}}: path placeholder {{user-id}} matches both inputs 'user_id' and 'userId'" in validated.stdout
+    assert (
+        f"{path}:21:13: error: /users/{{user-id}}: path placeholder {{user-id}} matches both inputs 'user_id' and 'userId'"
+        in validated.stdout
+    )
     assert naftiko("run", "--dry-run", str(path), "--port", f"api={free_port()}").returncode == 2
 
 
 def test_what_run_refuses_validate_reports_with_a_line(tmp_path: Path) -> None:
-    skill = AMBIGUOUS.replace("/users/{user-id}", "/users/{user_id}") + """  - type: skill
+    skill = (
+        AMBIGUOUS.replace("/users/{user-id}", "/users/{user_id}")
+        + """  - type: skill
     namespace: skills
     port: 8090
     skills:
@@ -365,10 +388,14 @@ def test_what_run_refuses_validate_reports_with_a_line(tmp_path: Path) -> None:
       - name: find-user
         call: up.find
 """
+    )
     path = write(tmp_path, skill)
     validated = naftiko("validate", str(path))
     assert validated.returncode == 1
-    assert f"{path}:26:5: error: skill 'users' tool 'find-user': needs exactly one of 'from' and 'instruction'" in validated.stdout
+    assert (
+        f"{path}:26:5: error: skill 'users' tool 'find-user': needs exactly one of 'from' and 'instruction'"
+        in validated.stdout
+    )
     run = naftiko("run", "--dry-run", str(path), "--port", f"api={free_port()}", "--port", f"skills={free_port()}")
     assert run.returncode == 2 and "needs exactly one of 'from' and 'instruction'" in run.stderr
 
@@ -379,8 +406,11 @@ def test_official_examples_one_by_one_validate_as_run_serves_them() -> None:
     reports = check_files(files, together=False)
     refused = {Path(r.file).name for r in reports if not r.valid}
     assert refused == {
-        "baseuri-trailing-slash-capability.yaml", "aggregate-invalid-ref.yaml",  # must fail
-        "avro-capability.yaml", "proto-capability.yaml", "script-step.yml",  # features run does not have
+        "baseuri-trailing-slash-capability.yaml",
+        "aggregate-invalid-ref.yaml",  # must fail
+        "avro-capability.yaml",
+        "proto-capability.yaml",
+        "script-step.yml",  # features run does not have
     }
 
 
@@ -430,15 +460,21 @@ def _oauth_params(header: str) -> dict[str, str]:
 
 def _base_string(method: str, url: str, query: list[tuple[str, str]], oauth: dict[str, str]) -> bytes:
     """RFC 5849 §3.4.1, written out here as the independent oracle."""
+
     def enc(text: str) -> str:
         return quote(text, safe="-._~")
 
-    pairs = sorted([(enc(k), enc(v)) for k, v in query] + [(enc(k), enc(v)) for k, v in oauth.items() if k not in ("oauth_signature", "realm")])
+    pairs = sorted(
+        [(enc(k), enc(v)) for k, v in query]
+        + [(enc(k), enc(v)) for k, v in oauth.items() if k not in ("oauth_signature", "realm")]
+    )
     return f"{method}&{enc(url)}&{enc('&'.join(f'{k}={v}' for k, v in pairs))}".encode()
 
 
 async def _serve_one(path: Path, upstream: FakeUpstream, environ: dict[str, str], namespace: str):
-    capability = compile_capability(load_document(path), CompileOptions(upstreams={namespace: upstream.url}, environ=environ))
+    capability = compile_capability(
+        load_document(path), CompileOptions(upstreams={namespace: upstream.url}, environ=environ)
+    )
     [rest_plan] = [p for p in plan([capability]) if p.kind == "rest"]
     server = Serving(rest_plan)
     await server.start_server()
@@ -450,8 +486,12 @@ async def test_oauth1_rsa_sha256_signs_every_request(tmp_path: Path, upstream: F
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    server, capability = await _serve_one(write(tmp_path, MASTERCARD_LIKE), upstream, {"MC_CONSUMER_KEY": "consumer-1", "MC_SIGNING_KEY": pem}, "cards")
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    server, capability = await _serve_one(
+        write(tmp_path, MASTERCARD_LIKE), upstream, {"MC_CONSUMER_KEY": "consumer-1", "MC_SIGNING_KEY": pem}, "cards"
+    )
     try:
         status, _, _ = await call("PUT", server.make_url("/cards/c%201?verbose=yes%20please"), json={"limit": 5})
     finally:
@@ -467,7 +507,9 @@ async def test_oauth1_rsa_sha256_signs_every_request(tmp_path: Path, upstream: F
 
 
 async def test_oauth1_hmac_sha1_with_a_secret(tmp_path: Path, upstream: FakeUpstream) -> None:
-    server, capability = await _serve_one(write(tmp_path, MASTERCARD_LIKE), upstream, {"MC_CONSUMER_KEY": "ck", "MC_SIGNING_KEY": "s3cret"}, "cards")
+    server, capability = await _serve_one(
+        write(tmp_path, MASTERCARD_LIKE), upstream, {"MC_CONSUMER_KEY": "ck", "MC_SIGNING_KEY": "s3cret"}, "cards"
+    )
     try:
         await call("PUT", server.make_url("/cards/c1"), json={})
         await call("PUT", server.make_url("/cards/c1"), json={})
@@ -483,7 +525,10 @@ async def test_oauth1_hmac_sha1_with_a_secret(tmp_path: Path, upstream: FakeUpst
 
 async def test_oauth1_dry_run_shows_no_secret(tmp_path: Path) -> None:
     path = write(tmp_path, MASTERCARD_LIKE)
-    capability = compile_capability(load_document(path), CompileOptions(dry_run=True, environ={"MC_CONSUMER_KEY": "ck-1", "MC_SIGNING_KEY": "s3cret"}))
+    capability = compile_capability(
+        load_document(path),
+        CompileOptions(dry_run=True, environ={"MC_CONSUMER_KEY": "ck-1", "MC_SIGNING_KEY": "s3cret"}),
+    )
     [target] = [t for e in capability.exposures for t in e.targets]
     result = await capability.invoke(target, {"card_id": "c1", "body": {}})
     text = json.dumps(result.request)
@@ -495,7 +540,9 @@ async def test_apikey_with_a_headers_map_sends_every_header(tmp_path: Path, upst
         "      type: oauth1\n      consumerKey: '{{MC_CONSUMER_KEY}}'\n      signingKey: '{{MC_SIGNING_KEY}}'\n",
         "      type: apikey\n      headers:\n        DD-API-KEY: '{{MC_CONSUMER_KEY}}'\n        DD-APPLICATION-KEY: '{{MC_SIGNING_KEY}}'\n",
     )
-    server, capability = await _serve_one(write(tmp_path, datadog_like), upstream, {"MC_CONSUMER_KEY": "api", "MC_SIGNING_KEY": "app"}, "cards")
+    server, capability = await _serve_one(
+        write(tmp_path, datadog_like), upstream, {"MC_CONSUMER_KEY": "api", "MC_SIGNING_KEY": "app"}, "cards"
+    )
     try:
         assert (await call("PUT", server.make_url("/cards/c1"), json={}))[0] == 200
     finally:
@@ -507,7 +554,9 @@ async def test_apikey_with_a_headers_map_sends_every_header(tmp_path: Path, upst
 
 def test_corpus_oauth1_and_apikey_headers_files_validate() -> None:
     corpus = shared_path("corpus", "alpha2")
-    files = [p for p in sorted((corpus / "api-evangelist__mastercard").glob("*.yaml")) if "type: oauth1" in p.read_text()]
+    files = [
+        p for p in sorted((corpus / "api-evangelist__mastercard").glob("*.yaml")) if "type: oauth1" in p.read_text()
+    ]
     files += sorted((corpus / "api-evangelist__datadog").glob("*.yaml"))
     assert len(files) > 13
     bad = [(r.file, r.errors[0].message) for r in check_files(files, together=False) if not r.valid]
@@ -566,7 +615,11 @@ async def test_an_operation_with_its_own_path_calls_it(tmp_path: Path, upstream:
     finally:
         await server.close()
         await capability.close()
-    assert [(r.method, r.path) for r in upstream.requests] == [("GET", "/gists"), ("GET", "/gists/g1"), ("PUT", "/gists/star")]
+    assert [(r.method, r.path) for r in upstream.requests] == [
+        ("GET", "/gists"),
+        ("GET", "/gists/g1"),
+        ("PUT", "/gists/star"),
+    ]
 
 
 FORM_DATA = """naftiko: 1.0.0-alpha2
@@ -603,14 +656,22 @@ async def test_form_data_parameters_go_upstream_as_a_multipart_form(tmp_path: Pa
         status, _, body = await call("POST", server.make_url("/v1/accounts/a1/pictures"), json={"caption": "x"})
         assert status == 400 and "picture0" in body["detail"]
         status, _, document = await call("GET", server.make_url("/openapi.json"))
-        schema = document["paths"]["/v1/accounts/{accountid}/pictures"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        schema = document["paths"]["/v1/accounts/{accountid}/pictures"]["post"]["requestBody"]["content"][
+            "application/json"
+        ]["schema"]
         assert schema["required"] == ["picture0"] and set(schema["properties"]) == {"picture0", "caption"}
-        assert (await call("POST", server.make_url("/v1/accounts/a1/pictures"), json={"picture0": "PNG…", "caption": "a cat"}))[0] == 200
+        assert (
+            await call(
+                "POST", server.make_url("/v1/accounts/a1/pictures"), json={"picture0": "PNG…", "caption": "a cat"}
+            )
+        )[0] == 200
     finally:
         await server.close()
         await capability.close()
     [seen] = upstream.requests
-    assert seen.path == "/accounts/a1/pictures" and seen.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert seen.path == "/accounts/a1/pictures" and seen.headers["Content-Type"].startswith(
+        "multipart/form-data; boundary="
+    )
     assert b'name="picture0"; filename="picture0"' in seen.body and "PNG…".encode() in seen.body
     assert b'name="caption"\r\n\r\na cat\r\n' in seen.body
 
@@ -643,7 +704,9 @@ capability:
 """
 
 
-async def test_a_placeholder_written_twice_is_documented_once_per_segment(tmp_path: Path, upstream: FakeUpstream) -> None:
+async def test_a_placeholder_written_twice_is_documented_once_per_segment(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
     server, capability = await _serve_one(write(tmp_path, REPEATED), upstream, {}, "tags")
     try:
         _, _, document = await call("GET", server.make_url("/openapi.json"))
@@ -655,5 +718,8 @@ async def test_a_placeholder_written_twice_is_documented_once_per_segment(tmp_pa
     [(path, item)] = document["paths"].items()
     assert path == "/v1/tags/{tagid}/{tagid-2}"
     parameters = {p["name"]: p for p in item["put"]["parameters"]}
-    assert set(parameters) == {"tagid", "tagid-2", "labels"} and parameters["labels"]["schema"] == {"type": "array", "items": {}}
+    assert set(parameters) == {"tagid", "tagid-2", "labels"} and parameters["labels"]["schema"] == {
+        "type": "array",
+        "items": {},
+    }
     assert [r.path for r in upstream.requests] == ["/tags/t1/t1"]

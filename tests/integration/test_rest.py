@@ -12,14 +12,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from support import SEED, FakeUpstream, Serving
 from naftiko.consumes.client import ClientSettings
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.http import ServerLimits
 from naftiko.server import plan
+from naftiko.spec.document import load_document
+from support import SEED, FakeUpstream, Serving
 
 MAX_REQUEST_BYTES = ServerLimits().max_body_bytes
-from naftiko.spec.document import load_document
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
 
@@ -91,7 +91,11 @@ async def test_wrong_method_is_405_with_allow(rest: str) -> None:
 
 
 async def test_bad_json_and_wrong_type_are_400(rest: str, upstream: FakeUpstream) -> None:
-    assert_problem(*await call("PUT", f"{rest}/v1/customers/c1", data=b'{"email":', headers={"Content-Type": "application/json"}), 400, "malformed-json")
+    assert_problem(
+        *await call("PUT", f"{rest}/v1/customers/c1", data=b'{"email":', headers={"Content-Type": "application/json"}),
+        400,
+        "malformed-json",
+    )
     status, headers, body = await call("PUT", f"{rest}/v1/customers/c1", json=[1, 2])
     assert_problem(status, headers, body, 400, "invalid-input")
     assert body["invalid-params"][0]["name"] == "body"
@@ -139,7 +143,8 @@ async def test_hanging_upstream_is_504_within_the_timeout() -> None:
 
 
 PROTECTED = SEED.read_text(encoding="utf-8").replace(
-    "    port: 8080\n", "    port: 8080\n    authentication:\n      type: bearer\n      token: '{{env.GATEWAY_TOKEN}}'\n"
+    "    port: 8080\n",
+    "    port: 8080\n    authentication:\n      type: bearer\n      token: '{{env.GATEWAY_TOKEN}}'\n",
 )
 
 
@@ -175,8 +180,14 @@ async def test_health_metrics_and_openapi(rest: str) -> None:
     assert status == 200 and document["openapi"] == "3.1.0"
     put = document["paths"]["/v1/customers/{identifier}"]["put"]
     [parameter] = put["parameters"]
-    assert {k: parameter[k] for k in ("name", "in", "required")} == {"name": "identifier", "in": "path", "required": True}
-    assert parameter["schema"]["type"] == "string" and parameter["schema"]["minLength"] == 1  # what a path segment can carry
+    assert {k: parameter[k] for k in ("name", "in", "required")} == {
+        "name": "identifier",
+        "in": "path",
+        "required": True,
+    }
+    assert (
+        parameter["schema"]["type"] == "string" and parameter["schema"]["minLength"] == 1
+    )  # what a path segment can carry
     assert put["requestBody"]["content"]["application/json"]["schema"]["type"] == "object"
 
 

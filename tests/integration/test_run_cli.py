@@ -20,7 +20,11 @@ from support import SEED, free_port
 def naftiko(*args: str, env: dict | None = None) -> subprocess.Popen:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOMER_IO")}
     return subprocess.Popen(
-        [sys.executable, "-m", "naftiko.cli", "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**base, **(env or {})}
+        [sys.executable, "-m", "naftiko.cli", "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**base, **(env or {})},
     )
 
 
@@ -50,7 +54,14 @@ def test_missing_credentials_refuse_to_start_with_one_line_each() -> None:
 
 def test_dry_run_serves_without_credentials_and_stops_on_sigterm() -> None:
     rest_port = free_port()
-    process = naftiko("--dry-run", str(SEED), "--port", f"track-customers-rest={rest_port}", "--port", f"track-customers-mcp={free_port()}")
+    process = naftiko(
+        "--dry-run",
+        str(SEED),
+        "--port",
+        f"track-customers-rest={rest_port}",
+        "--port",
+        f"track-customers-mcp={free_port()}",
+    )
     try:
         wait_ready(f"http://127.0.0.1:{rest_port}/health", process)
         request = urllib.request.Request(f"http://127.0.0.1:{rest_port}/v1/customers/c%2F1/suppress", method="POST")
@@ -73,9 +84,10 @@ def test_conflicting_routes_name_both_files(tmp_path: Path) -> None:
     second = tmp_path / "b.yaml"
     first.write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
     second.write_text(
-        SEED.read_text(encoding="utf-8").replace("namespace: track-customers-mcp", "namespace: other-mcp").replace(
-            "namespace: track-customers\n", "namespace: other\n"
-        ).replace("call: track-customers.", "call: other."),
+        SEED.read_text(encoding="utf-8")
+        .replace("namespace: track-customers-mcp", "namespace: other-mcp")
+        .replace("namespace: track-customers\n", "namespace: other\n")
+        .replace("call: track-customers.", "call: other."),
         encoding="utf-8",
     )
     process = naftiko("--dry-run", str(tmp_path))
@@ -102,19 +114,33 @@ def refused(*args: str) -> str:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--port", "nosuch=1234"], "--port: no namespace named 'nosuch' (known: track-customers-mcp, track-customers-rest)"),
-        (["--upstream", "nosuch=http://127.0.0.1:1"], "--upstream: no namespace named 'nosuch' (known: track-customers)"),
+        (
+            ["--port", "nosuch=1234"],
+            "--port: no namespace named 'nosuch' (known: track-customers-mcp, track-customers-rest)",
+        ),
+        (
+            ["--upstream", "nosuch=http://127.0.0.1:1"],
+            "--upstream: no namespace named 'nosuch' (known: track-customers)",
+        ),
         (["--rate-limit", "nosuch=10"], "--rate-limit: no namespace named 'nosuch' (known: track-customers)"),
         (["--upstream-timeout", "nosuch=10"], "no namespace named 'nosuch' (known: track-customers)"),
-        (["--upstream", "track-customers=notaurl"], "--upstream track-customers=notaurl: needs an http:// or https:// URL"),
-        (["--upstream", "track-customers=ftp://example.com"], "--upstream track-customers=ftp://example.com: needs an http:// or https:// URL"),
+        (
+            ["--upstream", "track-customers=notaurl"],
+            "--upstream track-customers=notaurl: needs an http:// or https:// URL",
+        ),
+        (
+            ["--upstream", "track-customers=ftp://example.com"],
+            "--upstream track-customers=ftp://example.com: needs an http:// or https:// URL",
+        ),
         (["--port", "control=1234"], "--port: no namespace named 'control'"),
         (["--allow-origin", "example.com"], "--allow-origin needs an origin"),
         (["--forwarded-allow-ips", "not-an-ip"], "--forwarded-allow-ips"),
         (["--upstream-cafile", "track-customers=/no/such.pem"], "--upstream-cafile: cannot read '/no/such.pem'"),
     ],
 )
-def test_a_flag_naming_an_unknown_namespace_or_a_bad_value_is_exit_2_naming_the_flag(args: list[str], expected: str) -> None:
+def test_a_flag_naming_an_unknown_namespace_or_a_bad_value_is_exit_2_naming_the_flag(
+    args: list[str], expected: str
+) -> None:
     assert expected in refused(*args)
 
 
@@ -129,7 +155,12 @@ def test_a_busy_port_names_the_exposure_and_the_flag_to_use() -> None:
 
 
 def test_openapi_with_an_unknown_namespace_names_the_rest_exposures() -> None:
-    process = subprocess.run([sys.executable, "-m", "naftiko.cli", "openapi", "--namespace", "nope", str(SEED)], capture_output=True, text=True, timeout=60)
+    process = subprocess.run(
+        [sys.executable, "-m", "naftiko.cli", "openapi", "--namespace", "nope", str(SEED)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert process.returncode == 2
     assert "no REST exposure named 'nope' (known: track-customers-rest)" in process.stderr
 

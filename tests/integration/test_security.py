@@ -21,10 +21,10 @@ from urllib.parse import quote, unquote
 
 import pytest
 from aiohttp import web
-
-from support import SEED
 from test_fuzz_inputs import CREDENTIALS, McpClient, Stack, assert_upstream_shape, raw_request
+
 from naftiko.http import ServerLimits
+from support import SEED
 
 MAX_REQUEST_BYTES = ServerLimits().max_body_bytes
 
@@ -114,8 +114,14 @@ capability:
 
 PROTECTED = (
     SEED.read_text(encoding="utf-8")
-    .replace("    port: 8080\n", "    port: 8080\n    authentication:\n      type: bearer\n      token: '{{env.GATEWAY_TOKEN}}'\n")
-    .replace("    port: 9090\n", "    port: 9090\n    authentication:\n      type: bearer\n      token: '{{env.GATEWAY_TOKEN}}'\n")
+    .replace(
+        "    port: 8080\n",
+        "    port: 8080\n    authentication:\n      type: bearer\n      token: '{{env.GATEWAY_TOKEN}}'\n",
+    )
+    .replace(
+        "    port: 9090\n",
+        "    port: 9090\n    authentication:\n      type: bearer\n      token: '{{env.GATEWAY_TOKEN}}'\n",
+    )
 )
 assert PROTECTED.count("GATEWAY_TOKEN") == 2
 
@@ -195,15 +201,27 @@ def test_no_input_location_changes_the_upstream_host_or_path(probe: Stack, locat
 
 
 @pytest.mark.parametrize("location", LOCATIONS)
-@pytest.mark.parametrize("template", ["{{env.CUSTOMER_IO_PASS}}", "<<env.X>>", "{{CUSTOMER_IO_PASS}}", "{{track-customers.CUSTOMER_IO_USER}}", "{{identifier}}"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{env.CUSTOMER_IO_PASS}}",
+        "<<env.X>>",
+        "{{CUSTOMER_IO_PASS}}",
+        "{{track-customers.CUSTOMER_IO_USER}}",
+        "{{identifier}}",
+    ],
+)
 def test_caller_input_is_never_rendered(probe: Stack, location: str, template: str) -> None:
     probe.reset()
     status, _, answer = send(probe, location, template)
     assert status == 200, answer
     [recorded] = probe.fake.requests
     for secret in (PASS, USER, ENVIRON["X"]):
-        seen = recorded.path + json.dumps(recorded.query) + recorded.body.decode() + json.dumps(
-            {k: v for k, v in recorded.headers.items() if k != "Authorization"}
+        seen = (
+            recorded.path
+            + json.dumps(recorded.query)
+            + recorded.body.decode()
+            + json.dumps({k: v for k, v in recorded.headers.items() if k != "Authorization"})
         )
         assert secret not in seen
         assert secret not in answer.decode()
@@ -220,7 +238,11 @@ def test_caller_input_in_a_json_body_is_not_rendered(probe: Stack) -> None:
     body = {"a": "{{env.CUSTOMER_IO_PASS}}", "b": ["<<env.X>>"], "{{env.CUSTOMER_IO_USER}}": '"},"x":"'}
     # `{name: body, in: body}` receives the whole request body
     status, _, _ = raw_request(
-        probe.ports["rest"], "POST", "/by-path/c1?note=%7B%7Benv.CUSTOMER_IO_PASS%7D%7D", [("Content-Type", "application/json")], json.dumps(body).encode()
+        probe.ports["rest"],
+        "POST",
+        "/by-path/c1?note=%7B%7Benv.CUSTOMER_IO_PASS%7D%7D",
+        [("Content-Type", "application/json")],
+        json.dumps(body).encode(),
     )
     assert status == 200
     [recorded] = probe.fake.requests
@@ -240,14 +262,18 @@ def test_cr_lf_never_reaches_a_header(probe: Stack, location: str, value: str) -
     else:
         status, _, _ = send(probe, location, value)
     for recorded in probe.fake.requests:
-        assert "X-Evil" not in recorded.headers and all("\r" not in v and "\n" not in v for v in recorded.headers.values())
+        assert "X-Evil" not in recorded.headers and all(
+            "\r" not in v and "\n" not in v for v in recorded.headers.values()
+        )
     if location == "header" and "\r\n" in value:
         assert status == 200 and [r.headers["X-Note"] for r in probe.fake.requests] == ["a"]
     elif location == "cookie":
         # a cookie value is percent-encoded text: it arrives as is and is carried encoded
         assert status in (200, 400)
     else:
-        assert status in (400, 404) and not probe.fake.requests  # 404: the router refuses a control character in a segment
+        assert (
+            status in (400, 404) and not probe.fake.requests
+        )  # 404: the router refuses a control character in a segment
 
 
 def test_header_injection_via_query_is_refused(probe: Stack) -> None:
@@ -259,11 +285,19 @@ def test_header_injection_via_query_is_refused(probe: Stack) -> None:
 
 # -- exposure authentication ----------------------------------------------------------------------
 
-ROUTES = [("PUT", "/v1/customers/c1"), ("DELETE", "/v1/customers/c1"), ("POST", "/v1/customers/c1/suppress"), ("POST", "/v1/customers/c1/unsuppress")]
+ROUTES = [
+    ("PUT", "/v1/customers/c1"),
+    ("DELETE", "/v1/customers/c1"),
+    ("POST", "/v1/customers/c1/suppress"),
+    ("POST", "/v1/customers/c1/unsuppress"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong", f"bearer {TOKEN}x", f"Basic {TOKEN}", TOKEN, "Bearer ", f"Bearer {TOKEN[:-1]}"])
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong", f"bearer {TOKEN}x", f"Basic {TOKEN}", TOKEN, "Bearer ", f"Bearer {TOKEN[:-1]}"],
+)
 def test_bearer_guards_every_rest_route(protected: Stack, method: str, path: str, authorization: str | None) -> None:
     protected.reset()
     headers = [("Authorization", authorization)] if authorization is not None else []
@@ -279,7 +313,9 @@ def test_bearer_admits_the_right_token(protected: Stack, method: str, path: str)
     protected.reset()
     status, _, _ = raw_request(protected.ports["rest"], method, path, [("Authorization", f"Bearer {TOKEN}")])
     assert status == 200 and len(protected.fake.requests) == 1
-    assert protected.fake.requests[0].headers["Authorization"].startswith("Basic ")  # the caller's token is not passed on
+    assert (
+        protected.fake.requests[0].headers["Authorization"].startswith("Basic ")
+    )  # the caller's token is not passed on
 
 
 def test_unknown_routes_on_a_protected_exposure_leak_nothing(protected: Stack) -> None:
@@ -293,8 +329,15 @@ def test_bearer_guards_the_mcp_endpoint(protected: Stack, authorization: str | N
     protected.reset()
     headers = [("Accept", "application/json, text/event-stream"), ("Content-Type", "application/json")]
     headers += [("Authorization", authorization)] if authorization else []
-    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "delete-customer", "arguments": {"identifier": "c1"}}}
-    status, answer_headers, body = raw_request(protected.ports["mcp"], method, "/mcp", headers, json.dumps(call).encode() if method == "POST" else b"")
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "delete-customer", "arguments": {"identifier": "c1"}},
+    }
+    status, answer_headers, body = raw_request(
+        protected.ports["mcp"], method, "/mcp", headers, json.dumps(call).encode() if method == "POST" else b""
+    )
     assert status == 401, body
     assert answer_headers["www-authenticate"].startswith("Bearer")
     assert not protected.fake.requests
@@ -304,7 +347,14 @@ def test_mcp_admits_the_right_token(protected: Stack) -> None:
     protected.reset()
     client = McpClient(protected.ports["mcp"], Authorization=f"Bearer {TOKEN}")
     client.initialize()
-    status, _, body = client.post({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "delete-customer", "arguments": {"identifier": "c1"}}})
+    status, _, body = client.post(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "delete-customer", "arguments": {"identifier": "c1"}},
+        }
+    )
     assert status == 200 and "result" in json.loads(body)
     assert [r.path for r in protected.fake.requests] == ["/api/v1/customers/c1"]
 
@@ -329,7 +379,15 @@ def test_probes_and_openapi_on_a_protected_exposure(protected: Stack) -> None:
 # -- MCP origin, size and depth limits ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("origin", "status"), [("https://evil.example", 403), ("null", 403), ("http://localhost.evil.example", 403), ("http://127.0.0.1:1234", 200)])
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        ("https://evil.example", 403),
+        ("null", 403),
+        ("http://localhost.evil.example", 403),
+        ("http://127.0.0.1:1234", 200),
+    ],
+)
 def test_mcp_origin_is_checked(probe: Stack, stack_mcp: McpClient, origin: str, status: int) -> None:
     got, _, body = stack_mcp.post({"jsonrpc": "2.0", "id": 1, "method": "ping"}, Origin=origin)
     assert got == status, body
@@ -350,7 +408,9 @@ def stack_mcp(seed_stack: Stack) -> McpClient:
 
 def test_request_size_limit_is_413(seed_stack: Stack, stack_mcp: McpClient) -> None:
     huge = json.dumps({"pad": "x" * (MAX_REQUEST_BYTES + 1)}).encode()
-    status, headers, _ = raw_request(seed_stack.ports["rest"], "PUT", "/v1/customers/c1", [("Content-Type", "application/json")], huge)
+    status, headers, _ = raw_request(
+        seed_stack.ports["rest"], "PUT", "/v1/customers/c1", [("Content-Type", "application/json")], huge
+    )
     assert status == 413 and headers["content-type"].startswith("application/problem+json")
     assert stack_mcp.post(None, raw=huge)[0] == 413
     assert not seed_stack.fake.requests or all(len(r.body) < MAX_REQUEST_BYTES for r in seed_stack.fake.requests)
@@ -359,9 +419,17 @@ def test_request_size_limit_is_413(seed_stack: Stack, stack_mcp: McpClient) -> N
 def test_a_100k_deep_json_body_is_400(seed_stack: Stack, stack_mcp: McpClient) -> None:
     seed_stack.reset()
     deep = b"[" * 100_000 + b"]" * 100_000
-    status, headers, _ = raw_request(seed_stack.ports["rest"], "PUT", "/v1/customers/c1", [("Content-Type", "application/json")], b'{"a": ' + deep + b"}")
+    status, headers, _ = raw_request(
+        seed_stack.ports["rest"],
+        "PUT",
+        "/v1/customers/c1",
+        [("Content-Type", "application/json")],
+        b'{"a": ' + deep + b"}",
+    )
     assert status == 400 and headers["content-type"].startswith("application/problem+json")
-    status, _, body = stack_mcp.post(None, raw=b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"a": ' + deep + b"}}")
+    status, _, body = stack_mcp.post(
+        None, raw=b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"a": ' + deep + b"}}"
+    )
     assert status in (200, 400) and json.loads(body)["error"]["code"] == -32700
     assert not seed_stack.fake.requests
     assert raw_request(seed_stack.ports["rest"], "GET", "/health")[0] == 200  # still serving
@@ -375,23 +443,49 @@ def _flows(stack: Stack, mcp: McpClient) -> list[bytes]:
     answers = []
     auth = [("Authorization", f"Bearer {TOKEN}")]
     for method, path in ROUTES:
-        status, headers, body = raw_request(stack.ports["rest"], method, path, auth, b'{"email": "a@b.c"}' if method == "PUT" else b"")
+        status, headers, body = raw_request(
+            stack.ports["rest"], method, path, auth, b'{"email": "a@b.c"}' if method == "PUT" else b""
+        )
         answers.append(json.dumps(headers).encode() + body)
     for bad in ("/v1/customers/..", "/v1/customers/%0D%0A/suppress", "/nope"):
         status, headers, body = raw_request(stack.ports["rest"], "POST", bad, auth)
         answers.append(json.dumps(headers).encode() + body)
-    status, headers, body = raw_request(stack.ports["rest"], "PUT", "/v1/customers/c1", auth + [("Content-Type", "application/json")], b"{bad")
+    status, headers, body = raw_request(
+        stack.ports["rest"], "PUT", "/v1/customers/c1", auth + [("Content-Type", "application/json")], b"{bad"
+    )
     answers.append(body)
-    answers.append(raw_request(stack.ports["rest"], "POST", "/v1/customers/c1/suppress", [("Authorization", "Bearer wrong")])[2])
+    answers.append(
+        raw_request(stack.ports["rest"], "POST", "/v1/customers/c1/suppress", [("Authorization", "Bearer wrong")])[2]
+    )
     for tool in ("identify-customer", "delete-customer", "suppress-customer"):
-        answers.append(mcp.post({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": {"identifier": "c1"}}})[2])
-    answers.append(mcp.post({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "delete-customer", "arguments": {"identifier": 5}}})[2])
+        answers.append(
+            mcp.post(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "tools/call",
+                    "params": {"name": tool, "arguments": {"identifier": "c1"}},
+                }
+            )[2]
+        )
+    answers.append(
+        mcp.post(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "delete-customer", "arguments": {"identifier": 5}},
+            }
+        )[2]
+    )
     answers.append(mcp.post({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})[2])
     return answers
 
 
 @pytest.mark.parametrize("scenario", ["dry-run", "upstream-401", "upstream-500", "unreachable"])
-def test_secrets_never_leak(tmp_path: Path, scenario: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+def test_secrets_never_leak(
+    tmp_path: Path, scenario: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "protected.yaml"
     path.write_text(PROTECTED, encoding="utf-8")
     unreachable = None
@@ -402,7 +496,9 @@ def test_secrets_never_leak(tmp_path: Path, scenario: str, caplog: pytest.LogCap
     caplog.set_level(logging.DEBUG)
     with Stack(path, ENVIRON, dry_run=scenario == "dry-run", upstream=unreachable) as stack:
         if scenario == "upstream-401":
-            stack.fake.respond = lambda request, body: web.json_response({"meta": {"error": "Unauthorized request"}}, status=401)
+            stack.fake.respond = lambda request, body: web.json_response(
+                {"meta": {"error": "Unauthorized request"}}, status=401
+            )
         elif scenario == "upstream-500":
             stack.fake.respond = lambda request, body: web.Response(status=500, text="boom")
         client = McpClient(stack.ports["mcp"], Authorization=f"Bearer {TOKEN}")
@@ -415,9 +511,16 @@ def test_secrets_never_leak(tmp_path: Path, scenario: str, caplog: pytest.LogCap
             assert stack.fake.requests  # the flows did reach the upstream with the real credentials
     out, err = capfd.readouterr()
     records = "\n".join(
-        f"{r.getMessage()} {r.exc_text or ''} {r.args!r}" + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "") for r in caplog.records
+        f"{r.getMessage()} {r.exc_text or ''} {r.args!r}"
+        + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
+        for r in caplog.records
     )
-    haystacks = {"answers": b"\n".join(answers).decode("utf-8", "replace"), "stdout": out, "stderr": err, "logs": records}
+    haystacks = {
+        "answers": b"\n".join(answers).decode("utf-8", "replace"),
+        "stdout": out,
+        "stderr": err,
+        "logs": records,
+    }
     for where, text in haystacks.items():
         for secret in SECRETS:
             assert secret not in text, f"{secret!r} leaked into {where}"
@@ -435,7 +538,9 @@ def test_secrets_never_leak(tmp_path: Path, scenario: str, caplog: pytest.LogCap
     ],
     ids=["path", "query-to-header", "query", "query-surrogate", "header", "cookie"],
 )
-def test_bytes_that_are_not_utf8_are_refused_not_replaced(probe: Stack, target: str, headers: list[tuple[str, str]]) -> None:
+def test_bytes_that_are_not_utf8_are_refused_not_replaced(
+    probe: Stack, target: str, headers: list[tuple[str, str]]
+) -> None:
     """Replacing them with U+FFFD would make `%FF` and `%FE` reach the same upstream customer."""
     probe.reset()
     status, answer_headers, body = raw_request(probe.ports["rest"], "POST", target, headers)

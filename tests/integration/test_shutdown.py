@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
+
 from support import SEED, free_port
 
 DELAY = 0.5
@@ -78,7 +79,9 @@ def refused(port: int) -> bool:
 
 
 def put(url: str) -> tuple[int, bytes, float]:
-    request = urllib.request.Request(url, data=b'{"email":"a@b.c"}', method="PUT", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=b'{"email":"a@b.c"}', method="PUT", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, response.read(), time.monotonic()
 

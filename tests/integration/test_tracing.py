@@ -23,15 +23,15 @@ import pytest
 from aiohttp import web
 from mcp import Client
 
-from otlp_receiver import OtlpReceiver, ReceivedSpan
-from run_process import _environment
-from support import REPO, FakeUpstream, Serving, free_port
 from naftiko.engine.capability import Capability
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.observability import capability_tracing, trace_buffer
 from naftiko.run_command import _mcp_route_factory
 from naftiko.server import plan
 from naftiko.spec.document import load_document
+from otlp_receiver import OtlpReceiver, ReceivedSpan
+from run_process import _environment
+from support import REPO, FakeUpstream, Serving, free_port
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -124,7 +124,9 @@ class Traced:
         await asyncio.to_thread(self.tracing.shutdown)
 
 
-async def serve(tmp_path: Path, upstream: FakeUpstream, label: str, observability: str, environ: dict[str, str] | None = None) -> Traced:
+async def serve(
+    tmp_path: Path, upstream: FakeUpstream, label: str, observability: str, environ: dict[str, str] | None = None
+) -> Traced:
     document = load_document(capability_file(tmp_path, label, observability))
     assert document.valid, document.errors
     options = CompileOptions(upstreams={"up": upstream.url}, environ={**FAST_EXPORT, **(environ or {})})
@@ -148,10 +150,21 @@ async def mcp_call(url: str, tool: str, arguments: dict[str, Any], **headers: st
     """initialize, notifications/initialized, then tools/call, as plain JSON-RPC over HTTP."""
     base = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     async with aiohttp.ClientSession() as http:
-        init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
+        init = {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"},
+            },
+        }
         async with http.post(url, json=init, headers=base) as response:
             session = {"Mcp-Session-Id": response.headers["Mcp-Session-Id"], "MCP-Protocol-Version": "2025-11-25"}
-        async with http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers={**base, **session}) as response:
+        async with http.post(
+            url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers={**base, **session}
+        ) as response:
             assert response.status == 202
         call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
         async with http.post(url, json=call, headers={**base, **session, **headers}) as response:
@@ -173,8 +186,15 @@ def by_kind(spans: list[ReceivedSpan], kind: str) -> list[ReceivedSpan]:
 # -- REST -----------------------------------------------------------------------------------------
 
 
-async def test_a_rest_call_continues_the_inbound_trace_with_a_server_span_and_a_client_span(tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver) -> None:
-    traced = await serve(tmp_path, upstream, "rest-w3c", f"traces: {{sampling: 1.0}}\nexporters: {{otlp: {{endpoint: '{receiver.url}'}}}}")
+async def test_a_rest_call_continues_the_inbound_trace_with_a_server_span_and_a_client_span(
+    tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver
+) -> None:
+    traced = await serve(
+        tmp_path,
+        upstream,
+        "rest-w3c",
+        f"traces: {{sampling: 1.0}}\nexporters: {{otlp: {{endpoint: '{receiver.url}'}}}}",
+    )
     try:
         inbound = f"00-{TRACE_ID}-{PARENT_ID}-01"
         status, _ = await get(traced.url("rest", "/items/42?q=shoes&token=t0k3n-value"), traceparent=inbound)
@@ -210,9 +230,15 @@ async def test_a_rest_call_continues_the_inbound_trace_with_a_server_span_and_a_
     assert "b3" not in {k.lower() for k in sent.headers}
 
 
-async def test_each_attempt_is_a_client_span_and_an_upstream_failure_marks_them_and_the_server_span(tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver) -> None:
-    upstream.respond = lambda request, body: web.json_response({"error": "down"}, status=503)  # an idempotent GET is resent
-    traced = await serve(tmp_path, upstream, "rest-errors", f"exporters: {{otlp: {{endpoint: '{receiver.url}/v1/traces'}}}}")
+async def test_each_attempt_is_a_client_span_and_an_upstream_failure_marks_them_and_the_server_span(
+    tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver
+) -> None:
+    upstream.respond = lambda request, body: web.json_response(
+        {"error": "down"}, status=503
+    )  # an idempotent GET is resent
+    traced = await serve(
+        tmp_path, upstream, "rest-errors", f"exporters: {{otlp: {{endpoint: '{receiver.url}/v1/traces'}}}}"
+    )
     try:
         status, _ = await get(traced.url("rest", "/items/7"))
         await traced.flush()
@@ -225,15 +251,23 @@ async def test_each_attempt_is_a_client_span_and_an_upstream_failure_marks_them_
     for client in clients:
         assert client.parent_span_id == server.span_id and client.status == "ERROR"
         assert client.attributes["error.type"] == "503" and client.attributes["http.response.status_code"] == 503
-    assert sorted(sampled(r.headers["traceparent"]) for r in upstream.requests) == sorted(f"00-{server.trace_id}-{c.span_id}" for c in clients)
-    assert server.status == "ERROR" and server.attributes["http.response.status_code"] == 502 and server.attributes["error.type"] == "502"
+    assert sorted(sampled(r.headers["traceparent"]) for r in upstream.requests) == sorted(
+        f"00-{server.trace_id}-{c.span_id}" for c in clients
+    )
+    assert (
+        server.status == "ERROR"
+        and server.attributes["http.response.status_code"] == 502
+        and server.attributes["error.type"] == "502"
+    )
     assert server.parent_span_id == ""  # a new trace: no inbound header
 
 
 # -- MCP ------------------------------------------------------------------------------------------
 
 
-async def test_an_mcp_tools_call_is_one_server_span_named_after_the_tool(tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver) -> None:
+async def test_an_mcp_tools_call_is_one_server_span_named_after_the_tool(
+    tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver
+) -> None:
     traced = await serve(tmp_path, upstream, "mcp-sdk", f"exporters: {{otlp: {{endpoint: '{receiver.url}'}}}}")
     try:
         async with Client(traced.url("mcp", "/mcp"), mode="legacy") as client:  # the official SDK
@@ -258,11 +292,15 @@ async def test_an_mcp_tools_call_is_one_server_span_named_after_the_tool(tmp_pat
     assert sampled(sent.headers["traceparent"]) == f"00-{server.trace_id}-{client.span_id}"
 
 
-async def test_an_mcp_call_continues_the_inbound_trace_and_a_tool_error_marks_the_span(tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver) -> None:
+async def test_an_mcp_call_continues_the_inbound_trace_and_a_tool_error_marks_the_span(
+    tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver
+) -> None:
     upstream.respond = lambda request, body: web.json_response({"message": "no such item"}, status=404)
     traced = await serve(tmp_path, upstream, "mcp-raw", f"exporters: {{otlp: {{endpoint: '{receiver.url}'}}}}")
     try:
-        reply = await mcp_call(traced.url("mcp", "/mcp"), "get-item", {"id": "9"}, traceparent=f"00-{TRACE_ID}-{PARENT_ID}-01")
+        reply = await mcp_call(
+            traced.url("mcp", "/mcp"), "get-item", {"id": "9"}, traceparent=f"00-{TRACE_ID}-{PARENT_ID}-01"
+        )
         assert reply["result"]["isError"] is True
         await traced.flush()
         spans = await receiver.wait_for(lambda s: len(s) >= 2)
@@ -278,8 +316,15 @@ async def test_an_mcp_call_continues_the_inbound_trace_and_a_tool_error_marks_th
 # -- sampling and propagation ---------------------------------------------------------------------
 
 
-async def test_sampling_zero_records_nothing_but_still_tells_the_upstream_and_follows_a_sampled_caller(tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver) -> None:
-    traced = await serve(tmp_path, upstream, "sampling-zero", f"traces: {{sampling: 0}}\nexporters: {{otlp: {{endpoint: '{receiver.url}'}}}}")
+async def test_sampling_zero_records_nothing_but_still_tells_the_upstream_and_follows_a_sampled_caller(
+    tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver
+) -> None:
+    traced = await serve(
+        tmp_path,
+        upstream,
+        "sampling-zero",
+        f"traces: {{sampling: 0}}\nexporters: {{otlp: {{endpoint: '{receiver.url}'}}}}",
+    )
     try:
         for index in range(5):
             assert (await get(traced.url("rest", f"/items/{index}")))[0] == 200
@@ -288,7 +333,9 @@ async def test_sampling_zero_records_nothing_but_still_tells_the_upstream_and_fo
         assert receiver.spans == [] and receiver.posts == 0
         assert traced.tracing.buffer.recent() == []
         # the trace id still travels, marked not sampled, so the upstream does not sample either
-        assert len(upstream.requests) == 5 and not any(int(r.headers["traceparent"][-2:], 16) & 1 for r in upstream.requests)
+        assert len(upstream.requests) == 5 and not any(
+            int(r.headers["traceparent"][-2:], 16) & 1 for r in upstream.requests
+        )
         # a caller that sampled its trace is followed (parent-based sampling)
         await get(traced.url("rest", "/items/5"), traceparent=f"00-{TRACE_ID}-{PARENT_ID}-01")
         await traced.flush()
@@ -298,12 +345,19 @@ async def test_sampling_zero_records_nothing_but_still_tells_the_upstream_and_fo
     assert {s.trace_id for s in spans} == {TRACE_ID}
 
 
-async def test_b3_is_continued_from_either_form_and_sent_upstream_as_the_b3_header(tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver) -> None:
-    traced = await serve(tmp_path, upstream, "b3", f"traces: {{propagation: b3}}\nexporters: {{otlp: {{endpoint: '{receiver.url}'}}}}")
+async def test_b3_is_continued_from_either_form_and_sent_upstream_as_the_b3_header(
+    tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver
+) -> None:
+    traced = await serve(
+        tmp_path, upstream, "b3", f"traces: {{propagation: b3}}\nexporters: {{otlp: {{endpoint: '{receiver.url}'}}}}"
+    )
     other_trace = "a" * 32
     try:
         await get(traced.url("rest", "/items/1"), b3=f"{TRACE_ID}-{PARENT_ID}-1")
-        await get(traced.url("rest", "/items/2"), **{"X-B3-TraceId": other_trace, "X-B3-SpanId": "b" * 16, "X-B3-Sampled": "1"})
+        await get(
+            traced.url("rest", "/items/2"),
+            **{"X-B3-TraceId": other_trace, "X-B3-SpanId": "b" * 16, "X-B3-Sampled": "1"},
+        )
         reply = await mcp_call(traced.url("mcp", "/mcp"), "get-item", {"id": "3"}, b3=f"{TRACE_ID}-{PARENT_ID}-1")
         assert reply["result"]["isError"] is False
         await traced.flush()
@@ -312,7 +366,11 @@ async def test_b3_is_continued_from_either_form_and_sent_upstream_as_the_b3_head
         await traced.close()
     servers = by_kind(spans, "SERVER")
     assert sorted((s.name, s.trace_id, s.parent_span_id) for s in servers) == sorted(
-        [("GET /items/{id}", TRACE_ID, PARENT_ID), ("GET /items/{id}", other_trace, "b" * 16), ("tools/call get-item", TRACE_ID, PARENT_ID)]
+        [
+            ("GET /items/{id}", TRACE_ID, PARENT_ID),
+            ("GET /items/{id}", other_trace, "b" * 16),
+            ("tools/call get-item", TRACE_ID, PARENT_ID),
+        ]
     )
     clients = {s.span_id: s for s in by_kind(spans, "CLIENT")}
     for sent in upstream.requests:
@@ -322,13 +380,17 @@ async def test_b3_is_continued_from_either_form_and_sent_upstream_as_the_b3_head
         assert sampled == "1" and clients[span_id].trace_id == trace_id
 
 
-async def test_a_caller_supplied_propagation_header_is_replaced_not_duplicated(tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver) -> None:
+async def test_a_caller_supplied_propagation_header_is_replaced_not_duplicated(
+    tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver
+) -> None:
     from naftiko.consumes.request import OutgoingRequest
 
     traced = await serve(tmp_path, upstream, "replace", f"exporters: {{otlp: {{endpoint: '{receiver.url}'}}}}")
     try:
         client = traced.capability.clients[0]
-        request = OutgoingRequest("GET", upstream.url + "/items/1", headers={"TraceParent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
+        request = OutgoingRequest(
+            "GET", upstream.url + "/items/1", headers={"TraceParent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
+        )
         assert (await client.send(request)).status == 200
     finally:
         await traced.close()
@@ -347,7 +409,7 @@ async def test_an_unreachable_collector_drops_spans_with_one_warning_and_request
     closed = f"http://127.0.0.1:{free_port()}"
     traced = await serve(tmp_path, upstream, "unreachable", f"exporters: {{otlp: {{endpoint: '{closed}'}}}}")
     try:
-        for round_ in range(3):
+        for _ in range(3):
             statuses = [(await get(traced.url("rest", f"/items/{i}")))[0] for i in range(5)]
             assert statuses == [200] * 5
             await traced.flush()
@@ -363,9 +425,13 @@ async def test_an_unreachable_collector_drops_spans_with_one_warning_and_request
 # -- the ring buffer ------------------------------------------------------------------------------
 
 
-async def test_the_ring_buffer_keeps_the_last_traces_for_the_control_port(tmp_path: Path, upstream: FakeUpstream) -> None:
+async def test_the_ring_buffer_keeps_the_last_traces_for_the_control_port(
+    tmp_path: Path, upstream: FakeUpstream
+) -> None:
     def respond(request: web.Request, body: bytes) -> web.Response:
-        return web.json_response({"id": request.match_info["tail"]}, status=500 if request.path.endswith("/boom") else 200)
+        return web.json_response(
+            {"id": request.match_info["tail"]}, status=500 if request.path.endswith("/boom") else 200
+        )
 
     upstream.respond = respond
     traced = await serve(tmp_path, upstream, "ring", "traces: {local: {buffer-size: 10}}")
@@ -395,7 +461,9 @@ async def test_the_ring_buffer_keeps_the_last_traces_for_the_control_port(tmp_pa
     assert (server["kind"], client["kind"]) == ("SERVER", "CLIENT")
     assert server["parentSpanId"] is None and client["parentSpanId"] == server["spanId"]
     assert server["name"] == "GET /items/{id}" and server["status"] == "error" and client["status"] == "error"
-    assert client["attributes"]["http.response.status_code"] == 500 and client["attributes"]["url.full"].endswith("/items/boom")
+    assert client["attributes"]["http.response.status_code"] == 500 and client["attributes"]["url.full"].endswith(
+        "/items/boom"
+    )
     assert set(server) == {"spanId", "parentSpanId", "name", "kind", "startTime", "durationMs", "status", "attributes"}
     json.dumps(trace)  # served as it is
     assert buffer.trace("0" * 32) is None and buffer.trace("not-a-trace-id") is None
@@ -405,15 +473,32 @@ async def test_the_ring_buffer_keeps_the_last_traces_for_the_control_port(tmp_pa
 
 
 def test_bad_sampling_and_propagation_values_are_validate_errors_with_line_and_column(tmp_path: Path) -> None:
-    path = capability_file(tmp_path, "bad", "traces:\n  sampling: 1.5\n  propagation: zipkin\nexporters: {otlp: {endpoint: 'collector:4318'}}")
+    path = capability_file(
+        tmp_path,
+        "bad",
+        "traces:\n  sampling: 1.5\n  propagation: zipkin\nexporters: {otlp: {endpoint: 'collector:4318'}}",
+    )
     document = load_document(path)
     errors = {(e.line, e.column, e.path): e.message for e in document.errors}
     lines = path.read_text().splitlines()
     sampling_line = next(i for i, line in enumerate(lines, 1) if "sampling: 1.5" in line)
-    assert errors[(sampling_line, lines[sampling_line - 1].index("1.5") + 1, "$.capability.exposes[2].observability.traces.sampling")].startswith(
-        "traces.sampling must be a number from 0 to 1"
+    assert errors[
+        (
+            sampling_line,
+            lines[sampling_line - 1].index("1.5") + 1,
+            "$.capability.exposes[2].observability.traces.sampling",
+        )
+    ].startswith("traces.sampling must be a number from 0 to 1")
+    assert (
+        "w3c (traceparent) or b3, not 'zipkin'"
+        in errors[
+            (
+                sampling_line + 1,
+                lines[sampling_line].index("zipkin") + 1,
+                "$.capability.exposes[2].observability.traces.propagation",
+            )
+        ]
     )
-    assert "w3c (traceparent) or b3, not 'zipkin'" in errors[(sampling_line + 1, lines[sampling_line].index("zipkin") + 1, "$.capability.exposes[2].observability.traces.propagation")]
     assert any("exporters.otlp.endpoint must be an http:// or https:// URL" in m for m in errors.values())
 
 
@@ -426,7 +511,7 @@ import sys
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.server import PortServer, plan
 from naftiko.spec.document import load_document
-for path in ({str(REPO / 'runtime/naftiko/defaults/track-customers.yaml')!r}, {str(on)!r}):
+for path in ({str(REPO / "runtime/naftiko/defaults/track-customers.yaml")!r}, {str(on)!r}):
     capability = compile_capability(load_document(path), CompileOptions(environ={{"CUSTOMER_IO_USER": "u", "CUSTOMER_IO_PASS": "p", "CUSTOMER_IO_API_KEY": "k"}}))
     for port_plan in plan([capability]):
         server = PortServer(port_plan)
@@ -439,19 +524,42 @@ print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
     assert done.stdout.strip() == "[]"
 
 
-async def test_naftiko_run_exports_to_the_otel_environment_endpoint_without_a_control_exposure(upstream: FakeUpstream, receiver: OtlpReceiver, tmp_path: Path) -> None:
+async def test_naftiko_run_exports_to_the_otel_environment_endpoint_without_a_control_exposure(
+    upstream: FakeUpstream, receiver: OtlpReceiver, tmp_path: Path
+) -> None:
     """The standard variables alone turn tracing on: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME."""
     source = capability_file(tmp_path, "env-only", "enabled: true").read_text()
     path = tmp_path / "env-only-no-control.yaml"
     path.write_text(source[: source.index("  - type: control")], encoding="utf-8")
     rest_port = free_port()
-    env = {**_environment(None), "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_SERVICE_NAME": "orders-gateway", **FAST_EXPORT}
-    argv = [sys.executable, "-m", "naftiko.cli", "run", str(path), "--upstream", f"up={upstream.url}", "--port", f"rest={rest_port}", "--port", f"mcp={free_port()}"]
-    process = await asyncio.create_subprocess_exec(*argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **_environment(None),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_SERVICE_NAME": "orders-gateway",
+        **FAST_EXPORT,
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "naftiko.cli",
+        "run",
+        str(path),
+        "--upstream",
+        f"up={upstream.url}",
+        "--port",
+        f"rest={rest_port}",
+        "--port",
+        f"mcp={free_port()}",
+    ]
+    process = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         for _ in range(200):
             try:
-                status, _ = await get(f"http://127.0.0.1:{rest_port}/items/1", traceparent=f"00-{TRACE_ID}-{PARENT_ID}-01")
+                status, _ = await get(
+                    f"http://127.0.0.1:{rest_port}/items/1", traceparent=f"00-{TRACE_ID}-{PARENT_ID}-01"
+                )
                 break
             except aiohttp.ClientConnectionError:
                 await asyncio.sleep(0.05)
@@ -469,20 +577,54 @@ def test_tracing_options_read_the_block_and_the_environment_wins() -> None:
 
     data = {
         "info": {"label": "Orders"},
-        "capability": {"exposes": [{"type": "control", "port": 1, "observability": {"traces": {"sampling": 0.25, "propagation": "b3", "local": {"buffer-size": 50}}, "exporters": {"otlp": {"endpoint": "http://collector:4318/"}}}}]},
+        "capability": {
+            "exposes": [
+                {
+                    "type": "control",
+                    "port": 1,
+                    "observability": {
+                        "traces": {"sampling": 0.25, "propagation": "b3", "local": {"buffer-size": 50}},
+                        "exporters": {"otlp": {"endpoint": "http://collector:4318/"}},
+                    },
+                }
+            ]
+        },
     }
     options = tracing_options(data, {})
     assert options is not None
     assert (options.service_name, options.ratio, options.propagators, options.traces_url, options.buffer_size) == (
-        "naftiko-Orders", 0.25, ("b3",), "http://collector:4318/v1/traces", 50
+        "naftiko-Orders",
+        0.25,
+        ("b3",),
+        "http://collector:4318/v1/traces",
+        50,
     )
-    environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://otel.example:4318", "OTEL_TRACES_SAMPLER_ARG": "0.5", "OTEL_PROPAGATORS": "tracecontext,b3multi", "OTEL_SERVICE_NAME": "svc"}
+    environ = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "https://otel.example:4318",
+        "OTEL_TRACES_SAMPLER_ARG": "0.5",
+        "OTEL_PROPAGATORS": "tracecontext,b3multi",
+        "OTEL_SERVICE_NAME": "svc",
+    }
     overridden = tracing_options(data, environ)
     assert overridden is not None
-    assert (overridden.service_name, overridden.ratio, overridden.propagators, overridden.traces_url) == ("svc", 0.5, ("tracecontext", "b3multi"), "https://otel.example:4318/v1/traces")
+    assert (overridden.service_name, overridden.ratio, overridden.propagators, overridden.traces_url) == (
+        "svc",
+        0.5,
+        ("tracecontext", "b3multi"),
+        "https://otel.example:4318/v1/traces",
+    )
     assert replace(options, traces_url=None) == tracing_options(data, {"OTEL_TRACES_EXPORTER": "none"})
     assert tracing_options(data, {"OTEL_SDK_DISABLED": "true"}) is None
-    no_reader = {"capability": {"exposes": [{"type": "control", "port": 1, "observability": {"traces": {"local": {"enabled": False}}}}]}}
+    no_reader = {
+        "capability": {
+            "exposes": [{"type": "control", "port": 1, "observability": {"traces": {"local": {"enabled": False}}}}]
+        }
+    }
     assert tracing_options(no_reader, {}) is None
     assert tracing_options({"capability": {"exposes": []}}, {}) is None
-    assert tracing_options({"capability": {"exposes": []}}, {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/custom"}).traces_url == "http://c:4318/custom"  # type: ignore[union-attr]
+    assert (
+        tracing_options(
+            {"capability": {"exposes": []}}, {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/custom"}
+        ).traces_url
+        == "http://c:4318/custom"
+    )  # type: ignore[union-attr]

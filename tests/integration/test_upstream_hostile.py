@@ -11,19 +11,19 @@ import base64
 import datetime
 import ipaddress
 import json
-import logging
 import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+
 from naftiko.consumes.client import ClientSettings
 from naftiko.consumes.tls import UpstreamTls
 from naftiko.engine.compile import CompileOptions, compile_capability
@@ -187,7 +187,9 @@ class RecordingProxy:
 
     async def _tunnel(self, request: Message, reader: Reader, writer: Writer) -> None:
         if self.refuse is not None:
-            writer.write(b"HTTP/1.1 %d Refused\r\nProxy-Authenticate: Basic realm=\"p\"\r\nContent-Length: 0\r\n\r\n" % self.refuse)
+            writer.write(
+                b'HTTP/1.1 %d Refused\r\nProxy-Authenticate: Basic realm="p"\r\nContent-Length: 0\r\n\r\n' % self.refuse
+            )
             await writer.drain()
             return
         host, _, port = request.target.rpartition(":")
@@ -262,7 +264,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
     def write_key(key: Any, file: str) -> Path:
         path = folder / file
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         return path
 
     def write_cert(cert: Any, file: str) -> Path:
@@ -308,7 +314,13 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         return key, builder.sign(ca_key, hashes.SHA256())
 
     ca_key, ca_cert = authority("naftiko test private CA")
-    server_key, server_cert = leaf(ca_key, ca_cert, "127.0.0.1", ExtendedKeyUsageOID.SERVER_AUTH, [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+    server_key, server_cert = leaf(
+        ca_key,
+        ca_cert,
+        "127.0.0.1",
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+    )
     client_key, client_cert = leaf(ca_key, ca_cert, "naftiko-test-client", ExtendedKeyUsageOID.CLIENT_AUTH, None)
     _, other_cert = authority("some other CA")
     return Pki(
@@ -331,7 +343,9 @@ class Stack:
 
 
 @asynccontextmanager
-async def serving(upstream_url: str, environ: dict[str, str] | None = None, tls: UpstreamTls | None = None) -> AsyncIterator[Stack]:
+async def serving(
+    upstream_url: str, environ: dict[str, str] | None = None, tls: UpstreamTls | None = None
+) -> AsyncIterator[Stack]:
     capability = compile_capability(
         load_document(SEED),
         CompileOptions(
@@ -371,7 +385,12 @@ async def rest_call(stack: Stack, method: str) -> tuple[int, Any, float]:
 
 async def mcp_call(stack: Stack, method: str) -> dict[str, Any]:
     _, _, tool, arguments = ROUTES[method]
-    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments, "_meta": ENVELOPE}}
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": ENVELOPE},
+    }
     headers = {
         "Accept": "application/json, text/event-stream",
         "Content-Type": "application/json",
@@ -509,13 +528,19 @@ async def test_a_delete_on_a_reused_connection_closed_unanswered_is_resent_once(
 def no_password_in_logs(caplog: pytest.LogCaptureFixture) -> None:
     for record in caplog.records:
         text = record.getMessage() + (record.exc_text or "")
-        assert PROXY_PASSWORD not in text and base64.b64encode(f"proxy-user:{PROXY_PASSWORD}".encode()).decode() not in text
+        assert (
+            PROXY_PASSWORD not in text
+            and base64.b64encode(f"proxy-user:{PROXY_PASSWORD}".encode()).decode() not in text
+        )
 
 
 async def test_http_upstream_through_an_http_proxy_with_credentials(caplog: pytest.LogCaptureFixture) -> None:
     async with Upstream() as upstream, RecordingProxy() as proxy:
         port = upstream.url.rsplit(":", 1)[1]
-        environ = {"http_proxy": proxy.url(f"proxy-user:{PROXY_PASSWORD.replace('$', '%24')}"), "HTTP_PROXY": "http://127.0.0.1:9"}
+        environ = {
+            "http_proxy": proxy.url(f"proxy-user:{PROXY_PASSWORD.replace('$', '%24')}"),
+            "HTTP_PROXY": "http://127.0.0.1:9",
+        }
         async with serving(upstream.url, environ) as stack:
             assert (await rest_call(stack, "DELETE"))[0] == 200
             assert (await mcp_call(stack, "POST"))["isError"] is False
@@ -526,7 +551,9 @@ async def test_http_upstream_through_an_http_proxy_with_credentials(caplog: pyte
     expected = "Basic " + base64.b64encode(f"proxy-user:{PROXY_PASSWORD}".encode()).decode()
     assert all(r.headers.get("proxy-authorization") == expected for r in proxy.requests)
     assert all(r.headers["host"] == f"127.0.0.1:{port}" for r in proxy.requests)
-    assert all(r.headers["authorization"].startswith("Basic ") for r in upstream.requests)  # the upstream's own credentials
+    assert all(
+        r.headers["authorization"].startswith("Basic ") for r in upstream.requests
+    )  # the upstream's own credentials
     assert upstream.paths() == ["DELETE /api/v1/customers/c1", "POST /api/v1/customers/c1/suppress"]
     no_password_in_logs(caplog)
 
@@ -534,7 +561,10 @@ async def test_http_upstream_through_an_http_proxy_with_credentials(caplog: pyte
 async def test_https_upstream_through_a_connect_tunnel(pki: Pki, caplog: pytest.LogCaptureFixture) -> None:
     async with Upstream(ssl_context=pki.server_context()) as upstream, RecordingProxy() as proxy:
         port = upstream.url.rsplit(":", 1)[1]
-        environ = {"HTTPS_PROXY": proxy.url(f"proxy-user:{PROXY_PASSWORD.replace('$', '%24')}"), "HTTP_PROXY": "http://127.0.0.1:9"}
+        environ = {
+            "HTTPS_PROXY": proxy.url(f"proxy-user:{PROXY_PASSWORD.replace('$', '%24')}"),
+            "HTTP_PROXY": "http://127.0.0.1:9",
+        }
         async with serving(upstream.url, environ, UpstreamTls(cafile=str(pki.ca))) as stack:
             for _ in range(2):
                 assert (await rest_call(stack, "DELETE"))[0] == 200
@@ -542,7 +572,10 @@ async def test_https_upstream_through_a_connect_tunnel(pki: Pki, caplog: pytest.
     assert [r.line for r in proxy.requests] == [f"CONNECT 127.0.0.1:{port} HTTP/1.1"]  # one tunnel, kept alive
     connect = proxy.requests[0]
     assert connect.headers["host"] == f"127.0.0.1:{port}"
-    assert connect.headers["proxy-authorization"] == "Basic " + base64.b64encode(f"proxy-user:{PROXY_PASSWORD}".encode()).decode()
+    assert (
+        connect.headers["proxy-authorization"]
+        == "Basic " + base64.b64encode(f"proxy-user:{PROXY_PASSWORD}".encode()).decode()
+    )
     assert len(upstream.requests) == 3 and upstream.connections == 1
     assert all("proxy-authorization" not in r.headers for r in upstream.requests)  # inside the tunnel: none
     no_password_in_logs(caplog)
@@ -550,7 +583,11 @@ async def test_https_upstream_through_a_connect_tunnel(pki: Pki, caplog: pytest.
 
 async def test_no_proxy_reaches_the_upstream_directly(pki: Pki) -> None:
     async with Upstream() as plain, Upstream(ssl_context=pki.server_context()) as secure, RecordingProxy() as proxy:
-        for upstream, no_proxy in ((plain, "example.com, 127.0.0.1"), (secure, f".example.org,127.0.0.1:{secure.url.rsplit(':', 1)[1]}"), (plain, "*")):
+        for upstream, no_proxy in (
+            (plain, "example.com, 127.0.0.1"),
+            (secure, f".example.org,127.0.0.1:{secure.url.rsplit(':', 1)[1]}"),
+            (plain, "*"),
+        ):
             environ = {"HTTP_PROXY": proxy.url(), "HTTPS_PROXY": proxy.url(), "NO_PROXY": no_proxy}
             async with serving(upstream.url, environ, UpstreamTls(cafile=str(pki.ca))) as stack:
                 assert (await rest_call(stack, "DELETE"))[0] == 200
@@ -617,7 +654,12 @@ def test_an_unusable_tls_file_fails_the_load_naming_namespace_and_file(pki: Pki,
             bad.write_text("not a certificate\n")
         tls = UpstreamTls(**{**files, what: str(bad)})
         with pytest.raises(ValueError) as caught:
-            compile_capability(load_document(SEED), CompileOptions(upstreams={NAMESPACE: "https://127.0.0.1:1"}, environ=CREDENTIALS, upstream_tls={NAMESPACE: tls}))
+            compile_capability(
+                load_document(SEED),
+                CompileOptions(
+                    upstreams={NAMESPACE: "https://127.0.0.1:1"}, environ=CREDENTIALS, upstream_tls={NAMESPACE: tls}
+                ),
+            )
         message = str(caught.value)
         assert f"namespace {NAMESPACE!r}" in message and str(bad) in message, message
     tls = UpstreamTls(certfile=str(pki.client_cert), keyfile=str(pki.server_key))  # the key of another certificate

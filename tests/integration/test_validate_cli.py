@@ -24,7 +24,9 @@ NOT_SERVED = {
 
 
 def validate(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "naftiko.cli", "validate", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "naftiko.cli", "validate", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_every_official_example_validates_except_the_two_that_must_fail() -> None:
@@ -44,7 +46,9 @@ def test_every_official_example_validates_except_the_two_that_must_fail() -> Non
         else:
             # Validated together, the examples collide on ports as `naftiko run` would find them
             # (they are not one deployment): those are the only errors a served example may get.
-            alone = [e for e in report["errors"] if " on port " not in e["message"] and "is claimed by a" not in e["message"]]
+            alone = [
+                e for e in report["errors"] if " on port " not in e["message"] and "is claimed by a" not in e["message"]
+            ]
             assert alone == [], (name, alone)
             # The semantics-consistency rule: these two really expose a safe function unsafely.
             expected = {"spectral-semantics-inconsistent.yaml": 2, "aggregate-basic.yaml": 2}.get(name, 0)
@@ -123,7 +127,10 @@ def test_a_good_file_is_valid(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ("naftiko: 1.0.0-alpha2\ncapability: [1, 2\n", "malformed YAML"),
-        ("naftiko: 0.5\ncapability: {}\n", "1:10 unsupported naftiko version 0.5: this runtime supports naftiko: 1.0.0-alpha2"),
+        (
+            "naftiko: 0.5\ncapability: {}\n",
+            "1:10 unsupported naftiko version 0.5: this runtime supports naftiko: 1.0.0-alpha2",
+        ),
         ("- just\n- a list\n", "1:1 a capability file must be a mapping at its top level, not a list"),
         (good(call="api.nope"), "22:17 call target 'api.nope' is not an operation of any consumed namespace"),
         (good(expose_ns="api"), "16:18 namespace 'api' is already used by capability.consumes[0]"),
@@ -135,7 +142,9 @@ def test_each_mistake_is_one_located_line(tmp_path: Path, text: str, expected: s
 
 
 def test_alias_bomb_and_huge_and_binary_files_get_a_verdict(tmp_path: Path) -> None:
-    bomb = ["a: &a [x,x,x,x,x,x,x,x,x]"] + [f"{n}: &{n} [{', '.join(['*' + p] * 9)}]" for p, n in zip("abcdefg", "bcdefgh")]
+    bomb = ["a: &a [x,x,x,x,x,x,x,x,x]"] + [
+        f"{n}: &{n} [{', '.join(['*' + p] * 9)}]" for p, n in zip("abcdefg", "bcdefgh")
+    ]
     assert "alias/anchor bomb" in one_error(tmp_path, "\n".join(bomb))
     huge = tmp_path / "huge.yaml"
     huge.write_bytes(b"naftiko: 1.0.0-alpha2\ndescription: '" + b"x" * (20 * 1024 * 1024) + b"'\n")
@@ -165,13 +174,21 @@ def test_folders_are_searched_and_summarised(tmp_path: Path) -> None:
 
 def test_inspect_lists_routes_and_tools_with_inputs() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "naftiko.cli", "inspect", "--format", "json", str(SEED)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "naftiko.cli", "inspect", "--format", "json", str(SEED)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     [item] = json.loads(done.stdout)
     routes = {(r["method"], r["path"]) for r in item["rest"]}
     assert ("PUT", "/v1/customers/{identifier}") in routes and len(routes) == 4
     identify = next(t for t in item["tools"] if t["name"] == "identify-customer")
-    assert {(i["name"], i["type"], i["required"]) for i in identify["inputs"]} == {("identifier", "string", True), ("body", "object", False)}
-    text = subprocess.run([sys.executable, "-m", "naftiko.cli", "inspect", str(SEED)], capture_output=True, text=True, timeout=60)
+    assert {(i["name"], i["type"], i["required"]) for i in identify["inputs"]} == {
+        ("identifier", "string", True),
+        ("body", "object", False),
+    }
+    text = subprocess.run(
+        [sys.executable, "-m", "naftiko.cli", "inspect", str(SEED)], capture_output=True, text=True, timeout=60
+    )
     assert "MCP  delete-customer" in text.stdout and "identifier: string (required)" in text.stdout

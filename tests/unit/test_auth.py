@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestServer
 from naftiko.consumes import auth as auth_module
 from naftiko.consumes.auth import (
     AuthConfigError,
-    AuthError,
     Authenticator,
+    AuthError,
     build_authenticator,
 )
 from naftiko.consumes.client import ClientSettings, NamespaceClient
@@ -59,9 +59,7 @@ async def start(app: web.Application) -> TestServer:
     return server
 
 
-async def send(
-    client: NamespaceClient, request: OutgoingRequest
-) -> tuple[int, Any, Mapping[str, str]]:
+async def send(client: NamespaceClient, request: OutgoingRequest) -> tuple[int, Any, Mapping[str, str]]:
     """Send the request the way the engine does; returns (status, JSON body or None, headers)."""
     response = await client.send_once(request)
     is_json = response.headers.get("Content-Type", "").startswith("application/json")
@@ -123,9 +121,7 @@ async def test_bearer(client: NamespaceClient, echo_server: TestServer) -> None:
 
 
 @pytest.mark.parametrize("placement", [None, "header"])
-async def test_apikey_header(
-    client: NamespaceClient, echo_server: TestServer, placement: str | None
-) -> None:
+async def test_apikey_header(client: NamespaceClient, echo_server: TestServer, placement: str | None) -> None:
     spec = {"type": "apikey", "key": "X-API-Key", "value": "{{env.KEY}}"}
     if placement:
         spec["placement"] = placement
@@ -155,9 +151,7 @@ async def test_apikey_query(client: NamespaceClient, echo_server: TestServer, va
 
 
 async def test_apikey_cookie(client: NamespaceClient, echo_server: TestServer) -> None:
-    auth = build(
-        {"type": "apikey", "key": "LtpaToken2", "value": "abc123==", "placement": "cookie"}
-    )
+    auth = build({"type": "apikey", "key": "LtpaToken2", "value": "abc123==", "placement": "cookie"})
     request = OutgoingRequest("GET", str(echo_server.make_url("/x")))
     await auth.apply(request, client.send_once)
     _, body, _ = await send(client, request)
@@ -262,9 +256,7 @@ def parse_credentials(header: str) -> dict[str, str]:
 class DigestUpstream:
     """A digest-protected resource that issues challenges and checks responses (RFC 7616)."""
 
-    def __init__(
-        self, algorithms: list[str], qop: str = "auth", password: str = "pa:ss wörd"
-    ) -> None:
+    def __init__(self, algorithms: list[str], qop: str = "auth", password: str = "pa:ss wörd") -> None:
         self.algorithms = algorithms  # one challenge per algorithm (e.g. MD5-sess), in order
         self.qop = qop
         self.password = password
@@ -306,9 +298,7 @@ class DigestUpstream:
         a2 = f"{request.method}:{creds['uri']}"
         if creds["qop"] == "auth-int":
             a2 += ":" + h(body)
-        expected = h(
-            f"{a1}:{creds['nonce']}:{creds['nc']}:{creds['cnonce']}:{creds['qop']}:{h(a2)}"
-        )
+        expected = h(f"{a1}:{creds['nonce']}:{creds['nc']}:{creds['cnonce']}:{creds['qop']}:{h(a2)}")
         nc = int(creds["nc"], 16)
         ok = (
             creds["response"] == expected
@@ -333,9 +323,7 @@ async def digest_server(upstream: DigestUpstream) -> TestServer:
     return await start(app)
 
 
-async def call_with_digest(
-    client: NamespaceClient, auth: Authenticator, request: OutgoingRequest
-) -> int:
+async def call_with_digest(client: NamespaceClient, auth: Authenticator, request: OutgoingRequest) -> int:
     """The engine's loop: apply, send, answer one challenge, resend once."""
     await auth.apply(request, client.send_once)
     status, _, headers = await send(client, request)
@@ -722,9 +710,7 @@ async def test_oauth2_token_request_within_the_total_timeout() -> None:
         url = str(server.make_url("/token"))
         auth = build({"type": "oauth2", "tokenEndpoint": url, "clientId": "c", "clientSecret": "s3"})
         with pytest.raises(AuthError, match=re.escape(f"OAuth2 request to {url} failed: TimeoutError")):
-            await asyncio.wait_for(
-                auth.apply(OutgoingRequest("GET", "http://127.0.0.1/"), client.send_once), 2
-            )
+            await asyncio.wait_for(auth.apply(OutgoingRequest("GET", "http://127.0.0.1/"), client.send_once), 2)
     finally:
         await client.close()
         await server.close()

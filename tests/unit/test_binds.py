@@ -57,7 +57,10 @@ def test_file_binds_relative_to_the_capability(tmp_path: Path, name: str, text: 
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / name).write_text(text)
     for location in (f"file:///./shared/{name}", f"file://./shared/{name}"):
-        value = bound(tmp_path, [{"namespace": "registry", "location": location, "keys": {"TOKEN": "registry-token", "V": "version"}}])
+        value = bound(
+            tmp_path,
+            [{"namespace": "registry", "location": location, "keys": {"TOKEN": "registry-token", "V": "version"}}],
+        )
         assert value("TOKEN") == value("registry.TOKEN") == "yaml-value"
         assert value("V") == "2"
 

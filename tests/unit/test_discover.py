@@ -113,12 +113,16 @@ def test_files_with_other_suffixes_and_symlinked_files(tmp_path: Path) -> None:
 
 
 def test_validate_cli_ignores_them(tree: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "naftiko.cli", "validate", str(tree)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "naftiko.cli", "validate", str(tree)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stdout
     assert done.stdout.splitlines()[-1].startswith("1 valid, 0 invalid")
     named = subprocess.run(
         [sys.executable, "-m", "naftiko.cli", "validate", str(tree), str(tree / "dist" / "deeper" / "broken.yml")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert named.returncode == 1 and named.stdout.splitlines()[-1].startswith("1 valid, 1 invalid")
 

@@ -47,9 +47,7 @@ README = {
 }
 
 
-def decode(
-    fmt: str, body: str | bytes, selector: str | None = None, charset: str | None = None
-) -> Any:
+def decode(fmt: str, body: str | bytes, selector: str | None = None, charset: str | None = None) -> Any:
     raw = body.encode("utf-8") if isinstance(body, str) else body
     return decoder_for(fmt, selector)(raw, charset)
 
@@ -78,18 +76,14 @@ def consumed_operation(capability: str) -> dict[str, Any]:
         ("markdown-capability.yaml", "sample-readme.md", README),
     ],
 )
-def test_official_capability_decodes_its_fixture(
-    capability: str, fixture: str, expected: Any
-) -> None:
+def test_official_capability_decodes_its_fixture(capability: str, fixture: str, expected: Any) -> None:
     operation = consumed_operation(capability)
     decoder = decoder_for(operation["outputRawFormat"], operation.get("outputSchema"))
     body = official(f"fixtures/{fixture}").read_bytes()
     assert decoder(body, None) == expected
 
 
-@pytest.mark.parametrize(
-    ("fmt", "fixture"), [("tsv", "sample-users.tsv"), ("psv", "sample-users.psv")]
-)
+@pytest.mark.parametrize(("fmt", "fixture"), [("tsv", "sample-users.tsv"), ("psv", "sample-users.psv")])
 def test_official_delimited_fixtures(fmt: str, fixture: str) -> None:
     assert decode(fmt, official(f"fixtures/{fixture}").read_bytes()) == USERS
 
@@ -128,7 +122,15 @@ def test_uppercase_label_decodes() -> None:
 
 def test_supported_formats() -> None:
     assert SUPPORTED_FORMATS == {
-        "json", "xml", "csv", "tsv", "psv", "yaml", "text", "html", "markdown",
+        "json",
+        "xml",
+        "csv",
+        "tsv",
+        "psv",
+        "yaml",
+        "text",
+        "html",
+        "markdown",
     }
 
 
@@ -272,10 +274,7 @@ def test_xml_root_shapes() -> None:
 
 
 def test_xml_namespaces_are_dropped() -> None:
-    body = (
-        '<s:Envelope xmlns:s="urn:s" xmlns="urn:d">'
-        '<s:Body><item xml:lang="en">x</item></s:Body></s:Envelope>'
-    )
+    body = '<s:Envelope xmlns:s="urn:s" xmlns="urn:d"><s:Body><item xml:lang="en">x</item></s:Body></s:Envelope>'
     assert decode("xml", body) == {"Body": {"item": {"lang": "en", "": "x"}}}
 
 
@@ -285,9 +284,7 @@ def test_xml_encoding_follows_the_charset() -> None:
 
 
 def test_xml_billion_laughs_is_refused() -> None:
-    entities = "".join(
-        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
-    )
+    entities = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
     doctype = f'<!DOCTYPE lolz [<!ENTITY lol0 "lol">{entities}]>'
     body = f'<?xml version="1.0"?>{doctype}<lolz>&lol9;</lolz>'
     with pytest.raises(BodyDecodeError, match="entity declarations are not allowed"):
@@ -346,7 +343,11 @@ def test_csv_header_only_is_empty_array() -> None:
 
 def test_yaml_scalars_keep_yaml_types() -> None:
     assert decode("yaml", "a: 1\nb: 1.5\nc: true\nd: null\ne: '1'\n") == {
-        "a": 1, "b": 1.5, "c": True, "d": None, "e": "1",
+        "a": 1,
+        "b": 1.5,
+        "c": True,
+        "d": None,
+        "e": "1",
     }
 
 
@@ -373,9 +374,7 @@ def test_yaml_merge_keys_work() -> None:
     assert decode("yaml", body) == {"base": {"x": 1}, "item": {"x": 1, "y": 2}}
 
 
-@pytest.mark.parametrize(
-    "body", ["a: !custom 1\n", "a: !!python/object:os.system x\n", "a: !!python/name:os.system\n"]
-)
+@pytest.mark.parametrize("body", ["a: !custom 1\n", "a: !!python/object:os.system x\n", "a: !!python/name:os.system\n"])
 def test_yaml_custom_tags_are_refused(body: str) -> None:
     with pytest.raises(BodyDecodeError, match="invalid yaml body"):
         decode("yaml", body)
@@ -459,9 +458,7 @@ def test_html_selectors(selector: str | None, expected: list[Any]) -> None:
     assert decode("html", PAGE, selector) == {"tables": expected}
 
 
-@pytest.mark.parametrize(
-    "selector", ["tr:first-child", "a + b", "div ~ p", "[data-x]", "table >", ", table", "a..b"]
-)
+@pytest.mark.parametrize("selector", ["tr:first-child", "a + b", "div ~ p", "[data-x]", "table >", ", table", "a..b"])
 def test_html_unsupported_selector_fails_at_load(selector: str) -> None:
     with pytest.raises(ValueError, match="unsupported CSS selector"):
         decoder_for("html", selector)
@@ -595,7 +592,9 @@ def test_markdown_filter_keeps_tables() -> None:
 def test_markdown_front_matter_must_be_a_mapping() -> None:
     assert decode("markdown", "---\n- a\n---\n# T\n")["frontMatter"] == {}
     assert decode("markdown", "---\n---\n# T\n") == {
-        "frontMatter": {}, "tables": [], "sections": [{"heading": "T", "level": 1, "content": ""}],
+        "frontMatter": {},
+        "tables": [],
+        "sections": [{"heading": "T", "level": 1, "content": ""}],
     }
 
 

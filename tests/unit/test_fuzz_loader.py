@@ -17,12 +17,14 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from support import SEED, SHARED  # noqa: E402
 from naftiko.spec.diagnostics import Diagnostic  # noqa: E402
 from naftiko.spec.document import Document, load_document  # noqa: E402
 from naftiko.spec.yaml_source import YamlError, YamlSource, parse_yaml  # noqa: E402
+from support import SEED, SHARED  # noqa: E402
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 def _real_files() -> list[Path]:
@@ -40,7 +42,9 @@ REAL = [path.read_text(encoding="utf-8") for path in _real_files()]
 def assert_located(diagnostic: Diagnostic) -> None:
     assert isinstance(diagnostic.line, int) and diagnostic.line >= 1, diagnostic
     assert isinstance(diagnostic.column, int) and diagnostic.column >= 1, diagnostic
-    assert diagnostic.message and "\n" not in diagnostic.message and "\r" not in diagnostic.message, repr(diagnostic.message)
+    assert diagnostic.message and "\n" not in diagnostic.message and "\r" not in diagnostic.message, repr(
+        diagnostic.message
+    )
     assert "\n" not in str(diagnostic), repr(str(diagnostic))
 
 
@@ -78,17 +82,59 @@ scalars = st.one_of(
     st.integers(min_value=-(10**40), max_value=10**40),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=20),
-    st.sampled_from(["{{", "}}", "{{env.X}}", "<<env.X>>", "&a", "*a", "!!python/object:os.system", "1e999", "~", "0x1F", "---"]),
+    st.sampled_from(
+        ["{{", "}}", "{{env.X}}", "<<env.X>>", "&a", "*a", "!!python/object:os.system", "1e999", "~", "0x1F", "---"]
+    ),
 )
 json_like = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
 )
 yaml_tokens = st.sampled_from(
     [
-        "naftiko: 1.0.0-alpha2\n", "capability:\n", "  consumes:\n", "  - ", "  ", "    ", ": ", "- ", "{", "}", "[", "]",
-        ",", "&a ", "*a", "!!str ", "!!map ", "!!binary ", "!custom ", "? ", "|\n", ">-\n", "'", '"', "#", "\n", "\t",
-        "%YAML 1.1\n", "---\n", "...\n", "{{", "}}", "<<: *a\n", "99999999999999999999999999999999", "\x00", "\ufeff",
-        "type: http\n", "namespace: x\n", "baseUri: http://x\n", "path: /a/{id}\n", "method: GET\n", "port: 8080\n",
+        "naftiko: 1.0.0-alpha2\n",
+        "capability:\n",
+        "  consumes:\n",
+        "  - ",
+        "  ",
+        "    ",
+        ": ",
+        "- ",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        "&a ",
+        "*a",
+        "!!str ",
+        "!!map ",
+        "!!binary ",
+        "!custom ",
+        "? ",
+        "|\n",
+        ">-\n",
+        "'",
+        '"',
+        "#",
+        "\n",
+        "\t",
+        "%YAML 1.1\n",
+        "---\n",
+        "...\n",
+        "{{",
+        "}}",
+        "<<: *a\n",
+        "99999999999999999999999999999999",
+        "\x00",
+        "\ufeff",
+        "type: http\n",
+        "namespace: x\n",
+        "baseUri: http://x\n",
+        "path: /a/{id}\n",
+        "method: GET\n",
+        "port: 8080\n",
     ]
 )
 yamlish = st.lists(st.one_of(yaml_tokens, st.text(max_size=6)), max_size=40).map("".join)
@@ -111,7 +157,26 @@ def mutated(draw) -> str:
             lines[i] = " " * draw(st.integers(0, 7)) + line.lstrip()
         elif kind == 3 and ":" in line:
             key, _, _ = line.partition(":")
-            lines[i] = key + ": " + draw(st.sampled_from(["[]", "{}", "42", "-1", "true", "null", "1e999", "99999999999999999999999", "''", "[1, {a: 2}]"]))
+            lines[i] = (
+                key
+                + ": "
+                + draw(
+                    st.sampled_from(
+                        [
+                            "[]",
+                            "{}",
+                            "42",
+                            "-1",
+                            "true",
+                            "null",
+                            "1e999",
+                            "99999999999999999999999",
+                            "''",
+                            "[1, {a: 2}]",
+                        ]
+                    )
+                )
+            )
         elif kind == 4:
             lines[i] = line + draw(st.sampled_from([" {{", " }}", " {{env.", " <<env.X", " {{x}}{{"]))
         elif kind == 5 and ":" in line:
@@ -120,7 +185,12 @@ def mutated(draw) -> str:
             lines.insert(i + 1, " " * (len(key) - len(key.lstrip())) + "zz: *a")
         elif kind == 6 and ":" in line:
             key, _, value = line.partition(":")
-            lines[i] = key + ": " + draw(st.sampled_from(["!!int", "!!str", "!!map", "!!seq", "!!python/name:os.system", "!foo"])) + value
+            lines[i] = (
+                key
+                + ": "
+                + draw(st.sampled_from(["!!int", "!!str", "!!map", "!!seq", "!!python/name:os.system", "!foo"]))
+                + value
+            )
         elif kind == 7:
             depth = draw(st.integers(10, 400))
             lines.insert(i, "deep: " + "[" * depth + "]" * depth)
@@ -172,7 +242,9 @@ def test_load_document_on_random_structures(tmp_path: Path, data: object) -> Non
     check_load(tmp_path, json.dumps(data, allow_nan=True).encode())
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(text=mutated())
 def test_load_document_on_mutated_real_files(tmp_path: Path, text: str) -> None:
     check_load(tmp_path, text.encode("utf-8", "surrogatepass"))
@@ -184,7 +256,8 @@ def test_load_document_on_mutated_real_files(tmp_path: Path, text: str) -> None:
         "a: " + "[" * 100_000 + "]" * 100_000,
         "a: " + "{b: " * 5_000 + "1" + "}" * 5_000,
         "".join(f"{'  ' * i}k:\n" for i in range(3_000)),
-        "a: &a [x, x]\n" + "".join(f"{chr(98 + i % 20)}{i}: &a{i + 1} [*a{i}, *a{i}]\n".replace("*a0", "*a") for i in range(40)),
+        "a: &a [x, x]\n"
+        + "".join(f"{chr(98 + i % 20)}{i}: &a{i + 1} [*a{i}, *a{i}]\n".replace("*a0", "*a") for i in range(40)),
         "a: " + "9" * 100_000,
         "naftiko: 1.0.0-alpha2\nnaftiko: 1.0.0-alpha2\n",
         "!!python/object/apply:os.system ['true']\n",
@@ -197,7 +270,23 @@ def test_load_document_on_mutated_real_files(tmp_path: Path, text: str) -> None:
         "a: !!bool maybe\n",
         "a: \x01\n",
     ],
-    ids=["deep-flow", "deep-map", "deep-block", "alias-bomb", "huge-number", "duplicate-key", "python-tag", "two-docs", "cr", "bom", "empty-int", "empty-float", "empty-bool", "bad-bool", "control-char"],
+    ids=[
+        "deep-flow",
+        "deep-map",
+        "deep-block",
+        "alias-bomb",
+        "huge-number",
+        "duplicate-key",
+        "python-tag",
+        "two-docs",
+        "cr",
+        "bom",
+        "empty-int",
+        "empty-float",
+        "empty-bool",
+        "bad-bool",
+        "control-char",
+    ],
 )
 def test_load_document_on_hostile_files(tmp_path: Path, text: str) -> None:
     check_load(tmp_path, text.encode())

@@ -57,7 +57,9 @@ async def answer_ok(request: Request) -> Response:
     return Response(200, b"x" * 1000)
 
 
-def connect(limits: ServerLimits | None = None, handler: Any = answer_ok) -> tuple[HttpServer, _Connection, FakeTransport]:
+def connect(
+    limits: ServerLimits | None = None, handler: Any = answer_ok
+) -> tuple[HttpServer, _Connection, FakeTransport]:
     server = HttpServer(handler, limits or ServerLimits())
     connection = _Connection(server)
     transport = FakeTransport()

@@ -62,7 +62,11 @@ async def test_keep_alive_serves_many_requests_on_one_connection(server: tuple[H
     http, port = server
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
         for i in range(5):
-            async with session.post(f"http://127.0.0.1:{port}/a%2Fb/c?x={i}&y=+z", data=b'{"k":1}', headers={"Content-Type": "Application/JSON; charset=utf-8"}) as response:
+            async with session.post(
+                f"http://127.0.0.1:{port}/a%2Fb/c?x={i}&y=+z",
+                data=b'{"k":1}',
+                headers={"Content-Type": "Application/JSON; charset=utf-8"},
+            ) as response:
                 body = await response.json()
                 assert response.status == 200 and "Date" in response.headers
         assert len(http.connections) == 1
@@ -79,7 +83,9 @@ async def test_keep_alive_serves_many_requests_on_one_connection(server: tuple[H
 
 async def test_pipelined_requests_are_answered_in_order(server: tuple[HttpServer, int]) -> None:
     _, port = server
-    requests = b"GET /slow/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n"
+    requests = (
+        b"GET /slow/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
     answers = await exchange(port, requests, answers=3)
     assert [json.loads(body)["raw_path"] for _, _, body in answers] == ["/slow/1", "/2", "/3"]
 
@@ -93,11 +99,16 @@ async def test_chunked_request_body_and_cookies(server: tuple[HttpServer, int]) 
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-async def test_an_oversized_body_is_dropped_and_the_connection_closed(server: tuple[HttpServer, int], chunked: bool) -> None:
+async def test_an_oversized_body_is_dropped_and_the_connection_closed(
+    server: tuple[HttpServer, int], chunked: bool
+) -> None:
     _, port = server
     data = b"x" * (LIMIT + 1)
     if chunked:
-        payload = b"POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(data), data)
+        payload = b"POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+            len(data),
+            data,
+        )
     else:
         payload = b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(data), data)
     [(status, headers, body)] = await exchange(port, payload)
@@ -128,7 +139,11 @@ async def test_head_has_the_length_but_no_body(server: tuple[HttpServer, int]) -
 
 @pytest.mark.parametrize(
     "payload",
-    [b"NOT HTTP AT ALL\r\n\r\n", b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"],
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    ],
     ids=["request-line", "header", "two-lengths"],
 )
 async def test_malformed_requests_are_400_problem_and_closed(server: tuple[HttpServer, int], payload: bytes) -> None:
@@ -156,7 +171,9 @@ async def test_a_handler_error_is_500_and_the_connection_goes_on() -> None:
     http = HttpServer(broken, ServerLimits(max_body_bytes=LIMIT))
     port = await http.listen("127.0.0.1", 0)
     try:
-        answers = await exchange(port, b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\nGET /fine HTTP/1.1\r\nHost: x\r\n\r\n", answers=2)
+        answers = await exchange(
+            port, b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\nGET /fine HTTP/1.1\r\nHost: x\r\n\r\n", answers=2
+        )
         assert [status for status, _, _ in answers] == [500, 204]
     finally:
         await http.close(timeout=2)

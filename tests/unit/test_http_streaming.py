@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from naftiko.http import HttpServer, Request, Response, ServerLimits, StreamingResponse
 from test_http_flow import GET, FakeTransport, connect, settle
+
+from naftiko.http import HttpServer, Request, Response, ServerLimits, StreamingResponse
 
 
 class Events:
@@ -44,7 +45,11 @@ async def test_a_stream_is_written_chunked_as_it_comes_and_the_connection_goes_o
     connection.data_received(GET + b"GET /y HTTP/1.1\r\nHost: a\r\n\r\n")
     await settle()
     head = transport.written[0]
-    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Transfer-Encoding: chunked\r\n" in head and b"Content-Length" not in head
+    assert (
+        head.startswith(b"HTTP/1.1 200 OK\r\n")
+        and b"Transfer-Encoding: chunked\r\n" in head
+        and b"Content-Length" not in head
+    )
     events.queue.put_nowait(b"data: 1\n\n")
     await settle()
     assert transport.written[-1] == b"9\r\ndata: 1\n\n\r\n"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.engine.results import DryRun
 from naftiko.openapi_import import (
@@ -89,7 +90,15 @@ async def dry_run(path: Path, target: str, inputs: dict[str, Any]) -> dict[str, 
 
 
 @pytest.mark.parametrize(
-    "name", ["petstore-2.0.yaml", "petstore-3.0.yaml", "petstore-3.1.yaml", "complex-api.yaml", "no-operation-ids.yaml", "no-servers.yaml"]
+    "name",
+    [
+        "petstore-2.0.yaml",
+        "petstore-3.0.yaml",
+        "petstore-3.1.yaml",
+        "complex-api.yaml",
+        "no-operation-ids.yaml",
+        "no-servers.yaml",
+    ],
 )
 def test_every_official_fixture_imports_to_a_strict_valid_file(tmp_path: Path, name: str) -> None:
     path, doc = single(tmp_path, fixture(name))
@@ -115,7 +124,9 @@ def test_every_official_fixture_imports_to_a_strict_valid_file(tmp_path: Path, n
         ("no-servers.yaml", "no-servers-api", PLACEHOLDER_BASE_URI),
     ],
 )
-def test_namespace_from_title_and_base_uri_from_the_first_server(tmp_path: Path, name: str, namespace: str, base_uri: str) -> None:
+def test_namespace_from_title_and_base_uri_from_the_first_server(
+    tmp_path: Path, name: str, namespace: str, base_uri: str
+) -> None:
     path, doc = single(tmp_path, fixture(name))
     assert path.name == f"{namespace}.yaml"
     assert consumes(doc)["namespace"] == namespace
@@ -143,9 +154,16 @@ def test_operation_names_come_from_operation_ids_or_method_and_path(tmp_path: Pa
 
 def test_rest_paths_mirror_the_upstream_paths(tmp_path: Path) -> None:
     _, doc = single(tmp_path, fixture("petstore-3.1.yaml"))
-    assert {name: path for name, (path, _) in rest_ops(doc).items()} == {
-        name: path for name, (path, _) in consumed_ops(doc).items()
-    } == {"list-pets": "/pets", "create-pet": "/pets", "show-pet-by-id": "/pets/{petId}", "delete-pet": "/pets/{petId}"}
+    assert (
+        {name: path for name, (path, _) in rest_ops(doc).items()}
+        == {name: path for name, (path, _) in consumed_ops(doc).items()}
+        == {
+            "list-pets": "/pets",
+            "create-pet": "/pets",
+            "show-pet-by-id": "/pets/{petId}",
+            "delete-pet": "/pets/{petId}",
+        }
+    )
     assert [r["name"] for r in consumes(doc)["resources"]] == ["pets", "pets-pet-id"]
 
 
@@ -154,15 +172,23 @@ def test_rest_paths_mirror_the_upstream_paths(tmp_path: Path) -> None:
     [
         ("petstore-3.0.yaml", None, []),
         ("petstore-3.1.yaml", {"type": "bearer", "token": "{{env.PETSTORE_31_TOKEN}}"}, ["PETSTORE_31_TOKEN"]),
-        ("complex-api.yaml", {"type": "bearer", "token": "{{env.COMPLEX_API_TOKEN}}"}, ["COMPLEX_API_TOKEN"]),  # the required scheme
+        (
+            "complex-api.yaml",
+            {"type": "bearer", "token": "{{env.COMPLEX_API_TOKEN}}"},
+            ["COMPLEX_API_TOKEN"],
+        ),  # the required scheme
     ],
 )
-def test_authentication_from_security_schemes_with_declared_binds(tmp_path: Path, name: str, auth: dict | None, variables: list[str]) -> None:
+def test_authentication_from_security_schemes_with_declared_binds(
+    tmp_path: Path, name: str, auth: dict | None, variables: list[str]
+) -> None:
     _, doc = single(tmp_path, fixture(name))
     assert consumes(doc).get("authentication") == auth
     declared = [key for bind in doc.get("binds", []) for key in bind["keys"]]
     assert declared == variables
-    assert all(bind["namespace"] == "env" and bind["keys"] == {k: k for k in bind["keys"]} for bind in doc.get("binds", []))
+    assert all(
+        bind["namespace"] == "env" and bind["keys"] == {k: k for k in bind["keys"]} for bind in doc.get("binds", [])
+    )
 
 
 def test_hints_follow_the_http_method(tmp_path: Path) -> None:
@@ -181,7 +207,9 @@ def test_inputs_are_typed_on_the_exposed_side(tmp_path: Path) -> None:
     [limit] = tools(doc)["list-pets"]["inputParameters"]
     assert limit == {"name": "limit", "type": "integer", "description": "Query parameter limit.", "required": False}
     _, rest_limit = rest_ops(doc)["list-pets"]
-    assert rest_limit["inputParameters"] == [{"name": "limit", "in": "query", "type": "integer", "description": "Query parameter limit."}]
+    assert rest_limit["inputParameters"] == [
+        {"name": "limit", "in": "query", "type": "integer", "description": "Query parameter limit."}
+    ]
     [pet_id] = tools(doc)["show-pet-by-id"]["inputParameters"]
     assert pet_id["name"] == "petId" and pet_id["type"] == "integer" and pet_id["required"] is True
 
@@ -197,7 +225,9 @@ def test_request_bodies_are_one_body_input(tmp_path: Path) -> None:
         assert "name (string, required)" in body["description"]
         tool = tools(doc)["create-pet"]
         assert tool["with"] == {"body": "tools.body"}
-        assert tool["inputParameters"] == [{"name": "body", "type": "object", "description": body["description"], "required": True}]
+        assert tool["inputParameters"] == [
+            {"name": "body", "type": "object", "description": body["description"], "required": True}
+        ]
 
 
 def test_outputs_are_typed_only_for_simple_objects(tmp_path: Path) -> None:
@@ -206,7 +236,11 @@ def test_outputs_are_typed_only_for_simple_objects(tmp_path: Path) -> None:
     assert output["type"] == "object"
     assert output["properties"]["id"] == {"type": "number", "mapping": "$.id"}
     assert output["properties"]["address"]["properties"]["city"] == {"type": "string", "mapping": "$.city"}
-    assert output["properties"]["tags"] == {"type": "array", "mapping": "$.tags", "items": {"type": "string", "mapping": "$"}}
+    assert output["properties"]["tags"] == {
+        "type": "array",
+        "mapping": "$.tags",
+        "items": {"type": "string", "mapping": "$"},
+    }
     assert rest_ops(doc)["get-user"][1]["outputParameters"] == [output]
     assert "outputParameters" not in tools(doc)["list-users"]  # an array: passes through
     assert "outputParameters" not in tools(doc)["get-resource"]  # oneOf: passes through
@@ -222,7 +256,11 @@ async def test_dry_run_requests(tmp_path: Path) -> None:
     assert (request["method"], request["url"]) == ("GET", "https://petstore.swagger.io/v2/pets?limit=5&status=sold")
     assert request["headers"]["Authorization"] == "Bearer ****"
     request = await dry_run(path, "petstore-31-mcp.create-pet", {"body": {"name": "Rex"}})
-    assert (request["method"], request["url"], request["body"]) == ("POST", "https://petstore.swagger.io/v2/pets", {"name": "Rex"})
+    assert (request["method"], request["url"], request["body"]) == (
+        "POST",
+        "https://petstore.swagger.io/v2/pets",
+        {"name": "Rex"},
+    )
     request = await dry_run(path, "petstore-31-rest.create-pet", {"body": {"name": "Rex", "tag": None}})
     assert request["body"] == {"name": "Rex", "tag": None}
     request = await dry_run(path, "petstore-31-mcp.delete-pet", {"petId": 7})
@@ -359,8 +397,12 @@ X_LIKE = {
                 "operationId": "findUserById",
                 "parameters": [
                     {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "user.fields", "in": "query", "description": "A comma separated list of User fields to display.",
-                     "schema": {"type": "array", "items": {"type": "string", "enum": ["id", "name"]}}},
+                    {
+                        "name": "user.fields",
+                        "in": "query",
+                        "description": "A comma separated list of User fields to display.",
+                        "schema": {"type": "array", "items": {"type": "string", "enum": ["id", "name"]}},
+                    },
                     {"name": "expansions", "in": "query", "schema": {"type": "string"}},
                     {"name": "tweet.fields", "in": "query", "required": True, "schema": {"type": "string"}},
                     {"name": "X.Odd", "in": "header", "schema": {"type": "string"}},
@@ -389,8 +431,13 @@ X_LIKE = {
             "put": {
                 "operationId": "collideForm",
                 "parameters": [{"name": "name.first", "in": "query", "schema": {"type": "string"}}],
-                "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
-                    "type": "object", "properties": {"name_first": {"type": "string"}}}}}},
+                "requestBody": {
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {"type": "object", "properties": {"name_first": {"type": "string"}}}
+                        }
+                    }
+                },
                 "responses": {"200": {"description": "ok"}},
             },
         },
@@ -405,7 +452,9 @@ def x_like(tmp_path: Path) -> tuple[Path, dict, list[str]]:
     return path, item.document, item.warnings
 
 
-def test_dotted_query_parameters_become_inputs_that_with_sends_under_their_own_name(x_like: tuple[Path, dict, list[str]]) -> None:
+def test_dotted_query_parameters_become_inputs_that_with_sends_under_their_own_name(
+    x_like: tuple[Path, dict, list[str]],
+) -> None:
     path, doc, warnings = x_like
     assert_strict(path)
     _, consumed = consumed_ops(doc)["find-user-by-id"]
@@ -415,7 +464,9 @@ def test_dotted_query_parameters_become_inputs_that_with_sends_under_their_own_n
     inputs = {p["name"]: p for p in operation["inputParameters"]}
     assert list(inputs) == ["id", "user_fields", "expansions", "tweet_fields"]  # the document's order
     assert inputs["user_fields"] == {
-        "name": "user_fields", "in": "query", "type": "array",
+        "name": "user_fields",
+        "in": "query",
+        "type": "array",
         "description": "A comma separated list of User fields to display. One of: id, name. Sent upstream as the query parameter `user.fields`.",
     }
     assert inputs["tweet_fields"]["description"] == "Sent upstream as the query parameter `tweet.fields`."
@@ -424,8 +475,10 @@ def test_dotted_query_parameters_become_inputs_that_with_sends_under_their_own_n
     tool_inputs = {p["name"]: p for p in tool["inputParameters"]}
     assert (tool_inputs["user_fields"]["required"], tool_inputs["tweet_fields"]["required"]) == (False, True)
     assert tool_inputs["user_fields"]["description"] == inputs["user_fields"]["description"]
-    assert "GET /2/users/{id}: query parameter 'user.fields' is input 'user_fields' (names must fit [A-Za-z0-9-_*]); " \
+    assert (
+        "GET /2/users/{id}: query parameter 'user.fields' is input 'user_fields' (names must fit [A-Za-z0-9-_*]); "
         "`with` sends it upstream as 'user.fields'" in warnings
+    )
     assert any("header parameter 'X.Odd' is left out" in w for w in warnings)  # only query names are aliased
 
 
@@ -437,7 +490,9 @@ def test_aliases_never_take_a_name_that_fits_and_collisions_are_numbered(x_like:
     assert [p["name"] for p in operation["inputParameters"]] == ["a_b_3", "a_b_4", "a_b", "param", "a_b_2"]
     assert rest_ops(doc)["collide-body"][1]["with"] == {"body[]": "rest.body_2", "body": "rest.body"}
     assert tools(doc)["collide-body"]["with"] == {"body[]": "tools.body_2", "body": "tools.body"}
-    assert rest_ops(doc)["collide-form"][1]["with"] == {"name.first": "rest.name_first_2"}  # a form field is an input too
+    assert rest_ops(doc)["collide-form"][1]["with"] == {
+        "name.first": "rest.name_first_2"
+    }  # a form field is an input too
     assert [item.text() for item in generate(X_LIKE)] == [path.read_text()]  # deterministic
 
 
@@ -449,15 +504,25 @@ def test_upstream_names_read_back_exactly_from_the_file(x_like: tuple[Path, dict
     for name, (_, operation) in rest_ops(doc).items():
         params = consumed[name][1].get("inputParameters", [])
         declared = {p["name"] for p in params}
-        aliased = {k: v.removeprefix("rest.") for k, v in operation.get("with", {}).items() if k not in declared and k != "body"}
+        aliased = {
+            k: v.removeprefix("rest.")
+            for k, v in operation.get("with", {}).items()
+            if k not in declared and k != "body"
+        }
         assert len(set(aliased.values())) == len(aliased)
-        assert {v.removeprefix("tools.") for k, v in tools(doc)[name].get("with", {}).items() if k in aliased} == set(aliased.values())
+        assert {v.removeprefix("tools.") for k, v in tools(doc)[name].get("with", {}).items() if k in aliased} == set(
+            aliased.values()
+        )
         sent = {p["name"] for p in params if p["in"] == "query"} | set(aliased)
-        source = next(op for item in X_LIKE["paths"].values() for op in item.values() if kebab(op["operationId"]) == name)
+        source = next(
+            op for item in X_LIKE["paths"].values() for op in item.values() if kebab(op["operationId"]) == name
+        )
         assert sent == {p["name"] for p in source.get("parameters", []) if p["in"] == "query"}, name
 
 
-async def test_aliased_inputs_are_accepted_and_the_other_parameters_still_sent(x_like: tuple[Path, dict, list[str]]) -> None:
+async def test_aliased_inputs_are_accepted_and_the_other_parameters_still_sent(
+    x_like: tuple[Path, dict, list[str]],
+) -> None:
     path, _, _ = x_like
     for target in ("x-api-v2-rest.find-user-by-id", "x-api-v2-mcp.find-user-by-id"):
         request = await dry_run(path, target, {"id": "7", "expansions": "pinned", "tweet_fields": "lang"})
@@ -474,9 +539,14 @@ def test_duplicate_operation_ids_are_numbered(edge: tuple[Path, dict]) -> None:
 async def test_cookie_api_key_and_form_bodies(edge: tuple[Path, dict]) -> None:
     path, doc = edge
     assert "authentication" not in consumes(doc)  # apikey placement cookie is not in the official schema
-    assert consumes(doc)["inputParameters"] == [{"name": "SESSIONID", "in": "cookie", "value": "{{env.EDGE_CASES_API_API_KEY}}"}]
+    assert consumes(doc)["inputParameters"] == [
+        {"name": "SESSIONID", "in": "cookie", "value": "{{env.EDGE_CASES_API_API_KEY}}"}
+    ]
     assert doc["binds"] == [{"namespace": "env", "keys": {"EDGE_CASES_API_API_KEY": "EDGE_CASES_API_API_KEY"}}]
-    assert consumed_ops(doc)["post-forms"][1]["body"] == {"type": "formUrlEncoded", "data": {"a": "{{a}}", "b": "{{b}}"}}
+    assert consumed_ops(doc)["post-forms"][1]["body"] == {
+        "type": "formUrlEncoded",
+        "data": {"a": "{{a}}", "b": "{{b}}"},
+    }
     request = await dry_run(path, "edge-cases-api-mcp.post-forms", {"a": "x y", "b": 2})
     assert request["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
     assert request["body"] == "a=x+y&b=2"
@@ -499,14 +569,42 @@ def test_security_variants(tmp_path: Path) -> None:
         [item] = generate(spec)
         return consumes(item.document).get("authentication"), item.warnings
 
-    assert auth_of({"b": {"type": "http", "scheme": "basic"}})[0] == {"type": "basic", "username": "{{env.S_USER}}", "password": "{{env.S_PASS}}"}
-    assert auth_of({"k": {"type": "apiKey", "in": "query", "name": "api_key"}})[0] == {
-        "type": "apikey", "key": "api_key", "value": "{{env.S_API_KEY}}", "placement": "query"
+    assert auth_of({"b": {"type": "http", "scheme": "basic"}})[0] == {
+        "type": "basic",
+        "username": "{{env.S_USER}}",
+        "password": "{{env.S_PASS}}",
     }
-    oauth, warnings = auth_of({"o": {"type": "oauth2", "flows": {"clientCredentials": {"tokenUrl": "https://a.example.com/token", "scopes": {}}}}})
-    assert oauth == {"type": "oauth2", "tokenEndpoint": "https://a.example.com/token", "clientId": "{{env.S_CLIENT_ID}}", "clientSecret": "{{env.S_CLIENT_SECRET}}"}
+    assert auth_of({"k": {"type": "apiKey", "in": "query", "name": "api_key"}})[0] == {
+        "type": "apikey",
+        "key": "api_key",
+        "value": "{{env.S_API_KEY}}",
+        "placement": "query",
+    }
+    oauth, warnings = auth_of(
+        {
+            "o": {
+                "type": "oauth2",
+                "flows": {"clientCredentials": {"tokenUrl": "https://a.example.com/token", "scopes": {}}},
+            }
+        }
+    )
+    assert oauth == {
+        "type": "oauth2",
+        "tokenEndpoint": "https://a.example.com/token",
+        "clientId": "{{env.S_CLIENT_ID}}",
+        "clientSecret": "{{env.S_CLIENT_SECRET}}",
+    }
     assert any("outside the official alpha2 schema" in w for w in warnings)
-    bearer, warnings = auth_of({"o": {"type": "oauth2", "flows": {"authorizationCode": {"authorizationUrl": "https://a", "tokenUrl": "https://b", "scopes": {}}}}})
+    bearer, warnings = auth_of(
+        {
+            "o": {
+                "type": "oauth2",
+                "flows": {
+                    "authorizationCode": {"authorizationUrl": "https://a", "tokenUrl": "https://b", "scopes": {}}
+                },
+            }
+        }
+    )
     assert bearer == {"type": "bearer", "token": "{{env.S_TOKEN}}"}
 
 
@@ -524,7 +622,12 @@ def test_swagger_form_data_and_host() -> None:
                     "operationId": "login",
                     "consumes": ["application/x-www-form-urlencoded"],
                     "parameters": [{"name": "user", "in": "formData", "type": "string", "required": True}],
-                    "responses": {"200": {"description": "ok", "schema": {"type": "object", "properties": {"token": {"type": "string"}}}}},
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "schema": {"type": "object", "properties": {"token": {"type": "string"}}},
+                        }
+                    },
                 }
             }
         },
@@ -534,8 +637,12 @@ def test_swagger_form_data_and_host() -> None:
     assert consumes(doc)["baseUri"] == "http://old.example.com/api"
     assert consumes(doc)["authentication"]["type"] == "basic"  # no `security`: the only scheme, with a warning
     assert any("no operation requires a security scheme" in w for w in item.warnings)
-    assert tools(doc)["login"]["inputParameters"] == [{"name": "user", "type": "string", "description": "Form field user.", "required": True}]
-    assert tools(doc)["login"]["outputParameters"] == [{"type": "object", "properties": {"token": {"type": "string", "mapping": "$.token"}}}]
+    assert tools(doc)["login"]["inputParameters"] == [
+        {"name": "user", "type": "string", "description": "Form field user.", "required": True}
+    ]
+    assert tools(doc)["login"]["outputParameters"] == [
+        {"type": "object", "properties": {"token": {"type": "string", "mapping": "$.token"}}}
+    ]
 
 
 def test_kebab_case() -> None:
@@ -558,7 +665,10 @@ def test_run_import_prints_one_file_to_stdout(capsys: pytest.CaptureFixture[str]
 
 def test_run_import_writes_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_import(str(fixture("complex-api.yaml")), str(tmp_path / "caps"), True, None) == 0
-    assert sorted(p.name for p in (tmp_path / "caps").iterdir()) == ["complex-api-resources.yaml", "complex-api-users.yaml"]
+    assert sorted(p.name for p in (tmp_path / "caps").iterdir()) == [
+        "complex-api-resources.yaml",
+        "complex-api-users.yaml",
+    ]
     assert "wrote" in capsys.readouterr().out
 
 
@@ -601,7 +711,9 @@ def test_load_errors_raise_the_import_error(tmp_path: Path) -> None:
 
 def test_customer_io_documents_import_strict_valid(tmp_path: Path) -> None:
     upstreams = shared_path("upstreams", "customer-io")
-    track = import_openapi(upstreams / "customer-io-track-api-openapi.json", split_by_tag=True, namespace="track", env_prefix="CUSTOMER_IO")
+    track = import_openapi(
+        upstreams / "customer-io-track-api-openapi.json", split_by_tag=True, namespace="track", env_prefix="CUSTOMER_IO"
+    )
     app = import_openapi(upstreams / "customer-io-app-api-openapi.json", namespace="app")
     pipelines = import_openapi(upstreams / "customer-io-pipelines-api-openapi.json", namespace="pipelines")
     operations = 0
@@ -612,14 +724,20 @@ def test_customer_io_documents_import_strict_valid(tmp_path: Path) -> None:
             operations += len(tools(yaml.safe_load(path.read_text())))
     assert operations == 18 + 115 + 7
     region = yaml.safe_load(track["track-region.yaml"])
-    assert consumes(region)["authentication"] == {"type": "basic", "username": "{{env.CUSTOMER_IO_USER}}", "password": "{{env.CUSTOMER_IO_PASS}}"}
+    assert consumes(region)["authentication"] == {
+        "type": "basic",
+        "username": "{{env.CUSTOMER_IO_USER}}",
+        "password": "{{env.CUSTOMER_IO_PASS}}",
+    }
     output = tools(region)["get-region"]["outputParameters"][0]
     assert set(output["properties"]) == {"url", "region", "environment_id"}
 
 
 def test_curated_capabilities_are_strict_valid_and_do_not_collide() -> None:
     folder = REPO / "capabilities"
-    generated = [p for p in sorted(folder.glob("*.yaml")) if p.read_text().startswith("# Generated by `naftiko import openapi`")]
+    generated = [
+        p for p in sorted(folder.glob("*.yaml")) if p.read_text().startswith("# Generated by `naftiko import openapi`")
+    ]
     if not generated:
         pytest.skip("no imported capability in capabilities/")
     routes: dict[tuple[str, str], str] = {}
@@ -633,7 +751,9 @@ def test_curated_capabilities_are_strict_valid_and_do_not_collide() -> None:
                     assert key not in routes, f"{key} in {path.name} and {routes.get(key)}"
                     routes[key] = path.name
             for tool in expose.get("tools", []) if expose["type"] == "mcp" else []:
-                assert tool["name"] not in tool_names, f"{tool['name']} in {path.name} and {tool_names.get(tool['name'])}"
+                assert tool["name"] not in tool_names, (
+                    f"{tool['name']} in {path.name} and {tool_names.get(tool['name'])}"
+                )
                 tool_names[tool["name"]] = path.name
     for path in generated:
         assert_strict(path)

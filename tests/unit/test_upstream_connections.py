@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from yarl import URL
+
 from naftiko.consumes import connections
 from naftiko.consumes.auth import DigestAuth
 from naftiko.consumes.client import ClientSettings, NamespaceClient, UpstreamUnreachable
@@ -31,7 +33,6 @@ from naftiko.consumes.connections import (
 from naftiko.consumes.proxy import ProxyRules
 from naftiko.consumes.request import OutgoingRequest
 from naftiko.consumes.url import request_target
-from yarl import URL
 
 LIMIT = 64 * 1024
 
@@ -40,8 +41,12 @@ def new_pool(ssl_context: ssl.SSLContext | None = None) -> ConnectionPool:
     return ConnectionPool(connect_timeout=2.0, max_body_bytes=LIMIT, ssl_context=ssl_context)
 
 
-async def call(pool: ConnectionPool, url: str, method: str = "GET", body: bytes | None = None, timeout: float = 5.0, **kwargs):
-    request = OutgoingRequest(method, url, kwargs.get("query", []), kwargs.get("headers", {}), kwargs.get("cookies", {}), body)
+async def call(
+    pool: ConnectionPool, url: str, method: str = "GET", body: bytes | None = None, timeout: float = 5.0, **kwargs
+):
+    request = OutgoingRequest(
+        method, url, kwargs.get("query", []), kwargs.get("headers", {}), kwargs.get("cookies", {}), body
+    )
     return await pool.send(request, timeout)
 
 
@@ -126,7 +131,9 @@ class Raw:
 
 
 @asynccontextmanager
-async def raw_server(serve: Callable[[Raw, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]) -> AsyncIterator[tuple[Raw, str]]:
+async def raw_server(
+    serve: Callable[[Raw, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> AsyncIterator[tuple[Raw, str]]:
     raw = Raw(lambda reader, writer: serve(raw, reader, writer))
     server = await asyncio.start_server(raw._connection, "127.0.0.1", 0)
     try:
@@ -395,7 +402,7 @@ async def test_head_and_204_and_304_have_no_body_and_keep_the_connection() -> No
             elif "/none" in head:
                 writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
             elif "/same" in head:
-                writer.write(b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
+                writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n')
             else:
                 writer.write(answer(b"after"))
             await writer.drain()
@@ -436,7 +443,12 @@ async def test_body_delimited_by_connection_close() -> None:
 
 
 async def test_repeated_headers_are_all_kept() -> None:
-    challenge = answer(b"", 'WWW-Authenticate: Basic realm="a"', 'WWW-Authenticate: Digest realm="b", nonce="n"', status="401 Unauthorized")
+    challenge = answer(
+        b"",
+        'WWW-Authenticate: Basic realm="a"',
+        'WWW-Authenticate: Digest realm="b", nonce="n"',
+        status="401 Unauthorized",
+    )
     async with raw_server(keep_answering(challenge)) as (_, base):
         pool = new_pool()
         response = await call(pool, f"{base}/")
@@ -536,7 +548,7 @@ async def test_endless_header_line_is_refused_after_max_head_bytes() -> None:
 async def test_truncated_body_is_a_broken_answer() -> None:
     async def truncate(raw: Raw, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await raw.read(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"partial')
         await writer.drain()
 
     async with raw_server(truncate) as (_, base):
@@ -697,7 +709,9 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
     )
     cert_file, key_file = folder / "cert.pem", folder / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_file, key_file
 
 
@@ -733,7 +747,9 @@ async def test_https_with_a_trusted_local_certificate(tmp_path: Path) -> None:
 
 
 def proxied_pool(proxy_base: str) -> ConnectionPool:
-    rules = ProxyRules.from_environ({"HTTPS_PROXY": proxy_base.replace("http://", "http://user:hunter2@"), "HTTP_PROXY": proxy_base})
+    rules = ProxyRules.from_environ(
+        {"HTTPS_PROXY": proxy_base.replace("http://", "http://user:hunter2@"), "HTTP_PROXY": proxy_base}
+    )
     return ConnectionPool(connect_timeout=2.0, max_body_bytes=LIMIT, proxies=rules)
 
 
@@ -787,12 +803,26 @@ async def test_http_through_a_proxy_is_absolute_form_on_one_kept_alive_connectio
         "GET http://upstream.test:8080/a?x=y+z HTTP/1.1",
         "GET http://upstream.test:8080/b?x=y+z HTTP/1.1",
     ]
-    assert all("Host: upstream.test:8080\r\n" in head and "Proxy-Authorization" not in head for head in raw.heads)  # no credentials in HTTP_PROXY
+    assert all(
+        "Host: upstream.test:8080\r\n" in head and "Proxy-Authorization" not in head for head in raw.heads
+    )  # no credentials in HTTP_PROXY
 
 
 def test_request_target_encodes_the_query_as_yarl_did() -> None:
     """The wire format is unchanged from the aiohttp client (upstreams may sign or cache by it)."""
-    tricky = ["", "plain", "a b", "a+b", "&=;#%", "%41", "/?:@!$'()*,", "[]{}|\\^`\"<>", "ünï€😀", "\x00\t\x7f", "\ud800"]
+    tricky = [
+        "",
+        "plain",
+        "a b",
+        "a+b",
+        "&=;#%",
+        "%41",
+        "/?:@!$'()*,",
+        '[]{}|\\^`"<>',
+        "ünï€😀",
+        "\x00\t\x7f",
+        "\ud800",
+    ]
     query = [(key, value) for key in ("k", "k y", "€") for value in tricky]
     expected = URL("http://h/base/x%2Fy", encoded=True).extend_query(query).raw_path_qs
     assert request_target("/base/x%2Fy", query) == expected

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from naftiko.consumes.auth import DigestAuth
 from naftiko.consumes.client import (
     IDEMPOTENT,
@@ -116,7 +117,9 @@ async def test_non_idempotent_call_is_sent_once_whatever_fails(method: str) -> N
 
 async def test_a_broken_answer_is_never_resent_even_for_get() -> None:
     script = Script(BrokenAnswer("the answer's head exceeds 65,536 bytes"), response(200))
-    with pytest.raises(UpstreamUnreachable, match="ns: broken answer from http://upstream.test: the answer's head exceeds"):
+    with pytest.raises(
+        UpstreamUnreachable, match="ns: broken answer from http://upstream.test: the answer's head exceeds"
+    ):
         await client_for(script).send(OutgoingRequest("GET", URL))
     assert len(script.attempts) == 1
 
@@ -143,7 +146,10 @@ async def test_transport_timeout_is_upstream_timeout_and_not_resent() -> None:
     assert len(script.attempts) == 1
 
 
-@pytest.mark.parametrize(("failure", "message"), [(BodyTooLarge(1024, 4096), "of 4,096 bytes exceeds 1,024"), (BodyTooLarge(1024, None), "exceeds 1,024 bytes")])
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [(BodyTooLarge(1024, 4096), "of 4,096 bytes exceeds 1,024"), (BodyTooLarge(1024, None), "exceeds 1,024 bytes")],
+)
 async def test_body_too_large_is_upstream_too_large(failure: BodyTooLarge, message: str) -> None:
     with pytest.raises(UpstreamTooLarge, match=message):
         await client_for(Script(failure)).send(OutgoingRequest("GET", URL))
@@ -187,12 +193,18 @@ def test_no_proxy_variable_means_no_rules() -> None:
 
 
 def test_lower_case_wins_and_each_scheme_has_its_proxy() -> None:
-    rules = ProxyRules.from_environ({"http_proxy": "http://low:1", "HTTP_PROXY": "http://up:2", "HTTPS_PROXY": "up-tls:3128"})
+    rules = ProxyRules.from_environ(
+        {"http_proxy": "http://low:1", "HTTP_PROXY": "http://up:2", "HTTPS_PROXY": "up-tls:3128"}
+    )
     assert rules is not None
     assert rules.select("http", "api.test", 80) == Proxy("low", 1)
     assert rules.select("https", "api.test", 443) == Proxy("up-tls", 3128)
     rules = ProxyRules.from_environ({"HTTP_PROXY": "http://up:2"})
-    assert rules is not None and rules.select("https", "api.test", 443) is None and rules.select("http", "a", 80) == Proxy("up", 2)
+    assert (
+        rules is not None
+        and rules.select("https", "api.test", 443) is None
+        and rules.select("http", "a", 80) == Proxy("up", 2)
+    )
     assert ProxyRules.from_environ({"HTTPS_PROXY": "http://p"}).https == Proxy("p", 80)  # type: ignore[union-attr]
 
 
@@ -204,7 +216,9 @@ def test_proxy_credentials_become_basic_proxy_authorization_and_are_never_shown(
     assert "ss word" not in repr(rules) and "p%3Ass" not in repr(rules)
 
 
-@pytest.mark.parametrize("value", ["https://user:hunter2@proxy:3128", "socks5://user:hunter2@proxy:1080", "http://user:hunter2@proxy:99999"])
+@pytest.mark.parametrize(
+    "value", ["https://user:hunter2@proxy:3128", "socks5://user:hunter2@proxy:1080", "http://user:hunter2@proxy:99999"]
+)
 def test_an_unusable_proxy_is_an_error_without_its_password(value: str) -> None:
     with pytest.raises(ProxyConfigError) as caught:
         ProxyRules.from_environ({"HTTPS_PROXY": value})

@@ -16,7 +16,9 @@ def error_of(raw: bytes) -> str:
 
 
 def test_positions_point_at_each_value() -> None:
-    source = parse_yaml(b"naftiko: 1.0.0-alpha2\ncapability:\n  consumes:\n    - namespace: x\n      baseUri: http://a\n", "f.yaml")
+    source = parse_yaml(
+        b"naftiko: 1.0.0-alpha2\ncapability:\n  consumes:\n    - namespace: x\n      baseUri: http://a\n", "f.yaml"
+    )
     assert source.position(("capability", "consumes", 0, "baseUri")) == (5, 16)
     assert source.position(("capability", "consumes", 0)) == (4, 7)
     assert source.position(("capability", "consumes", 0, "missing")) == (4, 7)
@@ -37,7 +39,9 @@ def test_malformed_yaml_is_located() -> None:
 
 
 def test_duplicate_keys_are_reported_with_both_lines() -> None:
-    assert error_of(b"a: 1\nb: 2\na: 3\n") == "cap.yaml:3:1: error: duplicate key 'a' (first defined at line 1) (at $.a)"
+    assert (
+        error_of(b"a: 1\nb: 2\na: 3\n") == "cap.yaml:3:1: error: duplicate key 'a' (first defined at line 1) (at $.a)"
+    )
 
 
 def test_alias_bomb_is_refused() -> None:

@@ -70,16 +70,12 @@ class Authenticator(ABC):
     @abstractmethod
     async def apply(self, request: OutgoingRequest, send: Send) -> None: ...
 
-    def answer_challenge(
-        self, request: OutgoingRequest, status: int, headers: Mapping[str, str]
-    ) -> bool:
+    def answer_challenge(self, request: OutgoingRequest, status: int, headers: Mapping[str, str]) -> bool:
         """Prepare `request` for one resend after a challenge; False means do not resend."""
         return False
 
 
-def build_authenticator(
-    spec: Mapping[str, Any] | None, resolve: Callable[[str], str]
-) -> Authenticator | None:
+def build_authenticator(spec: Mapping[str, Any] | None, resolve: Callable[[str], str]) -> Authenticator | None:
     if spec is None:
         return None
     if not isinstance(spec, Mapping):
@@ -90,9 +86,7 @@ def build_authenticator(
     builder = _BUILDERS.get(kind.lower())
     if builder is None:
         expected = ", ".join(sorted(_BUILDERS))
-        raise AuthConfigError(
-            f"authentication.type {kind!r} is not supported (expected one of: {expected})"
-        )
+        raise AuthConfigError(f"authentication.type {kind!r} is not supported (expected one of: {expected})")
     return builder(_Fields(spec, resolve))
 
 
@@ -126,7 +120,9 @@ class _Fields:
         raw = self._spec.get(name)
         if raw is None:
             return {}
-        if not isinstance(raw, Mapping) or not all(isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool) for k, v in raw.items()):
+        if not isinstance(raw, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, (str, int, float)) and not isinstance(v, bool) for k, v in raw.items()
+        ):
             raise AuthConfigError(f"authentication.{name} must map names to strings")
         return {k: self._resolve(str(v)) for k, v in raw.items()}
 
@@ -243,7 +239,9 @@ def _build_apikey(fields: _Fields) -> Authenticator:
     # several keys sent together (`headers: {DD-API-KEY: …, DD-APPLICATION-KEY: …}`).
     headers = fields.mapping("headers")
     if headers and fields.get("key", "name") is None:
-        return HeadersAuth({_token(name, "headers"): _header_safe(value, f"headers.{name}") for name, value in headers.items()})
+        return HeadersAuth(
+            {_token(name, "headers"): _header_safe(value, f"headers.{name}") for name, value in headers.items()}
+        )
     key = fields.require("key", "name")
     value = fields.require("value")
     placement = (fields.get("placement", "in") or "header").strip().lower()
@@ -254,14 +252,9 @@ def _build_apikey(fields: _Fields) -> Authenticator:
         return QueryAuth(key, value)
     if placement == "cookie":
         if _COOKIE_UNSAFE.search(value):
-            raise AuthConfigError(
-                "authentication.value must not contain CR, LF, NUL or ';' in a cookie"
-            )
+            raise AuthConfigError("authentication.value must not contain CR, LF, NUL or ';' in a cookie")
         return CookieAuth(_token(key, "key"), value)
-    raise AuthConfigError(
-        f"authentication.placement {placement!r} is not supported "
-        "(expected header, query or cookie)"
-    )
+    raise AuthConfigError(f"authentication.placement {placement!r} is not supported (expected header, query or cookie)")
 
 
 # --- digest (RFC 7616) -------------------------------------------------------------------
@@ -349,9 +342,7 @@ class DigestAuth(Authenticator):
         if self._challenge is not None:
             _set_header(request.headers, "Authorization", self._authorization(request))
 
-    def answer_challenge(
-        self, request: OutgoingRequest, status: int, headers: Mapping[str, str]
-    ) -> bool:
+    def answer_challenge(self, request: OutgoingRequest, status: int, headers: Mapping[str, str]) -> bool:
         if status != 401:
             return False
         offers = [
@@ -481,9 +472,7 @@ class OAuth2ClientCredentials(Authenticator):
     async def apply(self, request: OutgoingRequest, send: Send) -> None:
         _set_header(request.headers, "Authorization", f"Bearer {await self._current(send)}")
 
-    def answer_challenge(
-        self, request: OutgoingRequest, status: int, headers: Mapping[str, str]
-    ) -> bool:
+    def answer_challenge(self, request: OutgoingRequest, status: int, headers: Mapping[str, str]) -> bool:
         # Forget a token the upstream refused (revoked, or no expires_in): the next call refetches.
         sent = _get_header(request.headers, "Authorization")
         if status == 401 and self._token is not None and sent == f"Bearer {self._token}":
@@ -524,9 +513,7 @@ class OAuth2ClientCredentials(Authenticator):
             try:
                 seconds = float(lifetime)
             except (TypeError, ValueError):
-                raise AuthError(
-                    f"OAuth2 token response from {url} has an invalid expires_in"
-                ) from None
+                raise AuthError(f"OAuth2 token response from {url} has an invalid expires_in") from None
             self._refresh_at = now + seconds - min(self.max_skew, seconds / 2)
         if token != self._token:
             self._previous_token, self._token = self._token, token
@@ -575,9 +562,7 @@ def _build_oauth2(fields: _Fields) -> Authenticator:
     token_url = fields.get("tokenEndpoint")
     issuer = fields.get("authorizationServerUri")
     if not token_url and not issuer:
-        raise AuthConfigError(
-            "authentication.tokenEndpoint is required (or authorizationServerUri for discovery)"
-        )
+        raise AuthConfigError("authentication.tokenEndpoint is required (or authorizationServerUri for discovery)")
     auth_method = fields.get("tokenEndpointAuthMethod") or "client_secret_basic"
     if auth_method not in _CLIENT_AUTH_METHODS:
         raise AuthConfigError(
@@ -616,11 +601,21 @@ class OAuth1Auth(Authenticator):
     resource owner's credentials when the API uses them.
     """
 
-    def __init__(self, consumer_key: str, signing_key: str, method: str, token: str | None, token_secret: str | None, realm: str | None) -> None:
+    def __init__(
+        self,
+        consumer_key: str,
+        signing_key: str,
+        method: str,
+        token: str | None,
+        token_secret: str | None,
+        realm: str | None,
+    ) -> None:
         super().__init__(_nonempty(signing_key, token_secret or ""))
         self.consumer_key, self.signing_key, self.method = consumer_key, signing_key, method
         self.token, self.token_secret, self.realm = token, token_secret, realm
-        self._hash = hashlib.sha1 if method.endswith("SHA1") else hashlib.sha512 if method.endswith("SHA512") else hashlib.sha256
+        self._hash = (
+            hashlib.sha1 if method.endswith("SHA1") else hashlib.sha512 if method.endswith("SHA512") else hashlib.sha256
+        )
 
     async def apply(self, request: OutgoingRequest, send: Send) -> None:
         _set_header(request.headers, "Authorization", self.authorization(request))
@@ -676,7 +671,9 @@ def _build_oauth1(fields: _Fields) -> Authenticator:
     pem = signing_key.lstrip().startswith("-----BEGIN")
     method = (fields.get("signatureMethod") or ("RSA-SHA256" if pem else "HMAC-SHA1")).upper()
     if method not in _OAUTH1_METHODS:
-        raise AuthConfigError(f"authentication.signatureMethod {method!r} is not supported (expected one of: {', '.join(_OAUTH1_METHODS)})")
+        raise AuthConfigError(
+            f"authentication.signatureMethod {method!r} is not supported (expected one of: {', '.join(_OAUTH1_METHODS)})"
+        )
     if method.startswith("RSA") and pem:
         try:
             from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -686,7 +683,9 @@ def _build_oauth1(fields: _Fields) -> Authenticator:
             raise AuthConfigError("authentication.signingKey: RSA signatures need the 'cryptography' package") from None
         except (ValueError, TypeError):
             raise AuthConfigError("authentication.signingKey is not an unencrypted PEM private key") from None
-    return OAuth1Auth(consumer_key, signing_key, method, fields.get("token"), fields.get("tokenSecret"), fields.get("realm"))
+    return OAuth1Auth(
+        consumer_key, signing_key, method, fields.get("token"), fields.get("tokenSecret"), fields.get("realm")
+    )
 
 
 _BUILDERS: dict[str, Callable[[_Fields], Authenticator]] = {

@@ -178,7 +178,9 @@ def multipart_form(fields: dict[str, tuple[str, bool]]) -> RenderedBody:
     for name, (value, is_file) in fields.items():
         disposition = f'form-data; name="{_quote(name)}"' + (f'; filename="{_quote(name)}"' if is_file else "")
         kind = "Content-Type: application/octet-stream\r\n" if is_file else ""
-        chunks.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n{kind}\r\n".encode() + value.encode() + b"\r\n")
+        chunks.append(
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n{kind}\r\n".encode() + value.encode() + b"\r\n"
+        )
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
 
@@ -216,7 +218,9 @@ def compile_body(spec: Any) -> Body | None:
         if isinstance(data, str):
             return FormBody(Template.compile(data))
         if isinstance(data, dict):
-            return FormBody({str(k): _compile_data(as_text(v) if not isinstance(v, str) else v) for k, v in data.items()})
+            return FormBody(
+                {str(k): _compile_data(as_text(v) if not isinstance(v, str) else v) for k, v in data.items()}
+            )
         raise BodyCompileError("formUrlEncoded body data must be a string or a mapping")
     if kind == "multipartForm":
         if not isinstance(data, list):
@@ -225,6 +229,13 @@ def compile_body(spec: Any) -> Body | None:
         for part in data:
             if not isinstance(part, dict) or "name" not in part:
                 raise BodyCompileError("each multipartForm part needs a name and a value")
-            parts.append((str(part["name"]), Template.compile(as_text(part.get("value"))), part.get("filename"), part.get("contentType")))
+            parts.append(
+                (
+                    str(part["name"]),
+                    Template.compile(as_text(part.get("value"))),
+                    part.get("filename"),
+                    part.get("contentType"),
+                )
+            )
         return MultipartBody(tuple(parts))
     raise BodyCompileError(f"unsupported body type {kind!r} (json, text, xml, sparql, formUrlEncoded, multipartForm)")

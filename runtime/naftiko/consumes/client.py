@@ -127,14 +127,20 @@ class NamespaceClient:
                 response = await self.transport.send(request, remaining)
             except BodyTooLarge as exc:
                 if exc.declared is not None:
-                    raise UpstreamTooLarge(f"{self.namespace}: response of {exc.declared:,} bytes exceeds {exc.limit:,}") from None
+                    raise UpstreamTooLarge(
+                        f"{self.namespace}: response of {exc.declared:,} bytes exceeds {exc.limit:,}"
+                    ) from None
                 raise UpstreamTooLarge(f"{self.namespace}: response exceeds {exc.limit:,} bytes") from None
             except BrokenAnswer as exc:  # an answer came, cut short or not HTTP: never resent
-                raise UpstreamUnreachable(f"{self.namespace}: broken answer from {split_origin(request.url)[0]}: {_reason(exc)}") from None
+                raise UpstreamUnreachable(
+                    f"{self.namespace}: broken answer from {split_origin(request.url)[0]}: {_reason(exc)}"
+                ) from None
             except ConnectionFailed as exc:
                 delay = self._retry_delay(request, attempt, deadline, None)
                 if delay is None:
-                    raise UpstreamUnreachable(f"{self.namespace}: cannot reach {split_origin(request.url)[0]}: {_reason(exc)}") from None
+                    raise UpstreamUnreachable(
+                        f"{self.namespace}: cannot reach {split_origin(request.url)[0]}: {_reason(exc)}"
+                    ) from None
                 await asyncio.sleep(delay)
                 attempt += 1
                 continue
@@ -150,7 +156,9 @@ class NamespaceClient:
                     continue
             return response
 
-    def _retry_delay(self, request: OutgoingRequest, attempt: int, deadline: float, response: UpstreamResponse | None) -> float | None:
+    def _retry_delay(
+        self, request: OutgoingRequest, attempt: int, deadline: float, response: UpstreamResponse | None
+    ) -> float | None:
         """How long to wait before the next attempt, or None when this call must not be retried."""
         if request.method not in IDEMPOTENT or attempt >= self.settings.retries:
             return None
@@ -189,5 +197,3 @@ __all__ = [
     "UpstreamUnreachable",
     "IDEMPOTENT",
 ]
-
-

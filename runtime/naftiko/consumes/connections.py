@@ -68,7 +68,20 @@ class _Stale(Exception):
 class _Origin:
     """One scheme://host:port: what every request head to it shares, and its connections."""
 
-    __slots__ = ("absolute", "all", "authority", "host", "host_line", "idle", "label", "port", "proxy", "proxy_line", "scheme", "waiters")
+    __slots__ = (
+        "absolute",
+        "all",
+        "authority",
+        "host",
+        "host_line",
+        "idle",
+        "label",
+        "port",
+        "proxy",
+        "proxy_line",
+        "scheme",
+        "waiters",
+    )
 
     def __init__(self, scheme: str, host: str, port: int, proxy: Proxy | None = None):
         self.scheme, self.host, self.port = scheme, host, port
@@ -137,7 +150,9 @@ class ConnectionPool:
                 return await waiter
             except _Stale:
                 if written and method not in IDEMPOTENT:  # it may have been acted on: at most once
-                    raise ConnectionFailed(f"a kept-alive connection was closed without an answer; a {method} is not sent twice") from None
+                    raise ConnectionFailed(
+                        f"a kept-alive connection was closed without an answer; a {method} is not sent twice"
+                    ) from None
             finally:
                 del self._in_flight[connection]
                 self._release(connection)
@@ -220,7 +235,13 @@ class ConnectionPool:
         proxy = origin.proxy
         if proxy is None:
             ssl_context = (self._ssl or client_context()) if https else None
-            await loop.create_connection(lambda: connection, origin.host, origin.port, ssl=ssl_context, server_hostname=origin.host if https else None)
+            await loop.create_connection(
+                lambda: connection,
+                origin.host,
+                origin.port,
+                ssl=ssl_context,
+                server_hostname=origin.host if https else None,
+            )
         elif not https:
             await _to_proxy(loop, connection, proxy)
         else:
@@ -229,8 +250,13 @@ class ConnectionPool:
             try:
                 status = await tunnel.answer
                 if not 200 <= status < 300:
-                    raise ConnectionFailed(f"the proxy {proxy.label} answered {status} {tunnel.reason}".rstrip() + f" to CONNECT {origin.authority}")
-                secure = await loop.start_tls(transport, connection, self._ssl or client_context(), server_hostname=origin.host)
+                    raise ConnectionFailed(
+                        f"the proxy {proxy.label} answered {status} {tunnel.reason}".rstrip()
+                        + f" to CONNECT {origin.authority}"
+                    )
+                secure = await loop.start_tls(
+                    transport, connection, self._ssl or client_context(), server_hostname=origin.host
+                )
             except BaseException:
                 tunnel.answer.cancel()  # when given up waiting: the proxy's late word is not wanted
                 transport.abort()
@@ -294,7 +320,9 @@ class ConnectionPool:
             self._sweeper = asyncio.get_running_loop().call_later(delay, self._sweep)
 
 
-async def _to_proxy(loop: asyncio.AbstractEventLoop, protocol: asyncio.Protocol, proxy: Proxy) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+async def _to_proxy(
+    loop: asyncio.AbstractEventLoop, protocol: asyncio.Protocol, proxy: Proxy
+) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
     try:
         return await loop.create_connection(lambda: protocol, proxy.host, proxy.port)
     except OSError as exc:
@@ -310,7 +338,14 @@ def _wake(origin: _Origin) -> None:
             return
 
 
-def _head(method: str, target: str, origin: _Origin, headers: Mapping[str, str], cookies: Mapping[str, str], body: bytes | None) -> bytes:
+def _head(
+    method: str,
+    target: str,
+    origin: _Origin,
+    headers: Mapping[str, str],
+    cookies: Mapping[str, str],
+    body: bytes | None,
+) -> bytes:
     lines = [f"{method} {origin.absolute}{target} HTTP/1.1", origin.host_line]
     if origin.proxy_line is not None:
         lines.append(origin.proxy_line)
@@ -532,7 +567,11 @@ class _Tunnel(asyncio.Protocol):
 
     def __init__(self, loop: asyncio.AbstractEventLoop, proxy: Proxy, origin: _Origin):
         self.proxy = proxy
-        lines = [f"CONNECT {origin.authority} HTTP/1.1", f"Host: {origin.authority}", f"User-Agent: naftiko/{__version__}"]
+        lines = [
+            f"CONNECT {origin.authority} HTTP/1.1",
+            f"Host: {origin.authority}",
+            f"User-Agent: naftiko/{__version__}",
+        ]
         if proxy.authorization:
             lines.append(f"Proxy-Authorization: {proxy.authorization}")
         self.request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

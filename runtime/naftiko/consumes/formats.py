@@ -42,9 +42,7 @@ from .. import json_text
 
 Decoder = Callable[[bytes, str | None], Any]
 
-SUPPORTED_FORMATS: frozenset[str] = frozenset(
-    {"json", "xml", "csv", "tsv", "psv", "yaml", "text", "html", "markdown"}
-)
+SUPPORTED_FORMATS: frozenset[str] = frozenset({"json", "xml", "csv", "tsv", "psv", "yaml", "text", "html", "markdown"})
 _BINARY_FORMATS = frozenset({"avro", "protobuf"})
 _DELIMITERS = {"csv": ",", "tsv": "\t", "psv": "|"}
 _MAX_DEPTH = 256
@@ -256,9 +254,7 @@ class _JsonYamlLoader(_BaseSafeLoader):  # type: ignore[misc, valid-type]
         mapping: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise yaml.constructor.ConstructorError(
-                    None, None, "mapping keys must be scalars", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, "mapping keys must be scalars", key_node.start_mark)
             mapping[key_node.value] = self.construct_object(value_node, deep=deep)
         return mapping
 
@@ -336,13 +332,10 @@ def _table_objects(headers: list[str], rows: list[list[str]]) -> list[dict[str, 
 
 # --- html -------------------------------------------------------------------------------
 
-_VOID_TAGS = frozenset(
-    "area base br col embed hr img input link meta param source track wbr".split()
-)
+_VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 _RAW_TEXT_TAGS = frozenset({"script", "style", "template"})
 _INLINE_TAGS = frozenset(
-    "a abbr b bdi bdo cite code data dfn em font i kbd mark q s samp small span strong sub sup"
-    " time u var".split()
+    "a abbr b bdi bdo cite code data dfn em font i kbd mark q s samp small span strong sub sup time u var".split()
 )
 # Opening one of these closes open elements up to the nearest listed parent (HTML's implied
 # end tags for tables), never past the enclosing <table>.
@@ -709,10 +702,7 @@ def _read_table(lines: list[str], start: int) -> tuple[list[dict[str, str]] | No
 
 
 def _starts_block(line: str) -> bool:
-    return bool(
-        _ATX.fullmatch(line) or _FENCE.fullmatch(line) or _QUOTE.match(line)
-        or _THEMATIC.fullmatch(line)
-    )
+    return bool(_ATX.fullmatch(line) or _FENCE.fullmatch(line) or _QUOTE.match(line) or _THEMATIC.fullmatch(line))
 
 
 def _split_row(line: str) -> list[str]:

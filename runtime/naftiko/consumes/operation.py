@@ -68,7 +68,9 @@ def compile_operation(
     shared_parameters: tuple[ConsumedParameter, ...],
     client: NamespaceClient,
 ) -> ConsumedOperation:
-    own = tuple(compile_parameter(p) for p in spec.get("inputParameters") or [] if isinstance(p, dict) and p.get("name"))
+    own = tuple(
+        compile_parameter(p) for p in spec.get("inputParameters") or [] if isinstance(p, dict) and p.get("name")
+    )
     whole_body = next((p for p in own if p.location == "body" and p.name == "body" and p.value is None), None)
     output_format = check_format(spec.get("outputRawFormat"))
     return ConsumedOperation(

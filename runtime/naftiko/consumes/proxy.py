@@ -70,7 +70,9 @@ def _port_of(parts) -> int | None:
     try:
         return parts.port
     except ValueError:
-        raise ProxyConfigError(f"a proxy port is not a number between 0 and 65535 (in {parts.scheme}://{parts.hostname}…)") from None
+        raise ProxyConfigError(
+            f"a proxy port is not a number between 0 and 65535 (in {parts.scheme}://{parts.hostname}…)"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

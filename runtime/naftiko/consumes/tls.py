@@ -46,7 +46,11 @@ def client_context(tls: UpstreamTls | None = None, cert_file: str | None = None)
     if tls.keyfile is not None and tls.certfile is None:
         raise UpstreamTlsError(f"keyfile {tls.keyfile} is given without a certfile")
     cafile, what = (tls.cafile, "cafile") if tls.cafile is not None else (cert_file, "SSL_CERT_FILE")
-    files = tuple((name, path) for name, path in ((what, cafile), ("certfile", tls.certfile), ("keyfile", tls.keyfile)) if path is not None)
+    files = tuple(
+        (name, path)
+        for name, path in ((what, cafile), ("certfile", tls.certfile), ("keyfile", tls.keyfile))
+        if path is not None
+    )
     return _context(tls, cafile, what, tuple(_version(name, path) for name, path in files))
 
 
@@ -64,7 +68,9 @@ def _context(tls: UpstreamTls, cafile: str | None, what: str, versions: tuple[tu
             context.load_cert_chain(tls.certfile, tls.keyfile, password=_no_password)
         except (ssl.SSLError, ValueError) as exc:
             files = f"certfile {tls.certfile}" + (f" and keyfile {tls.keyfile}" if tls.keyfile else "")
-            raise UpstreamTlsError(f"{files}: not a PEM certificate with its matching, unencrypted key ({_reason(exc)})") from None
+            raise UpstreamTlsError(
+                f"{files}: not a PEM certificate with its matching, unencrypted key ({_reason(exc)})"
+            ) from None
     return context
 
 

@@ -51,7 +51,10 @@ def request_target(path: str, query: Sequence[tuple[str, Any]]) -> str:
         path = quote(path, safe=_PATH_SAFE)
     if not query:
         return path
-    pairs = "&".join(f"{quote_plus(k, _QUERY_SAFE, errors='ignore')}={quote_plus(v if type(v) is str else str(v), _QUERY_SAFE, errors='ignore')}" for k, v in query)
+    pairs = "&".join(
+        f"{quote_plus(k, _QUERY_SAFE, errors='ignore')}={quote_plus(v if type(v) is str else str(v), _QUERY_SAFE, errors='ignore')}"
+        for k, v in query
+    )
     return f"{path}?{pairs}"
 
 
@@ -60,7 +63,10 @@ def encode_segment(name: str, value: Any) -> str:
     if _UNRESERVED.fullmatch(text) and text not in (".", ".."):
         return text  # what quote() would return, sooner
     if text in ("", ".", ".."):
-        raise PathValueError(name, f"path parameter {name!r} must not be {text!r}" if text else f"path parameter {name!r} must not be empty")
+        raise PathValueError(
+            name,
+            f"path parameter {name!r} must not be {text!r}" if text else f"path parameter {name!r} must not be empty",
+        )
     if _CONTROL.search(text):
         raise PathValueError(name, f"path parameter {name!r} must not contain control characters")
     return quote(text, safe="")

@@ -86,7 +86,9 @@ class Target:
         if self.operation is not None:
             return self.operation.key
         if isinstance(self.plan, StepsPlan):
-            return "steps: " + ", ".join(s.target.operation.key if isinstance(s, CallStep) else f"lookup {s.index}" for s in self.plan.steps)
+            return "steps: " + ", ".join(
+                s.target.operation.key if isinstance(s, CallStep) else f"lookup {s.index}" for s in self.plan.steps
+            )
         return "mock"
 
 
@@ -211,11 +213,15 @@ class Capability:
         content_type = response.headers.get("Content-Type")
         charset = _charset(content_type)
         if response.status >= 400:
-            return UpstreamError(response.status, self.masker.data(_best_effort_body(response.body, charset)), content_type)
+            return UpstreamError(
+                response.status, self.masker.data(_best_effort_body(response.body, charset)), content_type
+            )
         try:
             decoded = operation.decode(response.body, charset)
         except BodyDecodeError as exc:
-            return Failed(f"{target.key}: upstream answered {response.status} with a body that is not valid {operation.output_format}: {exc}")
+            return Failed(
+                f"{target.key}: upstream answered {response.status} with a body that is not valid {operation.output_format}: {exc}"
+            )
         return Success(response.status, decoded, {}, response.body, content_type)
 
     def _wire(self, target: Target, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -302,7 +308,9 @@ class Capability:
                 continue
             text = as_text(value)
             if parameter.location in ("header", "cookie") and any(c in text for c in _HEADER_BREAK):
-                raise _Invalid(parameter.name, f"{parameter.location} {parameter.name!r} must not contain CR, LF or NUL")
+                raise _Invalid(
+                    parameter.name, f"{parameter.location} {parameter.name!r} must not contain CR, LF or NUL"
+                )
             if parameter.location == "query":
                 request.query.append((parameter.name, text))
             elif parameter.location == "header":
@@ -325,7 +333,9 @@ class Capability:
             request.headers.setdefault("Content-Type", content_type)
         return request
 
-    def _body(self, target: Target, lookup, wired: Mapping[str, Any], fields: dict[str, Any]) -> tuple[bytes, str] | None:
+    def _body(
+        self, target: Target, lookup, wired: Mapping[str, Any], fields: dict[str, Any]
+    ) -> tuple[bytes, str] | None:
         operation = target.operation
         if operation.whole_body is not None:
             value = wired.get("body", lookup("body"))
@@ -362,7 +372,9 @@ class Capability:
             except ValueError:
                 body = text
         masker = Masker([*self.masker.secrets, *(auth.secrets if auth else ())])
-        return masker.data({"method": request.method, "url": url, "headers": headers, "cookies": request.cookies, "body": body})
+        return masker.data(
+            {"method": request.method, "url": url, "headers": headers, "cookies": request.cookies, "body": body}
+        )
 
 
 class _Invalid(Exception):

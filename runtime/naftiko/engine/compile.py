@@ -57,7 +57,9 @@ class CompileOptions:
     settings: ClientSettings = field(default_factory=ClientSettings)
     rate_limits: Mapping[str, float] = field(default_factory=dict)  # requests per second, by namespace
     upstream_tls: Mapping[str, UpstreamTls] = field(default_factory=dict)  # CA and client certificate, by namespace
-    namespace_settings: Mapping[str, ClientSettings] = field(default_factory=dict)  # instead of `settings`, by namespace
+    namespace_settings: Mapping[str, ClientSettings] = field(
+        default_factory=dict
+    )  # instead of `settings`, by namespace
 
 
 def compile_capability(document: Document, options: CompileOptions | None = None) -> Capability:
@@ -97,7 +99,9 @@ class _Compiler:
             client = self._client(namespace, spec, at)
             clients.append(client)
             base_uris[namespace] = self._base_uri(namespace, spec, at)
-            shared = tuple(compile_parameter(p) for p in spec.get("inputParameters") or [] if isinstance(p, dict) and p.get("name"))
+            shared = tuple(
+                compile_parameter(p) for p in spec.get("inputParameters") or [] if isinstance(p, dict) and p.get("name")
+            )
             self._resolve_templates(spec, at)
             for r_index, resource in enumerate(spec.get("resources") or []):
                 for o_index, op_spec in enumerate(resource.get("operations") or []):
@@ -115,7 +119,9 @@ class _Compiler:
             for function in aggregate.get("functions") or []
             if isinstance(function, dict)
         }
-        exposures = [self._exposure(index, spec, consumed) for index, spec in enumerate(capability.get("exposes") or [])]
+        exposures = [
+            self._exposure(index, spec, consumed) for index, spec in enumerate(capability.get("exposes") or [])
+        ]
         if self.problems:
             raise CapabilityError(self.problems)
         return Capability(
@@ -186,7 +192,9 @@ class _Compiler:
             ssl_context = client_context(tls or None, cert_file) if tls or cert_file else None
         except UpstreamTlsError as exc:
             raise UpstreamTlsError(f"upstream TLS of namespace {namespace!r}: {exc}") from None
-        transport: UpstreamTransport = ConnectionPool(settings.connect_timeout, settings.max_body_bytes, ssl_context, ProxyRules.from_environ(environ))
+        transport: UpstreamTransport = ConnectionPool(
+            settings.connect_timeout, settings.max_body_bytes, ssl_context, ProxyRules.from_environ(environ)
+        )
         tracing = None if options.dry_run else client_tracing(self.document, environ, self._render_binds)
         if tracing is not None:  # a CLIENT span per attempt, the trace sent upstream (observability/tracing.py)
             transport = tracing.client(transport, namespace, auth.secrets if auth is not None else ())
@@ -198,9 +206,15 @@ class _Compiler:
             return override.rstrip("/")
         base = self._render_binds(str(spec.get("baseUri", "")), (*at, "baseUri"))
         if not base and not self.options.dry_run:
-            self.problem(f"baseUri of {namespace!r} is empty: set it in the file or pass --upstream {namespace}=URL", (*at, "baseUri"))
+            self.problem(
+                f"baseUri of {namespace!r} is empty: set it in the file or pass --upstream {namespace}=URL",
+                (*at, "baseUri"),
+            )
         elif "{" in base and not self.options.dry_run:
-            self.problem(f"baseUri of {namespace!r} has an unresolved placeholder ({base}): pass --upstream {namespace}=URL", (*at, "baseUri"))
+            self.problem(
+                f"baseUri of {namespace!r} has an unresolved placeholder ({base}): pass --upstream {namespace}=URL",
+                (*at, "baseUri"),
+            )
         return base or f"http://{namespace}.invalid"
 
     def _operation(self, namespace, resource, spec, shared, client, at: JsonPath) -> ConsumedOperation | None:
@@ -269,7 +283,10 @@ class _Compiler:
                     merged.pop(key, None)
             merged.update({k: v for k, v in entry.items() if k != "ref"})
             view = merged
-            wiring_specs = [(None if own_execution else function.get("with"), namespaces), (entry.get("with"), namespaces)]
+            wiring_specs = [
+                (None if own_execution else function.get("with"), namespaces),
+                (entry.get("with"), namespaces),
+            ]
             hints = derive_hints(function.get("semantics"), entry.get("hints"))
         name = view.get("name")
         if not name or (kind == "rest" and not entry.get("name") and name in used_names):
@@ -285,7 +302,18 @@ class _Compiler:
             target = self._called(call, view, wiring, route, str(entry.get("method", "")), (*at, "call"))
             if target is None:
                 return None  # semantics reported an unknown one
-            return self._target(kind, namespace, name, target.operation, entry, namespaces, resource, view=view, wiring=wiring, hints=hints)
+            return self._target(
+                kind,
+                namespace,
+                name,
+                target.operation,
+                entry,
+                namespaces,
+                resource,
+                view=view,
+                wiring=wiring,
+                hints=hints,
+            )
         inputs = self._declared_inputs(kind, view, resource)
         description = view.get("description")
         if isinstance(view.get("steps"), list):
@@ -300,7 +328,9 @@ class _Compiler:
         if not isinstance(view.get("inputParameters"), list):
             named = {f.name for f in inputs}
             variables = sorted({_strip_input_prefix(v) for v in mock.variables()} - named)
-            inputs += tuple(InputField(v, None, None, False, "query") for v in variables if not self.binds_or_declared(v))
+            inputs += tuple(
+                InputField(v, None, None, False, "query") for v in variables if not self.binds_or_declared(v)
+            )
         return Target(kind, namespace, name, None, inputs, wiring, mock, description, entry, MockPlan(mock), hints)
 
     def _on_route(self, target: Target, resource: Mapping[str, Any], at: JsonPath) -> Target:
@@ -312,7 +342,15 @@ class _Compiler:
             self.problem(f"{resource.get('path')}: {problem}", (*at[:-2], "path"))
         return replace(target, inputs=inputs, at=at)
 
-    def _called(self, call: str, view: Mapping[str, Any], wiring: Mapping[str, Source], route: str | None, method: str, at: JsonPath) -> Target | None:
+    def _called(
+        self,
+        call: str,
+        view: Mapping[str, Any],
+        wiring: Mapping[str, Source],
+        route: str | None,
+        method: str,
+        at: JsonPath,
+    ) -> Target | None:
         """The consumed operation `call` names. Real files sometimes give several operations of a
         namespace one name (`get`, `delete`); the one meant is the one whose path the exposed
         route ends with, whose description the entry repeats, whose path parameters the entry
@@ -332,7 +370,9 @@ class _Compiler:
         self.tie_ranks[key] = rank + 1
         if rank < len(tied):
             return sorted(tied, key=candidates.index)[rank]
-        places = ", ".join(f"line {self.document.source.position(t.at)[0]}" for t in tied) if self.document.source else ""
+        places = (
+            ", ".join(f"line {self.document.source.position(t.at)[0]}" for t in tied) if self.document.source else ""
+        )
         self.problem(
             f"call {call!r} names {len(tied)} operations of the same name ({places}) and this is entry {rank + 1} of"
             " this exposure calling it, with nothing telling which operation it means: give those operations distinct names",
@@ -340,7 +380,9 @@ class _Compiler:
         )
         return None
 
-    def _step_inputs(self, plan: StepsPlan, inputs: tuple[InputField, ...], resource, kind: str) -> tuple[InputField, ...]:
+    def _step_inputs(
+        self, plan: StepsPlan, inputs: tuple[InputField, ...], resource, kind: str
+    ) -> tuple[InputField, ...]:
         """Steps without declared inputParameters: the inputs each call step would infer
         (DESIGN §4.3), except what earlier steps supply (`{{get-ship.x}}`, a step's name)."""
         fields = {f.name: f for f in inputs}
@@ -353,19 +395,29 @@ class _Compiler:
                     fields.setdefault(inferred.name, inferred)
         return tuple(fields.values())
 
-    def _declared_inputs(self, kind: str, view: Mapping[str, Any], resource: Mapping[str, Any]) -> tuple[InputField, ...]:
+    def _declared_inputs(
+        self, kind: str, view: Mapping[str, Any], resource: Mapping[str, Any]
+    ) -> tuple[InputField, ...]:
         """Declared inputParameters; a REST route's placeholders are placed later (`_on_route`)."""
         declared = view.get("inputParameters")
-        return tuple(_declared_input(kind, p) for p in declared if isinstance(p, dict) and p.get("name")) if isinstance(declared, list) else ()
+        return (
+            tuple(_declared_input(kind, p) for p in declared if isinstance(p, dict) and p.get("name"))
+            if isinstance(declared, list)
+            else ()
+        )
 
-    def _steps(self, view: Mapping[str, Any], namespaces: tuple[str, ...], consumed: Mapping[str, Target], at: JsonPath) -> StepsPlan:
+    def _steps(
+        self, view: Mapping[str, Any], namespaces: tuple[str, ...], consumed: Mapping[str, Target], at: JsonPath
+    ) -> StepsPlan:
         steps: list[CallStep | LookupStep] = []
         for index, step in enumerate(view.get("steps") or []):
             if not isinstance(step, dict):
                 continue
             step_at = (*at, "steps", index)
             name = str(step.get("name", f"step-{index + 1}"))
-            kind = step.get("type", "call" if "call" in step else "lookup" if "lookup" in step or "index" in step else None)
+            kind = step.get(
+                "type", "call" if "call" in step else "lookup" if "lookup" in step or "index" in step else None
+            )
             if kind == "call":
                 wiring = {str(k): compile_source(v, namespaces) for k, v in (step.get("with") or {}).items()}
                 target = self._called(str(step.get("call")), step, wiring, None, "", (*step_at, "call"))
@@ -373,17 +425,32 @@ class _Compiler:
                     continue  # semantics reported an unknown one
                 operation = target.operation
                 extra = extra_query_keys(operation, wiring)
-                step_target = Target("step", namespaces[-1], name, operation, (), wiring, OutputShape(()), extra_query=extra)
+                step_target = Target(
+                    "step", namespaces[-1], name, operation, (), wiring, OutputShape(()), extra_query=extra
+                )
                 steps.append(CallStep(name, step_target, self.consumed_outputs.get(id(operation), ())))
             elif kind == "lookup":
                 index_name = str(step.get("index", ""))
                 if index_name not in {s.name for s in steps}:
-                    self.problem(f"lookup step {name!r}: index {index_name!r} is not the name of an earlier step", (*step_at, "index"))
+                    self.problem(
+                        f"lookup step {name!r}: index {index_name!r} is not the name of an earlier step",
+                        (*step_at, "index"),
+                    )
                     continue
                 fields = tuple(str(f) for f in step.get("outputParameters") or [] if isinstance(f, (str, int)))
-                steps.append(LookupStep(name, index_name, str(step.get("match", "")), _path_or_template(step.get("lookupValue", "")), fields))
+                steps.append(
+                    LookupStep(
+                        name,
+                        index_name,
+                        str(step.get("match", "")),
+                        _path_or_template(step.get("lookupValue", "")),
+                        fields,
+                    )
+                )
             else:
-                self.problem(f"step {name!r}: steps of type {kind!r} are not supported (call and lookup are)", (*step_at, "type"))
+                self.problem(
+                    f"step {name!r}: steps of type {kind!r} are not supported (call and lookup are)", (*step_at, "type")
+                )
         mappings = tuple(
             StepMapping(tuple(str(m["targetName"]).split(".")), _path_or_template(m.get("value", "")))
             for m in view.get("mappings") or []
@@ -401,7 +468,21 @@ class _Compiler:
             self.secret_values.extend(auth.secrets)
         return auth
 
-    def _target(self, kind, namespace, name, operation, spec, namespaces, resource=None, *, view=None, wiring=None, hints=None, at=()) -> Target:
+    def _target(
+        self,
+        kind,
+        namespace,
+        name,
+        operation,
+        spec,
+        namespaces,
+        resource=None,
+        *,
+        view=None,
+        wiring=None,
+        hints=None,
+        at=(),
+    ) -> Target:
         """A single-call target; `view` is the declaration to read (the entry merged with its
         aggregate function), `spec` the entry as written."""
         view = spec if view is None else view
@@ -414,7 +495,21 @@ class _Compiler:
             inputs = infer_inputs(operation, wiring, self.binds_or_declared, kind)
         outputs = compile_outputs(view.get("outputParameters") if kind != "consumed" else None)
         extra = extra_query_keys(operation, wiring) if operation is not None else ()
-        return Target(kind, namespace, name, operation, inputs, wiring, outputs, view.get("description"), spec, None, hints, at, extra)
+        return Target(
+            kind,
+            namespace,
+            name,
+            operation,
+            inputs,
+            wiring,
+            outputs,
+            view.get("description"),
+            spec,
+            None,
+            hints,
+            at,
+            extra,
+        )
 
     def binds_or_declared(self, name: str) -> bool:
         return lookup_declaration(name, self.declared) is not None
@@ -426,7 +521,9 @@ def _shape_key(path: str) -> tuple[str, ...]:
     return tuple("{}" if s.startswith("{") and s.endswith("}") else placeholder_key(s) for s in segments)
 
 
-def pick_homonym(candidates: list[Target], view: Mapping[str, Any], wiring: Mapping[str, Source], route: str | None, method: str) -> tuple[Target, list[Target]]:
+def pick_homonym(
+    candidates: list[Target], view: Mapping[str, Any], wiring: Mapping[str, Source], route: str | None, method: str
+) -> tuple[Target, list[Target]]:
     """The consumed operation an entry means among several of one name, or the tied best ones."""
     supplied = {placeholder_key(k) for k in wiring}
     if route is not None:
@@ -438,7 +535,9 @@ def pick_homonym(candidates: list[Target], view: Mapping[str, Any], wiring: Mapp
         operation = target.operation
         assert operation is not None
         own = _shape_key("".join(part if i % 2 == 0 else "{x}" for i, part in enumerate(operation.path.parts)))
-        path_match = int(route_key is not None and len(own) <= len(route_key) and route_key[len(route_key) - len(own):] == own)
+        path_match = int(
+            route_key is not None and len(own) <= len(route_key) and route_key[len(route_key) - len(own) :] == own
+        )
         same_description = int(bool(description) and description == str(operation.description or "").strip())
         names = {placeholder_key(n) for n in operation.path.names}
         known = names | {placeholder_key(p.name) for p in operation.parameters}
@@ -447,7 +546,9 @@ def pick_homonym(candidates: list[Target], view: Mapping[str, Any], wiring: Mapp
         same_method = int(method.upper() == operation.method)
         return (path_match, same_description, -missing, -foreign, same_method)
 
-    scored = sorted(((score(t), i, t) for i, t in enumerate(candidates)), key=lambda item: (item[0], -item[1]), reverse=True)
+    scored = sorted(
+        ((score(t), i, t) for i, t in enumerate(candidates)), key=lambda item: (item[0], -item[1]), reverse=True
+    )
     best = scored[0][0]
     tied = [t for s, _, t in scored if s == best]
     return scored[0][2], (tied if len(tied) > 1 else [])
@@ -508,7 +609,9 @@ def _declared_input(kind: str, spec: Mapping[str, Any]) -> InputField:
     )
 
 
-def infer_inputs(operation: ConsumedOperation, wiring: Mapping[str, Source], is_bind, kind: str) -> tuple[InputField, ...]:
+def infer_inputs(
+    operation: ConsumedOperation, wiring: Mapping[str, Source], is_bind, kind: str
+) -> tuple[InputField, ...]:
     """DESIGN §4.3: every consumed parameter reached through `with`, path parameters, and
     parameters passed through by name, with their declared type, description and `required`.
     Where REST reads each one is decided by its route (`place_on_route`)."""
@@ -523,7 +626,8 @@ def infer_inputs(operation: ConsumedOperation, wiring: Mapping[str, Source], is_
         fields[name] = InputField(
             name=name,
             # Without a declared type: a path segment is text; a template slot takes any JSON value.
-            type=(parameter.type if parameter else None) or ("object" if whole_body else "string" if location in ("path", "query", "header", "cookie") else None),
+            type=(parameter.type if parameter else None)
+            or ("object" if whole_body else "string" if location in ("path", "query", "header", "cookie") else None),
             description=parameter.description if parameter else None,
             required=required or location == "path",
             location="body" if whole_body else location,
@@ -537,7 +641,12 @@ def infer_inputs(operation: ConsumedOperation, wiring: Mapping[str, Source], is_
             add(source.name, parameter, bool(parameter and parameter.required) or location == "path", location)
         elif isinstance(source, Template):
             for variable in source.variables:
-                add(variable.split(".")[-1] if variable.startswith(("tools.", "rest.")) else variable, None, location == "path", "query")
+                add(
+                    variable.split(".")[-1] if variable.startswith(("tools.", "rest.")) else variable,
+                    None,
+                    location == "path",
+                    "query",
+                )
     for name in operation.path.names:
         if name not in wiring:
             parameter = operation.parameter(name)

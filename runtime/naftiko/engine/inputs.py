@@ -103,7 +103,9 @@ def type_matches(expected: str | None, value: Any) -> bool:
     return actual == expected or (expected == "number" and actual == "integer")
 
 
-def check_inputs(fields: tuple[InputField, ...], known: frozenset[str], inputs: Mapping[str, Any]) -> InvalidInput | None:
+def check_inputs(
+    fields: tuple[InputField, ...], known: frozenset[str], inputs: Mapping[str, Any]
+) -> InvalidInput | None:
     """The first problem with the caller's inputs, or None; `known` holds the fields' names."""
     for name in inputs:
         if name not in known:
@@ -209,7 +211,9 @@ def match_placeholders(
     return matched, problems
 
 
-def place_on_route(fields: Sequence[InputField], placeholders: Sequence[str]) -> tuple[tuple[InputField, ...], list[Ambiguity]]:
+def place_on_route(
+    fields: Sequence[InputField], placeholders: Sequence[str]
+) -> tuple[tuple[InputField, ...], list[Ambiguity]]:
     """A REST operation's inputs placed on its route (DESIGN §4.3, §4.6).
 
     Each placeholder of the route reads the input it matches (`match_placeholders`); a
@@ -218,18 +222,26 @@ def place_on_route(fields: Sequence[InputField], placeholders: Sequence[str]) ->
     Inputs that are the request body itself or a JSONPath into it stay where they are.
     """
     movable = [f.name for f in fields if not f.whole_body and f.body_path is None]
-    matched, problems = match_placeholders(placeholders, movable, frozenset(f.name for f in fields if f.location == "path"))
+    matched, problems = match_placeholders(
+        placeholders, movable, frozenset(f.name for f in fields if f.location == "path")
+    )
     by_name = {name: placeholder for placeholder, name in matched.items()}
     placed: list[InputField] = []
     for field in fields:
         placeholder = by_name.get(field.name)
         if placeholder is not None:
-            field = replace(field, location="path", required=True, param=None if placeholder == field.name else placeholder)
+            field = replace(
+                field, location="path", required=True, param=None if placeholder == field.name else placeholder
+            )
         elif field.location == "path":
             field = replace(field, location="query", required=True, param=None)
         placed.append(field)
     taken = {f.name for f in placed}
     for placeholder in dict.fromkeys(placeholders):
-        if placeholder not in matched and placeholder not in taken and not any(placeholder == a.placeholder for a in problems):
+        if (
+            placeholder not in matched
+            and placeholder not in taken
+            and not any(placeholder == a.placeholder for a in problems)
+        ):
             placed.append(InputField(placeholder, "string", None, True, "path"))
     return tuple(placed), problems

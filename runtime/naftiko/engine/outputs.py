@@ -64,8 +64,12 @@ def compile_field(spec: Mapping[str, Any], name: str | None = None) -> OutputFie
         type=str(spec.get("type", "string")),
         path=path,
         constant=constant,
-        properties=tuple(compile_field(v, k) for k, v in properties.items()) if isinstance(properties, dict) and properties else None,
-        items=compile_field(items) if isinstance(items, dict) and (items.get("properties") or items.get("mapping") or items.get("value")) else None,
+        properties=tuple(compile_field(v, k) for k, v in properties.items())
+        if isinstance(properties, dict) and properties
+        else None,
+        items=compile_field(items)
+        if isinstance(items, dict) and (items.get("properties") or items.get("mapping") or items.get("value"))
+        else None,
         max_length=max_length if isinstance(max_length, int) else None,
     )
 

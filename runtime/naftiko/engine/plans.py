@@ -128,7 +128,9 @@ def compile_mock_field(spec: Mapping[str, Any], name: str | None = None) -> Mock
         name=str(name if name is not None else spec.get("name") or "value"),
         type=str(spec.get("type", "string")),
         value=value,
-        properties=tuple(compile_mock_field(v, k) for k, v in properties.items() if isinstance(v, dict)) if isinstance(properties, dict) else None,
+        properties=tuple(compile_mock_field(v, k) for k, v in properties.items() if isinstance(v, dict))
+        if isinstance(properties, dict)
+        else None,
         items=compile_mock_field(items) if isinstance(items, dict) else None,
     )
 

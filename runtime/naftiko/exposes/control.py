@@ -30,9 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
-from ..observability.trace_config import trace_buffer  # not `from ..observability`: the submodule trace_buffer shadows that name once imported
 from ..engine.capability import Capability, Exposure
 from ..http import Answer, Request, Response, json_response
+from ..observability.trace_config import (
+    trace_buffer,  # not `from ..observability`: the submodule trace_buffer shadows that name once imported
+)
 from . import control_logs
 from .control_config import effective_config
 from .control_traces import DEFAULT_BUFFER_SIZE, Traces
@@ -49,8 +51,23 @@ _PARAMETERS = (("/logs/", "/logs/{logger}"), ("/traces/", "/traces/{traceId}")) 
 class ServerView:
     """What the control port sees of one server of the process."""
 
-    def __init__(self, kind: str, address: str, port: int, entries: Sequence[tuple[Capability, Exposure]], metrics: Metrics | None, started: bool = True):
-        self.kind, self.address, self.port, self.entries, self.metrics, self.started = kind, address, port, entries, metrics, started
+    def __init__(
+        self,
+        kind: str,
+        address: str,
+        port: int,
+        entries: Sequence[tuple[Capability, Exposure]],
+        metrics: Metrics | None,
+        started: bool = True,
+    ):
+        self.kind, self.address, self.port, self.entries, self.metrics, self.started = (
+            kind,
+            address,
+            port,
+            entries,
+            metrics,
+            started,
+        )
 
 
 Servers = Callable[[], Sequence[ServerView]]
@@ -78,7 +95,9 @@ def _section(spec: Mapping[str, Any], *names: str) -> Mapping[str, Any]:
 class Control:
     """The control routes of one control port (the first control exposure on it decides the settings)."""
 
-    def __init__(self, entries: Sequence[tuple[Capability, Exposure]], servers: Servers, plane: ControlPlane | None = None):
+    def __init__(
+        self, entries: Sequence[tuple[Capability, Exposure]], servers: Servers, plane: ControlPlane | None = None
+    ):
         self.capability, self.exposure = entries[0]
         self.entries = list(entries)
         self.servers = servers
@@ -112,7 +131,10 @@ class Control:
         local_traces = _section(observability, "traces", "local")
         if observed and _flag(local_traces.get("enabled"), True):
             size = local_traces.get("buffer-size")
-            traces = Traces(lambda: trace_buffer(self.capability), size if isinstance(size, int) and not isinstance(size, bool) else DEFAULT_BUFFER_SIZE)
+            traces = Traces(
+                lambda: trace_buffer(self.capability),
+                size if isinstance(size, int) and not isinstance(size, bool) else DEFAULT_BUFFER_SIZE,
+            )
             self._add("/traces", GET=traces.summaries)
             self._add("/traces/{traceId}", GET=traces.one)
         self.auths = [e.auth for _, e in entries if e.auth is not None]
@@ -140,7 +162,12 @@ class Control:
         if methods is None:
             return problem(404, "not-found", "Not found", "no route matches this path")
         if request.method not in ("GET", "HEAD") and not _same_origin(request):
-            return problem(403, "origin-not-allowed", "Forbidden", "the control port takes changes only from its own origin, never from a web page elsewhere")
+            return problem(
+                403,
+                "origin-not-allowed",
+                "Forbidden",
+                "the control port takes changes only from its own origin, never from a web page elsewhere",
+            )
         handler = methods.get("GET" if request.method == "HEAD" else request.method)
         if handler is None:
             allowed = ", ".join(sorted({*methods, "HEAD"} if "GET" in methods else methods))
@@ -158,7 +185,13 @@ class Control:
                 entry: dict[str, Any] = {"type": exposure.kind}
                 if exposure.namespace:
                     entry["namespace"] = exposure.namespace
-                entry.update({"address": server.address, "port": server.port, "state": "started" if server.started else "stopped"})
+                entry.update(
+                    {
+                        "address": server.address,
+                        "port": server.port,
+                        "state": "started" if server.started else "stopped",
+                    }
+                )
                 out.append(entry)
         return out
 
@@ -168,7 +201,9 @@ class Control:
     def ready(self, request: Request) -> Response:
         adapters = self.adapters()
         degraded = any(a["state"] != "started" for a in adapters if a["type"] != "control")
-        return json_response({"status": "DEGRADED" if degraded else "UP", "adapters": adapters}, status=503 if degraded else 200)
+        return json_response(
+            {"status": "DEGRADED" if degraded else "UP", "adapters": adapters}, status=503 if degraded else 200
+        )
 
     def status(self, request: Request) -> Response:
         capabilities: dict[str, Capability] = {}
@@ -179,7 +214,8 @@ class Control:
         body = {
             "capability": {"label": info.get("label"), "specVersion": self._spec_version(self.capability)},
             "capabilities": [
-                {"file": c.file, "label": self._info(c).get("label"), "specVersion": self._spec_version(c)} for c in capabilities.values()
+                {"file": c.file, "label": self._info(c).get("label"), "specVersion": self._spec_version(c)}
+                for c in capabilities.values()
             ],
             "engine": {"name": "naftiko-python", "version": __version__, "python": sys.version.split()[0]},
             "uptime": _iso_duration(time.monotonic() - STARTED),
@@ -200,11 +236,22 @@ class Control:
 
     async def reload(self, request: Request) -> Response:
         if self.plane.reload is None:
-            return problem(503, "reload-unavailable", "Reload unavailable", "this process was not started by `naftiko run` with files to read again")
+            return problem(
+                503,
+                "reload-unavailable",
+                "Reload unavailable",
+                "this process was not started by `naftiko run` with files to read again",
+            )
         outcome = await self.plane.reload()
         if outcome.status == 200:
-            return json_response({"status": "reloaded", "detail": outcome.detail, "changes": outcome.changes, "files": outcome.files})
-        kind, title = ("invalid-capability", "Invalid capability") if outcome.status == 422 else ("reload-conflict", "Reload conflict")
+            return json_response(
+                {"status": "reloaded", "detail": outcome.detail, "changes": outcome.changes, "files": outcome.files}
+            )
+        kind, title = (
+            ("invalid-capability", "Invalid capability")
+            if outcome.status == 422
+            else ("reload-conflict", "Reload conflict")
+        )
         return problem(outcome.status, kind, title, outcome.detail, errors=outcome.errors)
 
     @staticmethod

@@ -90,14 +90,21 @@ def _exposure(exposure: Exposure) -> dict[str, Any]:
             entry[field] = spec[field]
     entry["authentication"] = _auth_type(spec.get("authentication"))
     if exposure.kind == "rest":
-        entry["operations"] = [{"name": t.name, "method": str(t.spec.get("method", "GET")).upper(), "calls": t.calls} for t in exposure.targets]
+        entry["operations"] = [
+            {"name": t.name, "method": str(t.spec.get("method", "GET")).upper(), "calls": t.calls}
+            for t in exposure.targets
+        ]
     elif exposure.kind == "mcp":
         entry["tools"] = [{"name": t.name, "calls": t.calls} for t in exposure.targets]
     elif exposure.kind == "skill":
         entry["skills"] = [str(s.get("name")) for s in spec.get("skills") or [] if isinstance(s, Mapping)]
     elif exposure.kind == "control":
         management = spec.get("management")
-        entry["management"] = {k: v for k, v in management.items() if isinstance(v, (bool, int))} if isinstance(management, Mapping) else {}
+        entry["management"] = (
+            {k: v for k, v in management.items() if isinstance(v, (bool, int))}
+            if isinstance(management, Mapping)
+            else {}
+        )
     return entry
 
 

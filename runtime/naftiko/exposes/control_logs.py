@@ -35,7 +35,11 @@ class LogSettings:
             self.level_control = value.get("level-control") is not False
             self.stream = value.get("stream") is True
             limit = value.get("max-subscribers")
-            self.max_subscribers = limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else DEFAULT_MAX_SUBSCRIBERS
+            self.max_subscribers = (
+                limit
+                if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+                else DEFAULT_MAX_SUBSCRIBERS
+            )
         else:
             self.level_control = self.stream = value is True
             self.max_subscribers = DEFAULT_MAX_SUBSCRIBERS
@@ -69,7 +73,12 @@ def _set(name: str, body: bytes) -> Response:
     level = None if value is None else parse_level(value)
     if value is not None and level is None:
         shown = value if isinstance(value, str) and len(value) <= 32 else "this value"
-        return problem(400, "unknown-level", "Unknown level", f"{shown!r} is not a level; use one of {', '.join(LEVELS)} (or null to inherit)")
+        return problem(
+            400,
+            "unknown-level",
+            "Unknown level",
+            f"{shown!r} is not a level; use one of {', '.join(LEVELS)} (or null to inherit)",
+        )
     set_level(name, level)
     log.warning("log level of %s set to %s from the control port", name, describe(name)["effectiveLevel"])
     return json_response(describe(name))
@@ -79,7 +88,12 @@ def stream(settings: LogSettings):
     def handler(request: Request) -> Response:
         subscription = HUB.subscribe(settings.max_subscribers)
         if subscription is None:
-            response = problem(429, "too-many-subscribers", "Too many subscribers", f"at most {settings.max_subscribers} log streams may be open at once")
+            response = problem(
+                429,
+                "too-many-subscribers",
+                "Too many subscribers",
+                f"at most {settings.max_subscribers} log streams may be open at once",
+            )
             response.headers["Retry-After"] = "5"
             return response
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

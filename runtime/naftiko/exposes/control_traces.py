@@ -56,5 +56,10 @@ class Traces:
         found = source.trace(trace_id) if source is not None and trace_id else None
         if found is None:
             shown = trace_id if len(trace_id) <= 64 else trace_id[:64] + "…"
-            return problem(404, "unknown-trace", "Unknown trace", f"no trace {shown!r} in the buffer (it keeps the last {self.buffer_size})")
+            return problem(
+                404,
+                "unknown-trace",
+                "Unknown trace",
+                f"no trace {shown!r} in the buffer (it keeps the last {self.buffer_size})",
+            )
         return json_response(found)

@@ -27,7 +27,15 @@ from ..validation import FileReport, check_file
 from .problems import problem
 
 MEDIA_TYPES = frozenset(
-    {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "application/json", "text/plain", "application/octet-stream"}
+    {
+        "application/yaml",
+        "application/x-yaml",
+        "text/yaml",
+        "text/x-yaml",
+        "application/json",
+        "text/plain",
+        "application/octet-stream",
+    }
 )
 RUNNING_AT_ONCE = 2
 
@@ -44,7 +52,9 @@ class Validation:
 
 async def validate(request: Request, running: asyncio.Semaphore) -> Response:
     if request.content_type not in MEDIA_TYPES:
-        return problem(415, "unsupported-media-type", "Unsupported media type", "send the capability document as application/yaml")
+        return problem(
+            415, "unsupported-media-type", "Unsupported media type", "send the capability document as application/yaml"
+        )
     if not request.body.strip():
         return problem(400, "not-yaml", "Bad request", "the body is empty: send a capability document")
     strict = request.query.get("strict", "").lower() in ("true", "1", "yes")
@@ -67,5 +77,7 @@ def _check(body: bytes, strict: bool) -> FileReport:
         return check_file(path, strict)
 
 
-def _invalid(status: int, kind: str, title: str, detail: str, errors: list[dict[str, Any]], warnings: list[dict[str, Any]]) -> Response:
+def _invalid(
+    status: int, kind: str, title: str, detail: str, errors: list[dict[str, Any]], warnings: list[dict[str, Any]]
+) -> Response:
     return problem(status, kind, title, detail, valid=False, errors=errors, warnings=warnings)

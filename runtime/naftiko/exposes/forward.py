@@ -47,7 +47,9 @@ _VARIABLE = re.compile(r"^\{\{?\s*([^{}\s]+)\s*\}?\}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SEGMENT_SAFE = "!$&'()*+,;=:@-._~"
 _HEADER_BREAK = ("\r", "\n", "\x00")
-_NEVER_COPIED = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer"})
+_NEVER_COPIED = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer"}
+)
 
 
 class ForwardError(ValueError):
@@ -66,7 +68,11 @@ class ForwardRoute:
 
 
 def forward_resources(exposure: Exposure) -> list[Mapping[str, Any]]:
-    return [r for r in exposure.spec.get("resources") or [] if isinstance(r, Mapping) and isinstance(r.get("forward"), Mapping)]
+    return [
+        r
+        for r in exposure.spec.get("resources") or []
+        if isinstance(r, Mapping) and isinstance(r.get("forward"), Mapping)
+    ]
 
 
 def check_forwards(capability: Capability, exposure: Exposure) -> list[str]:
@@ -77,7 +83,9 @@ def check_forwards(capability: Capability, exposure: Exposure) -> list[str]:
         target = str(resource["forward"].get("targetNamespace", ""))
         if target not in capability.base_uris:
             known = ", ".join(sorted(capability.base_uris)) or "none"
-            problems.append(f"forward resource {path!r}: targetNamespace {target!r} is not a consumed namespace (consumed: {known})")
+            problems.append(
+                f"forward resource {path!r}: targetNamespace {target!r} is not a consumed namespace (consumed: {known})"
+            )
         if _split(path)[1] is None:
             problems.append(f"forward resource {path!r}: the path must end with a variable such as {{{{path}}}}")
     return problems
@@ -106,11 +114,17 @@ def collect_forwards(entries: Sequence[tuple[Capability, Exposure]]) -> list[For
             prefix, variable = _split(path)
             assert variable is not None
             spec = resource["forward"]
-            trusted = tuple(h.lower() for h in spec.get("trustedHeaders") or [] if isinstance(h, str) and h.lower() not in _NEVER_COPIED)
+            trusted = tuple(
+                h.lower()
+                for h in spec.get("trustedHeaders") or []
+                if isinstance(h, str) and h.lower() not in _NEVER_COPIED
+            )
             route = ForwardRoute(path, prefix, variable, capability, exposure, str(spec["targetNamespace"]), trusted)
             key = tuple("{}" if s.startswith("{") else s for s in prefix)
             if key in routes:
-                raise ForwardError(f"forward route {path} is declared by both {routes[key].capability.file} and {capability.file}")
+                raise ForwardError(
+                    f"forward route {path} is declared by both {routes[key].capability.file} and {capability.file}"
+                )
             routes[key] = route
     return list(routes.values())
 
@@ -158,7 +172,9 @@ class ForwardHandler:
             if name.lower() in self.route.trusted:
                 outgoing.headers[name] = value
         if not _utf8([*(text for pair in outgoing.query for text in pair), *outgoing.headers.values()]):
-            return problem(400, "invalid-bytes", "Invalid bytes", "the query or a forwarded header holds bytes that are not UTF-8")
+            return problem(
+                400, "invalid-bytes", "Invalid bytes", "the query or a forwarded header holds bytes that are not UTF-8"
+            )
         outgoing.query.extend(self.query)
         outgoing.headers.update(self.headers)
         if request.body:
@@ -181,7 +197,9 @@ class ForwardHandler:
             return _failed(request, Failed(capability.masker.text(str(exc))))
         content_type = response.headers.get("Content-Type")
         request.result = (
-            UpstreamError(response.status, None, content_type) if response.status >= 400 else Success(response.status, None, {}, response.body, content_type)
+            UpstreamError(response.status, None, content_type)
+            if response.status >= 400
+            else Success(response.status, None, {}, response.body, content_type)
         )
         headers = {"Content-Type": content_type} if content_type else {}
         return Response(status=response.status, body=response.body, headers=headers)

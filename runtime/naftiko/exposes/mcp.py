@@ -72,7 +72,9 @@ SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
 HEADER_MISMATCH, UNSUPPORTED_VERSION = -32020, -32022
 
 LOG_LEVELS = frozenset({"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"})
-_CACHEABLE = frozenset({"tools/list", "resources/list", "resources/templates/list", "prompts/list", "resources/read", "server/discover"})
+_CACHEABLE = frozenset(
+    {"tools/list", "resources/list", "resources/templates/list", "prompts/list", "resources/read", "server/discover"}
+)
 _REMOVED_IN_MODERN = frozenset({"ping", "logging/setLevel"})
 _PROMPT_ARGUMENT = re.compile(r"\{\{\s*([A-Za-z0-9_-]+)\s*\}\}")
 _URI_VARIABLE = re.compile(r"\{([A-Za-z0-9_-]+)\}")
@@ -135,9 +137,14 @@ class McpServer:
         self.template_list = [d.listing for d in self.dynamic_resources if d.pattern is not None]
         self.prompt_list = [p.listing for p in self.prompts.values()]
         namespaces = [e.namespace for _, e in entries]
-        self.server_info = {"name": server_name or (namespaces[0] if len(namespaces) == 1 else "naftiko"), "version": __version__}
+        self.server_info = {
+            "name": server_name or (namespaces[0] if len(namespaces) == 1 else "naftiko"),
+            "version": __version__,
+        }
         descriptions = [str(e.spec["description"]) for _, e in entries if e.spec.get("description")]
-        self.instructions = instructions if instructions is not None else ("\n\n".join(dict.fromkeys(descriptions)) or None)
+        self.instructions = (
+            instructions if instructions is not None else ("\n\n".join(dict.fromkeys(descriptions)) or None)
+        )
         self.capabilities: dict[str, Any] = {"tools": {}}
         if self.resource_list or self.template_list:
             self.capabilities["resources"] = {}
@@ -165,14 +172,20 @@ class McpServer:
     def _claim(origins: dict[tuple[str, str], str], kind: str, name: str, capability: Capability) -> None:
         previous = origins.get((kind, name))
         if previous is not None:
-            raise ValueError(f"MCP {kind} {name!r} is declared twice on one server: in {previous} and in {capability.file}")
+            raise ValueError(
+                f"MCP {kind} {name!r} is declared twice on one server: in {previous} and in {capability.file}"
+            )
         origins[(kind, name)] = capability.file
 
     def _add_tools(self, capability: Capability, exposure: Exposure, origins: dict[tuple[str, str], str]) -> None:
         served = {t.name for t in exposure.targets}
         for spec in exposure.spec.get("tools") or []:
             if isinstance(spec, Mapping) and spec.get("name") not in served:
-                logger.warning("%s: MCP tool %r is not served (no call, steps, ref or value-bearing outputs)", capability.file, spec.get("name"))
+                logger.warning(
+                    "%s: MCP tool %r is not served (no call, steps, ref or value-bearing outputs)",
+                    capability.file,
+                    spec.get("name"),
+                )
         for target in exposure.targets:
             self._claim(origins, "tool", target.name, capability)
             listing: dict[str, Any] = {"name": target.name}
@@ -200,25 +213,36 @@ class McpServer:
             if isinstance(location, str):
                 static = StaticResource(uri, local_path(capability, location), spec.get("mimeType"))
                 self.static_resources.append(static)
-                self.static_listing += [{"uri": u, **listing, "mimeType": static.mime_type or guess_mime_type(p)} for u, p in static_files(uri, static.root)]
+                self.static_listing += [
+                    {"uri": u, **listing, "mimeType": static.mime_type or guess_mime_type(p)}
+                    for u, p in static_files(uri, static.root)
+                ]
                 if not static.root.exists():
                     logger.warning("%s: MCP resource %r: %s does not exist", capability.file, name, static.root)
                 continue
             target = capability.consumed.get(call) if isinstance(call, str) else None
             if target is None:
-                logger.warning("%s: MCP resource %r is not served (only `location` and `call` resources are supported)", capability.file, name)
+                logger.warning(
+                    "%s: MCP resource %r is not served (only `location` and `call` resources are supported)",
+                    capability.file,
+                    name,
+                )
                 continue
             mime = str(spec.get("mimeType") or "application/json")
             variables = tuple(_URI_VARIABLE.findall(uri))
             pattern = None
             if variables:  # each {name} matches one path segment
-                pattern = re.compile("".join("([^/]+)" if i % 2 else re.escape(p) for i, p in enumerate(_URI_VARIABLE.split(uri))))
+                pattern = re.compile(
+                    "".join("([^/]+)" if i % 2 else re.escape(p) for i, p in enumerate(_URI_VARIABLE.split(uri)))
+                )
                 listing = {"uriTemplate": uri, **listing, "mimeType": mime}
             else:
                 listing = {"uri": uri, **listing, "mimeType": mime}
             wiring = {str(k): compile_source(v, (exposure.namespace,)) for k, v in (spec.get("with") or {}).items()}
             accepted = frozenset(f.name for f in target.inputs)
-            self.dynamic_resources.append(DynamicResource(uri, pattern, variables, capability, target, wiring, accepted, mime, listing))
+            self.dynamic_resources.append(
+                DynamicResource(uri, pattern, variables, capability, target, wiring, accepted, mime, listing)
+            )
 
     def _add_prompts(self, capability: Capability, exposure: Exposure, origins: dict[tuple[str, str], str]) -> None:
         for spec in exposure.spec.get("prompts") or []:
@@ -247,7 +271,9 @@ class McpServer:
                 except (OSError, UnicodeDecodeError) as exc:
                     raise ValueError(f"{capability.file}: MCP prompt {name!r}: cannot read {path}: {exc}") from None
             else:
-                messages = tuple((str(m.get("role", "user")), str(m.get("content", ""))) for m in spec.get("template") or [])
+                messages = tuple(
+                    (str(m.get("role", "user")), str(m.get("content", ""))) for m in spec.get("template") or []
+                )
             self.prompts[name] = Prompt(listing, messages)
 
     # -- sessions -----------------------------------------------------------------------------
@@ -294,7 +320,9 @@ class McpServer:
 
     async def _batch(self, payload: list[Any], session: Session | None) -> Any | None:
         if not payload or session is None or session.version not in BATCH_VERSIONS:
-            return error_response(None, INVALID_REQUEST, "Invalid Request: batches are only accepted at protocol version 2025-03-26")
+            return error_response(
+                None, INVALID_REQUEST, "Invalid Request: batches are only accepted at protocol version 2025-03-26"
+            )
         replies = await asyncio.gather(*(self._message(item, session) for item in payload))
         return [r for r in replies if r is not None] or None
 
@@ -302,7 +330,9 @@ class McpServer:
         if not isinstance(message, dict):
             return error_response(None, INVALID_REQUEST, "Invalid Request: a JSON-RPC message is an object")
         request_id = message.get("id")
-        if "id" in message and (request_id is None or isinstance(request_id, bool) or not isinstance(request_id, (str, int))):
+        if "id" in message and (
+            request_id is None or isinstance(request_id, bool) or not isinstance(request_id, (str, int))
+        ):
             return error_response(None, INVALID_REQUEST, "Invalid Request: id must be a string or an integer")
         method = message.get("method")
         if message.get("jsonrpc") != "2.0":
@@ -323,7 +353,11 @@ class McpServer:
                 raise JsonRpcError(INVALID_PARAMS, "Invalid params: params must be an object")
             modern = self._modern_version(method, params, session)
             handler = self._requests.get(method)
-            if handler is None or (modern is not None and method in _REMOVED_IN_MODERN) or (modern is None and method == "server/discover"):
+            if (
+                handler is None
+                or (modern is not None and method in _REMOVED_IN_MODERN)
+                or (modern is None and method == "server/discover")
+            ):
                 raise JsonRpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
             result = await handler(params, session, request_id)
             if modern is not None:
@@ -343,14 +377,22 @@ class McpServer:
         if method == "initialize" or not isinstance(meta, dict) or VERSION_KEY not in meta:
             if session is None:
                 raise JsonRpcError(
-                    INVALID_REQUEST, f"Invalid Request: no session; send initialize first, or carry {VERSION_KEY} and {CAPABILITIES_KEY} in params._meta"
+                    INVALID_REQUEST,
+                    f"Invalid Request: no session; send initialize first, or carry {VERSION_KEY} and {CAPABILITIES_KEY} in params._meta",
                 )
             return None
         version = meta[VERSION_KEY]
         if CAPABILITIES_KEY not in meta or not isinstance(version, str):
-            raise JsonRpcError(INVALID_PARAMS, f"Invalid params: params._meta needs a string {VERSION_KEY} and an object {CAPABILITIES_KEY}")
+            raise JsonRpcError(
+                INVALID_PARAMS,
+                f"Invalid params: params._meta needs a string {VERSION_KEY} and an object {CAPABILITIES_KEY}",
+            )
         if version not in MODERN_VERSIONS:
-            raise JsonRpcError(UNSUPPORTED_VERSION, "Unsupported protocol version", {"supported": list(MODERN_VERSIONS), "requested": version})
+            raise JsonRpcError(
+                UNSUPPORTED_VERSION,
+                "Unsupported protocol version",
+                {"supported": list(MODERN_VERSIONS), "requested": version},
+            )
         return version
 
     def _stamp(self, method: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -368,7 +410,11 @@ class McpServer:
         version = requested if requested in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE
         if session is not None:
             session.version = version
-        result: dict[str, Any] = {"protocolVersion": version, "capabilities": self.handshake_capabilities, "serverInfo": self.server_info}
+        result: dict[str, Any] = {
+            "protocolVersion": version,
+            "capabilities": self.handshake_capabilities,
+            "serverInfo": self.server_info,
+        }
         if self.instructions:
             result["instructions"] = self.instructions
         return result
@@ -405,11 +451,15 @@ class McpServer:
             raise JsonRpcError(INVALID_PARAMS, "Invalid params: arguments must be an object")
         result = await self._invoke(tool.capability, tool.target, arguments, session, request_id)
         if isinstance(result, InvalidInput):
-            raise JsonRpcError(INVALID_PARAMS, f"Invalid arguments for tool {name}: {result.reason}", {"argument": result.name})
+            raise JsonRpcError(
+                INVALID_PARAMS, f"Invalid arguments for tool {name}: {result.reason}", {"argument": result.name}
+            )
         return tool_result(result, tool.typed_output, tool.capability)
 
     @staticmethod
-    async def _invoke(capability: Capability, target: Target, arguments: Mapping[str, Any], session: Session | None, request_id: Any) -> Result:
+    async def _invoke(
+        capability: Capability, target: Target, arguments: Mapping[str, Any], session: Session | None, request_id: Any
+    ) -> Result:
         """Invoke, cancellable by `notifications/cancelled` for this request id."""
         if session is None:
             return await capability.invoke(target, arguments)
@@ -474,7 +524,10 @@ class McpServer:
             value = arguments.get(match.group(1))
             return match.group(0) if value is None else str(value)  # a missing argument stays literal
 
-        messages = [{"role": role, "content": {"type": "text", "text": _PROMPT_ARGUMENT.sub(substitute, text)}} for role, text in prompt.messages]
+        messages = [
+            {"role": role, "content": {"type": "text", "text": _PROMPT_ARGUMENT.sub(substitute, text)}}
+            for role, text in prompt.messages
+        ]
         result: dict[str, Any] = {"messages": messages}
         if "description" in prompt.listing:
             result["description"] = prompt.listing["description"]
@@ -512,7 +565,12 @@ def input_schema(target: Target) -> dict[str, Any]:
     return schema
 
 
-_HINTS = {"readOnly": "readOnlyHint", "destructive": "destructiveHint", "idempotent": "idempotentHint", "openWorld": "openWorldHint"}
+_HINTS = {
+    "readOnly": "readOnlyHint",
+    "destructive": "destructiveHint",
+    "idempotent": "idempotentHint",
+    "openWorld": "openWorldHint",
+}
 
 
 def tool_annotations(hints: Any) -> dict[str, bool]:

@@ -23,7 +23,12 @@ from ..templates import MISSING
 from .mcp_jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, JsonRpcError
 
 _SAFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
-_EXTRA_MIME_TYPES = {".md": "text/markdown", ".yaml": "application/yaml", ".yml": "application/yaml", ".json": "application/json"}
+_EXTRA_MIME_TYPES = {
+    ".md": "text/markdown",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".json": "application/json",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +73,9 @@ def static_files(uri: str, root: Path) -> list[tuple[str, Path]]:
 
 
 def guess_mime_type(path: Path) -> str:
-    return _EXTRA_MIME_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return (
+        _EXTRA_MIME_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    )
 
 
 def safe_child(root: Path, relative: str) -> Path:

@@ -40,7 +40,15 @@ _LOCAL_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})
 _NAME_PARAMS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 _B64_HEADER = re.compile(r"=\?base64\?(.*)\?=")
 # 2026-07-28 answers JSON-RPC errors with a matching HTTP status; handshake-era ones with 200.
-_MODERN_STATUS = {PARSE_ERROR: 400, INVALID_REQUEST: 400, INVALID_PARAMS: 400, HEADER_MISMATCH: 400, UNSUPPORTED_VERSION: 400, METHOD_NOT_FOUND: 404}
+_MODERN_STATUS = {
+    PARSE_ERROR: 400,
+    INVALID_REQUEST: 400,
+    INVALID_PARAMS: 400,
+    HEADER_MISMATCH: 400,
+    UNSUPPORTED_VERSION: 400,
+    METHOD_NOT_FOUND: 404,
+}
+
 
 def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequence[str] = ()) -> dict[str, Responder]:
     """The handlers of `/mcp` by method; `allowed_origins` adds to the loopback origins always allowed.
@@ -62,19 +70,30 @@ def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequ
 
     async def post(request: Request) -> Response:
         if request.content_type != "application/json":
-            return _reply(error_response(None, INVALID_REQUEST, "Unsupported Media Type: send application/json"), status=415)
+            return _reply(
+                error_response(None, INVALID_REQUEST, "Unsupported Media Type: send application/json"), status=415
+            )
         sse = _wants_sse(request.headers.get("Accept"))
         if sse is None:
-            return _reply(error_response(None, INVALID_REQUEST, "Not Acceptable: accept application/json or text/event-stream"), status=406)
+            return _reply(
+                error_response(None, INVALID_REQUEST, "Not Acceptable: accept application/json or text/event-stream"),
+                status=406,
+            )
         session_id = request.headers.get(SESSION_HEADER)
         session = server.session(session_id) if session_id is not None else None
         if session_id is not None and session is None:
-            return _reply(error_response(None, INVALID_REQUEST, "Session not found: initialize again"), status=404, sse=sse)
+            return _reply(
+                error_response(None, INVALID_REQUEST, "Session not found: initialize again"), status=404, sse=sse
+            )
         try:
             payload = json_text.loads(request.body)
         except (ValueError, RecursionError):
             return _reply(error_response(None, PARSE_ERROR, "Parse error: the body is not JSON"), status=400, sse=sse)
-        if isinstance(payload, dict) and payload.get("method") == "tools/call" and isinstance(payload.get("params"), dict):
+        if (
+            isinstance(payload, dict)
+            and payload.get("method") == "tools/call"
+            and isinstance(payload.get("params"), dict)
+        ):
             name = payload["params"].get("name")
             request.operation = name if isinstance(name, str) else None
         version = request.headers.get(VERSION_HEADER)
@@ -88,18 +107,27 @@ def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequ
             reply = await server.handle(payload, session)
             headers = {SESSION_HEADER: server.keep(session)} if isinstance(reply, dict) and "result" in reply else None
             return _reply(reply, headers=headers, sse=sse)
-        if isinstance(payload, dict) and (version not in (None, *HANDSHAKE_VERSIONS) or _envelope_version(payload) is not None):
+        if isinstance(payload, dict) and (
+            version not in (None, *HANDSHAKE_VERSIONS) or _envelope_version(payload) is not None
+        ):
             mismatch = _routing_mismatch(payload, request.headers)
             if mismatch is not None:
                 return _reply(error_response(_id(payload), HEADER_MISMATCH, mismatch), status=400, sse=sse)
             reply = await server.handle(payload, None)
-            status = _MODERN_STATUS.get(reply["error"]["code"], 200) if isinstance(reply, dict) and "error" in reply else 200
+            status = (
+                _MODERN_STATUS.get(reply["error"]["code"], 200) if isinstance(reply, dict) and "error" in reply else 200
+            )
             return _reply(reply, status=status, sse=sse)
         message = f"Bad Request: missing {SESSION_HEADER}; send initialize first"
         return _reply(error_response(_id(payload), INVALID_REQUEST, message), status=400, sse=sse)
 
     async def get(request: Request) -> Response:
-        return Response(status=405, text="this server opens no streams of its own", content_type="text/plain", headers={"Allow": "POST, DELETE"})
+        return Response(
+            status=405,
+            text="this server opens no streams of its own",
+            content_type="text/plain",
+            headers={"Allow": "POST, DELETE"},
+        )
 
     async def delete(request: Request) -> Response:
         session_id = request.headers.get(SESSION_HEADER)
@@ -116,10 +144,19 @@ def _reply(message: Any, status: int = 200, headers: Mapping[str, str] | None = 
     """Notifications and responses get 202; a JSON-RPC message as JSON or as one SSE event."""
     if message is None:
         return Response(status=202, headers=headers)
-    if isinstance(message, dict) and status == 200 and message.get("error", {}).get("code") in (PARSE_ERROR, INVALID_REQUEST):
+    if (
+        isinstance(message, dict)
+        and status == 200
+        and message.get("error", {}).get("code") in (PARSE_ERROR, INVALID_REQUEST)
+    ):
         status = 400
     if sse:
-        return Response(body=b"event: message\ndata: " + encode(message) + b"\n\n", status=status, headers=headers, content_type="text/event-stream")
+        return Response(
+            body=b"event: message\ndata: " + encode(message) + b"\n\n",
+            status=status,
+            headers=headers,
+            content_type="text/event-stream",
+        )
     return Response(body=encode(message), status=status, headers=headers, content_type="application/json")
 
 

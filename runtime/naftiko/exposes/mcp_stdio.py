@@ -45,7 +45,9 @@ async def run_stdio(server: McpServer) -> None:
             try:
                 payload = json.loads(line)
             except (ValueError, RecursionError):
-                await write(encode(error_response(None, PARSE_ERROR, "Parse error: a line is one JSON-RPC message")) + b"\n")
+                await write(
+                    encode(error_response(None, PARSE_ERROR, "Parse error: a line is one JSON-RPC message")) + b"\n"
+                )
                 continue
             task = asyncio.create_task(answer(payload))
             pending.add(task)

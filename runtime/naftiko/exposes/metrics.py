@@ -50,7 +50,9 @@ class Metrics:
             if operation is None:
                 series.operation = self._rest_name(method, route)
 
-    def observe(self, method: str, route: str, status: int, seconds: float, result: Result | None, operation: str | None = None) -> None:
+    def observe(
+        self, method: str, route: str, status: int, seconds: float, result: Result | None, operation: str | None = None
+    ) -> None:
         series = self.series.get((method, route, operation, status))
         if series is None:
             series = self._new(method, route, operation, status)
@@ -72,7 +74,9 @@ class Metrics:
             if series is None:
                 series = self.series[key] = _Series(UNKNOWN)
             return series
-        series = self.series[(method, route, operation, status)] = _Series(operation if operation is not None else self._rest_name(method, route))
+        series = self.series[(method, route, operation, status)] = _Series(
+            operation if operation is not None else self._rest_name(method, route)
+        )
         return series
 
     def _rest_name(self, method: str, route: str) -> str:
@@ -98,7 +102,9 @@ def exposition(sources: Sequence[tuple[str, Metrics]]) -> list[str]:
         for (method, route, _, status), series in metrics.series.items():
             counts[(method, route, status)] += sum(series.counts)
         for (method, route, status), count in sorted(counts.items()):
-            lines.append(f'naftiko_requests_total{{{labels}method="{method}",route="{_escape(route)}",status="{status}"}} {count}')
+            lines.append(
+                f'naftiko_requests_total{{{labels}method="{method}",route="{_escape(route)}",status="{status}"}} {count}'
+            )
     lines += [
         "# HELP naftiko_request_duration_seconds Time to answer a request, by route and operation (REST operation or MCP tool).",
         "# TYPE naftiko_request_duration_seconds histogram",
@@ -111,7 +117,9 @@ def exposition(sources: Sequence[tuple[str, Metrics]]) -> list[str]:
                 counts_[index] += count
             total[0] += series.sum
         for (method, route, operation), (bucket_counts, total) in sorted(merged.items()):
-            label = f'{labels}method="{method}",route="{_escape(route)}"' + (f',operation="{_escape(operation)}"' if operation else "")
+            label = f'{labels}method="{method}",route="{_escape(route)}"' + (
+                f',operation="{_escape(operation)}"' if operation else ""
+            )
             running = 0
             for bound, count in zip((*map(str, BUCKETS), "+Inf"), bucket_counts, strict=True):
                 running += count

@@ -82,7 +82,9 @@ def _respell(operation: dict[str, Any], written: str, path: str) -> None:
     declared = {p["name"] for p in parameters if p["in"] == "path"}
     for name in dict.fromkeys(s[1:-1] for s in path.split("/") if is_placeholder(s)):
         if name not in declared:
-            parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string", **PATH_VALUE}})
+            parameters.append(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string", **PATH_VALUE}}
+            )
 
 
 def _once_each(operation: dict[str, Any], path: str) -> str:
@@ -103,7 +105,13 @@ def _once_each(operation: dict[str, Any], path: str) -> str:
         original = next((p for p in operation.get("parameters", []) if p["in"] == "path" and p["name"] == name), None)
         schema = original["schema"] if original else {"type": "string", **PATH_VALUE}
         operation.setdefault("parameters", []).append(
-            {"name": alias, "in": "path", "required": True, "schema": schema, "description": f"Repeats {{{name}}}: the value of {{{name}}} is sent in both places."}
+            {
+                "name": alias,
+                "in": "path",
+                "required": True,
+                "schema": schema,
+                "description": f"Repeats {{{name}}}: the value of {{{name}}} is sent in both places.",
+            }
         )
     return "/".join(segments)
 
@@ -143,7 +151,11 @@ def _operation_id(route: Route, taken: set[str]) -> str:
 
 def _operation(route: Route, tag: str, operation_ids: set[str]) -> dict[str, Any]:
     target = route.target
-    description = target.description or (target.operation.description if target.operation else None) or f"{route.method} {route.path}"
+    description = (
+        target.description
+        or (target.operation.description if target.operation else None)
+        or f"{route.method} {route.path}"
+    )
     operation: dict[str, Any] = {
         "operationId": _operation_id(route, operation_ids),
         "summary": str(target.spec.get("label") or description).split("\n")[0][:120],
@@ -155,7 +167,9 @@ def _operation(route: Route, tag: str, operation_ids: set[str]) -> dict[str, Any
     for name in dict.fromkeys(placeholders):
         if not any(f.location == "path" and f.wire_name == name for f in target.inputs):
             # a placeholder whose value nothing reads (its name is taken by a body input): still a path parameter
-            parameters.append({"name": name, "in": "path", "required": True, "schema": {"type": "string", **PATH_VALUE}})
+            parameters.append(
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string", **PATH_VALUE}}
+            )
     if parameters:
         operation["parameters"] = parameters
     body = _request_body(target.inputs)
@@ -170,8 +184,14 @@ def _operation(route: Route, tag: str, operation_ids: set[str]) -> dict[str, Any
     operation["responses"] = {
         "200": success,
         "400": {"description": "Invalid input.", "content": {"application/problem+json": {"schema": _PROBLEM}}},
-        "502": {"description": "The upstream failed or could not be reached.", "content": {"application/problem+json": {"schema": _PROBLEM}}},
-        "504": {"description": "The upstream did not answer in time.", "content": {"application/problem+json": {"schema": _PROBLEM}}},
+        "502": {
+            "description": "The upstream failed or could not be reached.",
+            "content": {"application/problem+json": {"schema": _PROBLEM}},
+        },
+        "504": {
+            "description": "The upstream did not answer in time.",
+            "content": {"application/problem+json": {"schema": _PROBLEM}},
+        },
     }
     return operation
 

@@ -36,7 +36,9 @@ class OriginPolicy:
     ):
         public = [urlsplit(url) for url in public_urls]
         self.allow_origins = frozenset(o.lower() for o in allow_origins)
-        self.own_origins = frozenset(f"{u.scheme}://{u.netloc}".lower() for u in public)  # a public URL is our own origin
+        self.own_origins = frozenset(
+            f"{u.scheme}://{u.netloc}".lower() for u in public
+        )  # a public URL is our own origin
         self.hosts = LOOPBACK_NAMES | {_hostname(u.netloc) for u in public} if _is_loopback(address) else None
         self.trust_all = "*" in forwarded_allow_ips
         self.trusted = tuple(ipaddress.ip_network(a, strict=False) for a in forwarded_allow_ips if a != "*")
@@ -51,7 +53,9 @@ class OriginPolicy:
         if self.hosts is not None:
             host = headers.get("Host")
             if host is not None and _hostname(host) not in self.hosts:
-                return problem(421, "misdirected-request", "Misdirected request", "this server answers only to its loopback names")
+                return problem(
+                    421, "misdirected-request", "Misdirected request", "this server answers only to its loopback names"
+                )
         if not browser:
             return None
         origin = headers.get("Origin")
@@ -60,7 +64,12 @@ class OriginPolicy:
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in headers:
             return self._preflight(origin.lower(), request)
         if request.method not in SAFE_METHODS and not self.origin_allowed(origin, request):
-            return problem(403, "origin-not-allowed", "Forbidden", f"requests from origin {origin[:200]!r} are not allowed (see --allow-origin)")
+            return problem(
+                403,
+                "origin-not-allowed",
+                "Forbidden",
+                f"requests from origin {origin[:200]!r} are not allowed (see --allow-origin)",
+            )
         return None
 
     def origin_allowed(self, origin: str, request: Request) -> bool:
@@ -111,7 +120,9 @@ class OriginPolicy:
 
     def _preflight(self, origin: str, request: Request) -> Response:
         if origin not in self.allow_origins:
-            return problem(403, "origin-not-allowed", "Forbidden", "this origin is not allowed to call (see --allow-origin)")
+            return problem(
+                403, "origin-not-allowed", "Forbidden", "this origin is not allowed to call (see --allow-origin)"
+            )
         asked = request.headers.get("Access-Control-Request-Headers")
         headers = {
             "Access-Control-Allow-Origin": request.headers["Origin"],

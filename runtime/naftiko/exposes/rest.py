@@ -135,10 +135,15 @@ class RestRouter:
                 spellings.append(segments)
             methods[route.method] = RestHandler(route)
         ordered = sorted(shapes.items(), key=lambda item: sum(s == "{}" for s in item[0]))
-        self._by_length: dict[int, list[tuple[tuple[str, ...], tuple[tuple[str, ...], ...], dict[str, RestHandler], str]]] = {}
+        self._by_length: dict[
+            int, list[tuple[tuple[str, ...], tuple[tuple[str, ...], ...], dict[str, RestHandler], str]]
+        ] = {}
         for shape, (spellings, methods) in ordered:
             # for each segment: the literal text, or every name its placeholder is spelled with
-            names = tuple(tuple(dict.fromkeys(s[i][1:-1] for s in spellings)) if part == "{}" else () for i, part in enumerate(shape))
+            names = tuple(
+                tuple(dict.fromkeys(s[i][1:-1] for s in spellings)) if part == "{}" else ()
+                for i, part in enumerate(shape)
+            )
             template = "/" + "/".join(spellings[0])
             self._by_length.setdefault(len(shape), []).append((shape, names, methods, template))
 
@@ -186,7 +191,9 @@ def _segments(path: str) -> tuple[str, ...]:
 
 class RequestError(Exception):
     def __init__(self, status: int, kind: str, title: str, detail: str, name: str | None = None):
-        self.response = problem(status, kind, title, detail, **({"invalid-params": [{"name": name, "reason": detail}]} if name else {}))
+        self.response = problem(
+            status, kind, title, detail, **({"invalid-params": [{"name": name, "reason": detail}]} if name else {})
+        )
         super().__init__(detail)
 
 
@@ -210,7 +217,9 @@ def _coerce(field: InputField, text: str) -> Any:
             return json.loads(text)
     except ValueError:
         name = field.wire_name
-        raise RequestError(400, "invalid-input", "Invalid input", f"{field.location} parameter {name!r} must be of type {kind}", name) from None
+        raise RequestError(
+            400, "invalid-input", "Invalid input", f"{field.location} parameter {name!r} must be of type {kind}", name
+        ) from None
     return text
 
 
@@ -231,7 +240,9 @@ def _reader(field: InputField) -> Reader:
     if field.location == "cookie":
         return lambda request, params, body: _coerce(field, request.cookies[name]) if name in request.cookies else None
     if field.type == "array":
-        return lambda request, params, body: [_coerce_item(v) for v in request.query.getall(name)] if name in request.query else None
+        return lambda request, params, body: (
+            [_coerce_item(v) for v in request.query.getall(name)] if name in request.query else None
+        )
     return lambda request, params, body: _coerce(field, request.query[name]) if name in request.query else None
 
 
@@ -302,14 +313,25 @@ def respond(result: Result) -> Response:
         case UpstreamError(status, body, content_type):
             if status < 500:
                 payload = body if isinstance(body, str) else dumps_text(body) if body is not None else ""
-                return Response(status=status, text=payload, content_type=_media_type(content_type) if payload else None)
-            return problem(502, "upstream-error", "Upstream error", f"the upstream answered {status}", upstreamStatus=status, upstreamBody=body)
+                return Response(
+                    status=status, text=payload, content_type=_media_type(content_type) if payload else None
+                )
+            return problem(
+                502,
+                "upstream-error",
+                "Upstream error",
+                f"the upstream answered {status}",
+                upstreamStatus=status,
+                upstreamBody=body,
+            )
         case Unreachable(message):
             return problem(502, "upstream-unreachable", "Upstream unreachable", message)
         case TimedOut(message):
             return problem(504, "upstream-timeout", "Upstream timeout", message)
         case InvalidInput(name, reason):
-            return problem(400, "invalid-input", "Invalid input", reason, **{"invalid-params": [{"name": name, "reason": reason}]})
+            return problem(
+                400, "invalid-input", "Invalid input", reason, **{"invalid-params": [{"name": name, "reason": reason}]}
+            )
         case Failed(message):
             return problem(502, "upstream-failure", "Upstream answer unusable", message)
         case DryRun(request):

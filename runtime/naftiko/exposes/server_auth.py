@@ -75,8 +75,12 @@ def build_server_auth(spec: Mapping[str, Any] | None, resolve: Callable[[str], s
     if kind == "apikey":
         placement = str(spec.get("placement", "header")).lower()
         if placement not in ("header", "query"):
-            raise ServerAuthConfigError(f"authentication.placement {placement!r} is not supported on an exposure (header, query)")
-        return ServerAuth("apikey", _required(spec, "value", resolve).encode(), _required(spec, "key", resolve), placement)
+            raise ServerAuthConfigError(
+                f"authentication.placement {placement!r} is not supported on an exposure (header, query)"
+            )
+        return ServerAuth(
+            "apikey", _required(spec, "value", resolve).encode(), _required(spec, "key", resolve), placement
+        )
     if kind == "basic":
         user = _required(spec, "username", resolve)
         return ServerAuth("basic", f"{user}:{_required(spec, 'password', resolve)}".encode())

@@ -29,7 +29,15 @@ from ..engine.capability import Capability, Exposure
 from ..http import Request, Response, json_response
 from .problems import problem
 
-SKILL_FIELDS = ("license", "compatibility", "argument-hint", "allowed-tools", "user-invocable", "disable-model-invocation", "metadata")
+SKILL_FIELDS = (
+    "license",
+    "compatibility",
+    "argument-hint",
+    "allowed-tools",
+    "user-invocable",
+    "disable-model-invocation",
+    "metadata",
+)
 DEFAULTS = {"user-invocable": True, "disable-model-invocation": False}
 
 
@@ -58,7 +66,9 @@ def check_skills(capability: Capability, exposure: Exposure) -> list[str]:
                 source = str(tool["from"].get("sourceNamespace", ""))
                 if source not in sources:
                     known = ", ".join(sorted(sources)) or "none"
-                    problems.append(f"{where}: sourceNamespace {source!r} is not a REST or MCP exposure of this capability (exposed: {known})")
+                    problems.append(
+                        f"{where}: sourceNamespace {source!r} is not a REST or MCP exposure of this capability (exposed: {known})"
+                    )
             elif not skill.get("location"):
                 problems.append(f"{where}: an 'instruction' tool needs the skill to have a 'location'")
     return problems
@@ -82,7 +92,9 @@ class SkillCatalog:
             for skill in _skills(exposure):
                 name = str(skill.get("name"))
                 if name in self.skills:
-                    raise SkillError(f"skill {name!r} is declared by both {self.skills[name][0].file} and {capability.file}")
+                    raise SkillError(
+                        f"skill {name!r} is declared by both {self.skills[name][0].file} and {capability.file}"
+                    )
                 self.skills[name] = (capability, exposure, skill)
         self.auths = [e.auth for _, e in entries if e.auth is not None]
 
@@ -120,7 +132,11 @@ class SkillCatalog:
             if isinstance(source, Mapping):
                 namespace = source.get("sourceNamespace")
                 entry["type"] = "derived"
-                entry["invocationRef"] = {"targetNamespace": namespace, "action": source.get("action"), "mode": kinds.get(namespace)}
+                entry["invocationRef"] = {
+                    "targetNamespace": namespace,
+                    "action": source.get("action"),
+                    "mode": kinds.get(namespace),
+                }
             else:
                 entry["type"] = "instruction"
                 entry["instruction"] = tool.get("instruction")

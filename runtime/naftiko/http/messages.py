@@ -18,7 +18,22 @@ class Request:
     percent-encoded); bytes that are not UTF-8 survive decoding as lone surrogates, so that
     `%FF` and `%FE` stay distinct and can be refused rather than both becoming U+FFFD."""
 
-    __slots__ = ("method", "raw_path", "headers", "body", "keep_alive", "oversized", "peer", "client", "scheme", "route", "operation", "result", "trace", "_query")
+    __slots__ = (
+        "method",
+        "raw_path",
+        "headers",
+        "body",
+        "keep_alive",
+        "oversized",
+        "peer",
+        "client",
+        "scheme",
+        "route",
+        "operation",
+        "result",
+        "trace",
+        "_query",
+    )
 
     def __init__(
         self,
@@ -112,7 +127,13 @@ class StreamingResponse(Response):
 
     __slots__ = ("stream",)
 
-    def __init__(self, stream: AsyncIterator[bytes], status: int = 200, headers: Mapping[str, str] | None = None, content_type: str | None = None):
+    def __init__(
+        self,
+        stream: AsyncIterator[bytes],
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ):
         super().__init__(status, b"", headers, content_type)
         self.stream = stream
 

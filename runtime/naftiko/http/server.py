@@ -53,7 +53,9 @@ _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in
 def _final_answer(status: int, kind: str, title: str, detail: str) -> bytes:
     """A problem+json answer written before closing a connection that cannot go on."""
     body = f'{{"type":"https://naftiko.dev/problems/{kind}","title":"{title}","status":{status},"detail":"{detail}"}}'.encode()
-    head = f"Content-Type: application/problem+json\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    head = (
+        f"Content-Type: application/problem+json\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    )
     return _STATUS_LINES[status] + head + body
 
 
@@ -78,9 +80,17 @@ class HttpServer:
         self.stopping = False
         self.date = b""
         self.head_too_large = _final_answer(
-            431, "headers-too-large", "Request header fields too large", f"the request line and headers are limited to {limits.max_head_bytes:,} bytes"
+            431,
+            "headers-too-large",
+            "Request header fields too large",
+            f"the request line and headers are limited to {limits.max_head_bytes:,} bytes",
         )
-        self.too_many = _final_answer(503, "too-many-connections", "Service unavailable", f"this server holds at most {limits.max_connections:,} connections")
+        self.too_many = _final_answer(
+            503,
+            "too-many-connections",
+            "Service unavailable",
+            f"this server holds at most {limits.max_connections:,} connections",
+        )
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._drained = asyncio.Event()
@@ -91,7 +101,9 @@ class HttpServer:
         if sock is not None:
             self._server = await loop.create_server(lambda: _Connection(self), sock=sock, backlog=1024, ssl=self.ssl)
         else:
-            self._server = await loop.create_server(lambda: _Connection(self), address, port, reuse_address=True, backlog=1024, ssl=self.ssl)
+            self._server = await loop.create_server(
+                lambda: _Connection(self), address, port, reuse_address=True, backlog=1024, ssl=self.ssl
+            )
         self._sweep()
         return self._server.sockets[0].getsockname()[1]
 
@@ -259,7 +271,11 @@ class _Connection(asyncio.Protocol):
             if isinstance(exc, httptools.HttpParserUpgrade):
                 self._fail(_NO_UPGRADE)
             elif isinstance(exc, httptools.HttpParserCallbackError):
-                self._fail(self.server.head_too_large if isinstance(exc.__cause__ or exc.__context__, _HeadTooLarge) else _BAD_REQUEST)
+                self._fail(
+                    self.server.head_too_large
+                    if isinstance(exc.__cause__ or exc.__context__, _HeadTooLarge)
+                    else _BAD_REQUEST
+                )
             else:
                 self._fail(_BAD_REQUEST)
 
@@ -292,7 +308,12 @@ class _Connection(asyncio.Protocol):
         self._headers.append((name.decode("latin-1"), value.decode("utf-8", "surrogateescape")))
         if len(name) == 4 and name.lower() == b"host":
             self._hosts += 1
-        elif len(name) == 6 and name.lower() == b"expect" and value.lower() == b"100-continue" and self.transport is not None:
+        elif (
+            len(name) == 6
+            and name.lower() == b"expect"
+            and value.lower() == b"100-continue"
+            and self.transport is not None
+        ):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_headers_complete(self) -> None:
@@ -352,7 +373,9 @@ class _Connection(asyncio.Protocol):
             response = await self.server.handler(request)
         except Exception:  # noqa: BLE001 - the handler logs its own; this is the last guard
             log.exception("unhandled error on %s", request.method)
-            response = Response(500, b'{"title":"Internal error","status":500}', content_type="application/problem+json")
+            response = Response(
+                500, b'{"title":"Internal error","status":500}', content_type="application/problem+json"
+            )
         keep_alive = request.keep_alive and not self.server.stopping
         streamed = isinstance(response, StreamingResponse)
         if streamed:
@@ -372,7 +395,13 @@ class _Connection(asyncio.Protocol):
 
     def _update_reading(self) -> None:
         flow = self.flow
-        if flow is not None and not flow.reading and flow.writing and not self.failed and len(self.pending) <= self.limits.max_pipelined // 2:
+        if (
+            flow is not None
+            and not flow.reading
+            and flow.writing
+            and not self.failed
+            and len(self.pending) <= self.limits.max_pipelined // 2
+        ):
             flow.resume_reading()
 
     async def _stream(self, request: Request, response: StreamingResponse, keep_alive: bool) -> bool:
@@ -416,11 +445,17 @@ class _Connection(asyncio.Protocol):
 
     def _encode(self, request: Request, response: Response, keep_alive: bool, streamed: bool = False) -> bytes:
         body = response.body
-        lines = [f"{name}: {value}\r\n" for name, value in response.headers.items() if "\n" not in value and "\r" not in value]
+        lines = [
+            f"{name}: {value}\r\n"
+            for name, value in response.headers.items()
+            if "\n" not in value and "\r" not in value
+        ]
         head = (
             _STATUS_LINES.get(response.status) or f"HTTP/1.1 {response.status} Unknown\r\n".encode(),
             "".join(lines).encode("utf-8"),
-            b"Transfer-Encoding: chunked\r\nDate: %s\r\n" % self.server.date if streamed else b"Content-Length: %d\r\nDate: %s\r\n" % (len(body), self.server.date),
+            b"Transfer-Encoding: chunked\r\nDate: %s\r\n" % self.server.date
+            if streamed
+            else b"Content-Length: %d\r\nDate: %s\r\n" % (len(body), self.server.date),
             b"\r\n" if keep_alive else b"Connection: close\r\n\r\n",
         )
         if request.method == "HEAD" or response.status in (204, 304) or streamed:

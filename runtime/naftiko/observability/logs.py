@@ -43,7 +43,14 @@ LEVELS = {
     "FATAL": logging.CRITICAL,
     "OFF": OFF,
 }
-_NAMES = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARNING", logging.ERROR: "ERROR", logging.CRITICAL: "CRITICAL", OFF: "OFF"}
+_NAMES = {
+    logging.DEBUG: "DEBUG",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARNING",
+    logging.ERROR: "ERROR",
+    logging.CRITICAL: "CRITICAL",
+    OFF: "OFF",
+}
 QUEUE_LIMIT = 1000  # records waiting for one subscriber before new ones are dropped
 HEARTBEAT_SECONDS = 15.0  # an SSE comment when nothing happened, so proxies keep the stream open
 _CARRIED = ("requestId", "traceId", "spanId")  # record attributes copied into the event

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.context import Context
@@ -89,7 +89,9 @@ class TraceBuffer(SpanProcessor):
 
     # -- the control port's API -------------------------------------------------------------------
 
-    def recent(self, limit: int | None = None, operation: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+    def recent(
+        self, limit: int | None = None, operation: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
         """Summaries of the completed traces, newest first (see the module docstring)."""
         with self._lock:
             traces = [(trace_id, list(spans)) for trace_id, spans in reversed(self._traces.items())]
@@ -155,7 +157,9 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
         "startTime": _time(span.start_time or 0),
         "durationMs": _ms((span.end_time or 0) - (span.start_time or 0)),
         "status": "error" if span.status.status_code is StatusCode.ERROR else "ok",
-        "attributes": {key: list(value) if isinstance(value, tuple) else value for key, value in (span.attributes or {}).items()},
+        "attributes": {
+            key: list(value) if isinstance(value, tuple) else value for key, value in (span.attributes or {}).items()
+        },
     }
 
 
@@ -164,5 +168,5 @@ def _ms(nanoseconds: int) -> float:
 
 
 def _time(nanoseconds: int) -> str:
-    moment = datetime.fromtimestamp(nanoseconds / 1e9, tz=timezone.utc)
+    moment = datetime.fromtimestamp(nanoseconds / 1e9, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -89,7 +89,9 @@ class TracingOptions:
 Render = Callable[[str, tuple], str]  # (text, JSON path of the text) → text with binds resolved
 
 
-def tracing_options(data: Any, environ: Mapping[str, str] | None = None, render: Render | None = None) -> TracingOptions | None:
+def tracing_options(
+    data: Any, environ: Mapping[str, str] | None = None, render: Render | None = None
+) -> TracingOptions | None:
     """The tracing a capability document asks for (with `environ`'s `OTEL_*`), or None when off.
 
     `render` resolves bind variables in the endpoint (`{{COLLECTOR_URL}}`); values the file gives
@@ -107,7 +109,11 @@ def tracing_options(data: Any, environ: Mapping[str, str] | None = None, render:
     buffer_size = None
     if control is not None and local.get("enabled") is not False:
         size = local.get("buffer-size")
-        buffer_size = size if isinstance(size, int) and not isinstance(size, bool) and 10 <= size <= 10000 else DEFAULT_BUFFER_SIZE
+        buffer_size = (
+            size
+            if isinstance(size, int) and not isinstance(size, bool) and 10 <= size <= 10000
+            else DEFAULT_BUFFER_SIZE
+        )
     at = ("capability", "exposes", index, "observability", "exporters", "otlp", "endpoint")
     traces_url = _traces_url(observability, environ, render, at)
     if buffer_size is None and traces_url is None:
@@ -137,7 +143,9 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _traces_url(observability: Mapping[str, Any], environ: Mapping[str, str], render: Render | None, at: tuple) -> str | None:
+def _traces_url(
+    observability: Mapping[str, Any], environ: Mapping[str, str], render: Render | None, at: tuple
+) -> str | None:
     if environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
         return None
     full = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
@@ -149,7 +157,9 @@ def _traces_url(observability: Mapping[str, Any], environ: Mapping[str, str], re
         endpoint = otlp.get("endpoint")
         if not isinstance(endpoint, str) or not endpoint.strip():
             return None
-        base = (render(endpoint, at) if render is not None and ("{{" in endpoint or "<<" in endpoint) else endpoint).strip()
+        base = (
+            render(endpoint, at) if render is not None and ("{{" in endpoint or "<<" in endpoint) else endpoint
+        ).strip()
         if not base.startswith(("http://", "https://")):
             return None  # semantics.py reports it; an unrendered placeholder in dry-run too
     base = base.rstrip("/")
@@ -159,10 +169,18 @@ def _traces_url(observability: Mapping[str, Any], environ: Mapping[str, str], re
 def _sampler(sampling: Any, environ: Mapping[str, str]) -> tuple[str, float]:
     """ParentBased(TraceIdRatio(sampling)): an inbound trace's sampled flag is followed, traces
     that start here are kept at the file's rate. The OTEL_TRACES_SAMPLER* variables win."""
-    ratio = float(sampling) if isinstance(sampling, (int, float)) and not isinstance(sampling, bool) and 0 <= sampling <= 1 else 1.0
+    ratio = (
+        float(sampling)
+        if isinstance(sampling, (int, float)) and not isinstance(sampling, bool) and 0 <= sampling <= 1
+        else 1.0
+    )
     name = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
     if name and name not in SAMPLERS:
-        log.warning("OTEL_TRACES_SAMPLER=%s is not supported (one of %s): using parentbased_traceidratio", name[:40], ", ".join(SAMPLERS))
+        log.warning(
+            "OTEL_TRACES_SAMPLER=%s is not supported (one of %s): using parentbased_traceidratio",
+            name[:40],
+            ", ".join(SAMPLERS),
+        )
         name = ""
     ratio = _number(environ.get("OTEL_TRACES_SAMPLER_ARG"), ratio, minimum=0, maximum=1)
     return name or "parentbased_traceidratio", ratio
@@ -175,7 +193,9 @@ def _propagators(propagation: Any, environ: Mapping[str, str]) -> tuple[str, ...
             return ()
         unknown = [p for p in listed if p not in PROPAGATORS]
         if unknown:
-            log.warning("OTEL_PROPAGATORS: %s not supported (supported: %s)", ", ".join(unknown)[:80], ", ".join(PROPAGATORS))
+            log.warning(
+                "OTEL_PROPAGATORS: %s not supported (supported: %s)", ", ".join(unknown)[:80], ", ".join(PROPAGATORS)
+            )
         known = tuple(dict.fromkeys(p for p in listed if p in PROPAGATORS))
         if known:
             return known
@@ -216,7 +236,9 @@ def tracing_of(options: TracingOptions) -> Tracing:
     return tracing
 
 
-def client_tracing(document: Any, environ: Mapping[str, str] | None = None, render: Render | None = None) -> Tracing | None:
+def client_tracing(
+    document: Any, environ: Mapping[str, str] | None = None, render: Render | None = None
+) -> Tracing | None:
     """For the engine at load (`_Compiler._client`): the tracing of `document` (a spec Document),
     remembered by its file for the server and the control port; None when tracing is off."""
     options = tracing_options(document.resolved, environ, render)

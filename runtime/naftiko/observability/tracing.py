@@ -47,8 +47,8 @@ from typing import Any
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.b3 import B3MultiFormat, B3SingleFormat
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -100,9 +100,14 @@ class Tracing:
             self.provider.add_span_processor(self.buffer)
         self.exporter = QuietOtlpExporter(options.traces_url) if options.traces_url else None
         if self.exporter is not None:
-            self.provider.add_span_processor(BatchSpanProcessor(self.exporter, schedule_delay_millis=options.schedule_delay_ms))
+            self.provider.add_span_processor(
+                BatchSpanProcessor(self.exporter, schedule_delay_millis=options.schedule_delay_ms)
+            )
             if ":4317/" in self.exporter.traces_url:
-                log.warning("tracing: %s is OTLP/gRPC's usual port; this runtime exports OTLP/HTTP (usually port 4318)", self.exporter.traces_url)
+                log.warning(
+                    "tracing: %s is OTLP/gRPC's usual port; this runtime exports OTLP/HTTP (usually port 4318)",
+                    self.exporter.traces_url,
+                )
         self.tracer = self.provider.get_tracer("naftiko", __version__)
         self.w3c = TraceContextTextMapPropagator()
         self.b3 = B3MultiFormat()  # reads the single `b3` header as well as X-B3-*
@@ -203,7 +208,9 @@ class _Resource(Resource):
         return self is other or Resource.__eq__(self, other)
 
 
-_UPSTREAM_CALLS: ContextVar[list[int] | None] = ContextVar("naftiko_upstream_calls", default=None)  # an MCP span's CLIENT spans
+_UPSTREAM_CALLS: ContextVar[list[int] | None] = ContextVar(
+    "naftiko_upstream_calls", default=None
+)  # an MCP span's CLIENT spans
 
 
 class TracingTransport:

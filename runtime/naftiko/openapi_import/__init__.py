@@ -61,7 +61,12 @@ def import_openapi(
     """{file name: YAML text} for the document at `spec_path`. Raises OpenApiImportError."""
     spec = load_spec(Path(spec_path))
     generated = generate(
-        spec, source=Path(spec_path).name, namespace=namespace, split_by_tag=split_by_tag, base_uri=base_uri, env_prefix=env_prefix
+        spec,
+        source=Path(spec_path).name,
+        namespace=namespace,
+        split_by_tag=split_by_tag,
+        base_uri=base_uri,
+        env_prefix=env_prefix,
     )
     return {g.file_name: g.text() for g in generated}
 
@@ -83,7 +88,9 @@ def run_import(
         print(f"{prog}: --namespace {namespace!r} must be kebab-case (letters, digits and '-')", file=sys.stderr)
         return 2
     if base_uri is not None and not _valid_base_uri(base_uri.rstrip("/")):
-        print(f"{prog}: --base-uri {base_uri!r} must be an http(s) URL with a host and no query or '{{'", file=sys.stderr)
+        print(
+            f"{prog}: --base-uri {base_uri!r} must be an http(s) URL with a host and no query or '{{'", file=sys.stderr
+        )
         return 2
     try:
         document = load_spec(Path(spec))
@@ -95,7 +102,12 @@ def run_import(
         return 1
     try:
         generated = generate(
-            document, source=Path(spec).name, namespace=namespace, split_by_tag=split_by_tag, base_uri=base_uri, env_prefix=env_prefix
+            document,
+            source=Path(spec).name,
+            namespace=namespace,
+            split_by_tag=split_by_tag,
+            base_uri=base_uri,
+            env_prefix=env_prefix,
         )
     except OpenApiImportError as exc:
         print(f"{prog}: {spec}: {exc}", file=sys.stderr)

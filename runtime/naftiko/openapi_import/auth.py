@@ -19,7 +19,9 @@ def _schemes(spec: dict[str, Any], resolve: _Resolver) -> dict[str, dict[str, An
     return {str(k): resolve(v) for k, v in raw.items() if isinstance(resolve(v), dict)} if isinstance(raw, dict) else {}
 
 
-def _authentication(spec, ops: list[_Operation], prefix: str, resolve, warn) -> tuple[dict | None, list[str], list[dict]]:
+def _authentication(
+    spec, ops: list[_Operation], prefix: str, resolve, warn
+) -> tuple[dict | None, list[str], list[dict]]:
     schemes = _schemes(spec, resolve)
     if not schemes:
         return None, [], []
@@ -67,22 +69,40 @@ def _authentication(spec, ops: list[_Operation], prefix: str, resolve, warn) -> 
                 return None, [], []
             # apikey placement `cookie` is not in the official schema: a consume-level cookie is.
             return None, [var("API_KEY")], [{"name": key, "in": "cookie", "value": ref("API_KEY")}]
-        return {"type": "apikey", "key": key, "value": ref("API_KEY"), "placement": "query" if where == "query" else "header"}, [var("API_KEY")], []
+        return (
+            {
+                "type": "apikey",
+                "key": key,
+                "value": ref("API_KEY"),
+                "placement": "query" if where == "query" else "header",
+            },
+            [var("API_KEY")],
+            [],
+        )
     if kind == "oauth2":
         flows = scheme.get("flows") if isinstance(scheme.get("flows"), dict) else {}
         client = flows.get("clientCredentials") if isinstance(flows.get("clientCredentials"), dict) else None
         if client is None and scheme.get("flow") == "application":  # Swagger 2.0
             client = scheme
         if client is not None and client.get("tokenUrl"):
-            auth: dict[str, Any] = {"type": "oauth2", "tokenEndpoint": str(client["tokenUrl"]), "clientId": ref("CLIENT_ID"), "clientSecret": ref("CLIENT_SECRET")}
+            auth: dict[str, Any] = {
+                "type": "oauth2",
+                "tokenEndpoint": str(client["tokenUrl"]),
+                "clientId": ref("CLIENT_ID"),
+                "clientSecret": ref("CLIENT_SECRET"),
+            }
             scopes = list((client.get("scopes") or {}).keys()) if isinstance(client.get("scopes"), dict) else []
             if scopes:
                 auth["scopes"] = scopes
-            warn("OAuth2 client credentials (clientId, clientSecret, tokenEndpoint) are outside the official alpha2 schema: "
-                 "the file runs, but `naftiko validate --strict` reports them")
+            warn(
+                "OAuth2 client credentials (clientId, clientSecret, tokenEndpoint) are outside the official alpha2 schema: "
+                "the file runs, but `naftiko validate --strict` reports them"
+            )
             return auth, [var("CLIENT_ID"), var("CLIENT_SECRET")], []
-        warn(f"security scheme {name!r} ({kind} without client credentials) needs an interactive login: "
-             f"a bearer token is read from {var('TOKEN')} instead")
+        warn(
+            f"security scheme {name!r} ({kind} without client credentials) needs an interactive login: "
+            f"a bearer token is read from {var('TOKEN')} instead"
+        )
         return {"type": "bearer", "token": ref("TOKEN")}, [var("TOKEN")], []
     if kind == "openidconnect":
         warn(f"security scheme {name!r} (OpenID Connect) is imported as a bearer token read from {var('TOKEN')}")

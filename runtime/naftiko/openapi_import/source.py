@@ -201,7 +201,9 @@ def _operations(spec: dict[str, Any], resolve: _Resolver) -> tuple[list[_Operati
             where = f"{method.upper()} {path}"
             first_tag = str((op.get("tags") or [""])[0])
             if method in _SKIPPED_METHODS:
-                skipped.append((first_tag, f"{where} is skipped: Naftiko operations are GET, PUT, POST, DELETE or PATCH"))
+                skipped.append(
+                    (first_tag, f"{where} is skipped: Naftiko operations are GET, PUT, POST, DELETE or PATCH")
+                )
                 continue
             op_warnings: list[str] = []
             warn = op_warnings.append
@@ -274,7 +276,12 @@ def _request_body(op, parameters, spec, resolve: _Resolver, swagger: bool, where
         consumes = op.get("consumes") or spec.get("consumes") or ["application/json"]
         if body_param is not None:
             schema = resolve.schema(body_param.get("schema"))
-            return _Body("json", _schema_type(schema, resolve) or "object", _body_description(schema, resolve, body_param.get("description")), bool(body_param.get("required")))
+            return _Body(
+                "json",
+                _schema_type(schema, resolve) or "object",
+                _body_description(schema, resolve, body_param.get("description")),
+                bool(body_param.get("required")),
+            )
         if form:
             if "multipart/form-data" in consumes and "application/x-www-form-urlencoded" not in consumes:
                 warn(f"{where} is skipped: multipart/form-data bodies are not imported")
@@ -282,7 +289,11 @@ def _request_body(op, parameters, spec, resolve: _Resolver, swagger: bool, where
             if any(p.get("type") == "file" for p in form):
                 warn(f"{where} is skipped: file uploads are not imported")
                 return _UNSUPPORTED
-            schema = {"type": "object", "properties": {p["name"]: p for p in form}, "required": [p["name"] for p in form if p.get("required")]}
+            schema = {
+                "type": "object",
+                "properties": {p["name"]: p for p in form},
+                "required": [p["name"] for p in form if p.get("required")],
+            }
             return _form_body(schema, resolve, False, where, warn)
         return None
     body = resolve(op.get("requestBody"))
@@ -291,7 +302,12 @@ def _request_body(op, parameters, spec, resolve: _Resolver, swagger: bool, where
     content = body.get("content") if isinstance(body.get("content"), dict) else {}
     required = bool(body.get("required"))
     if not content:
-        return _Body("json", "object", _brief(body.get("description"), PARAMETER_DESCRIPTION_LIMIT) or "Request body (JSON).", required)
+        return _Body(
+            "json",
+            "object",
+            _brief(body.get("description"), PARAMETER_DESCRIPTION_LIMIT) or "Request body (JSON).",
+            required,
+        )
     media = next((m for m in content if _is_json(m)), None)
     if media is not None:
         schema = resolve.schema((content[media] or {}).get("schema"))
@@ -320,7 +336,9 @@ def _form_body(schema: dict[str, Any], resolve: _Resolver, required: bool, where
         kind = _schema_type(sub, resolve) or "string"
         if kind in ("object",):
             kind = "string"
-        fields.append(_Param(str(name), "body", kind, _param_description(sub, None, "Form field", str(name)), str(name) in needed))
+        fields.append(
+            _Param(str(name), "body", kind, _param_description(sub, None, "Form field", str(name)), str(name) in needed)
+        )
     return _Body("form", "object", "Form fields.", required, fields)
 
 
@@ -368,7 +386,9 @@ def _ref_name(node: Any) -> str:
     return ""
 
 
-def _parameters(parameters, path, swagger, resolve: _Resolver, where, warn, reserved: set[str]) -> tuple[list[_Param], str]:
+def _parameters(
+    parameters, path, swagger, resolve: _Resolver, where, warn, reserved: set[str]
+) -> tuple[list[_Param], str]:
     """The operation's path, query, header and cookie parameters, and the consumed path.
 
     A name that fits `[A-Za-z0-9-_*]` is kept. A path parameter whose name does not is
@@ -404,37 +424,59 @@ def _parameters(parameters, path, swagger, resolve: _Resolver, where, warn, rese
             wire = name
             if not _PARAMETER_NAME.match(name) or name in taken:
                 wire = _unique(_sanitized(name), taken | claimed)
-                warn(f"{where}: path parameter {name!r} is renamed {wire!r} (names must fit [A-Za-z0-9-_*] and be unique)")
+                warn(
+                    f"{where}: path parameter {name!r} is renamed {wire!r} (names must fit [A-Za-z0-9-_*] and be unique)"
+                )
                 renamed_path = renamed_path.replace("{" + name + "}", "{" + wire + "}")
             if kind in ("object", "array"):
                 kind = "string"
             taken.add(wire)
-            params.append(_Param(wire, "path", kind, _param_description(schema, parameter.get("description"), "Path parameter", name), True))
+            params.append(
+                _Param(
+                    wire,
+                    "path",
+                    kind,
+                    _param_description(schema, parameter.get("description"), "Path parameter", name),
+                    True,
+                )
+            )
             continue
         required = bool(parameter.get("required"))
         if not _PARAMETER_NAME.match(name):
             if location == "query" and name:
                 alias = _unique(_sanitized(name), taken | claimed)
                 taken.add(alias)
-                warn(f"{where}: query parameter {name!r} is input {alias!r} (names must fit [A-Za-z0-9-_*]); "
-                     f"`with` sends it upstream as {name!r}")
-                description = _param_description(schema, parameter.get("description"), "Sent upstream as the query parameter", f"`{name}`")
+                warn(
+                    f"{where}: query parameter {name!r} is input {alias!r} (names must fit [A-Za-z0-9-_*]); "
+                    f"`with` sends it upstream as {name!r}"
+                )
+                description = _param_description(
+                    schema, parameter.get("description"), "Sent upstream as the query parameter", f"`{name}`"
+                )
                 if not description.startswith("Sent upstream as"):
                     description += f" Sent upstream as the query parameter `{name}`."
                 params.append(_Param(alias, location, kind, description, required, wire=name))
                 continue
-            warn(f"{where}: {location} parameter {name!r} is left out: its name does not fit [A-Za-z0-9-_*]"
-                 + (" (it is required: calls may fail without it)" if required else ""))
+            warn(
+                f"{where}: {location} parameter {name!r} is left out: its name does not fit [A-Za-z0-9-_*]"
+                + (" (it is required: calls may fail without it)" if required else "")
+            )
             continue
         if name in taken:
             warn(f"{where}: {location} parameter {name!r} is left out: another input already has that name")
             continue
         taken.add(name)
-        description = _param_description(schema, parameter.get("description"), f"{location.capitalize()} parameter", name)
+        description = _param_description(
+            schema, parameter.get("description"), f"{location.capitalize()} parameter", name
+        )
         params.append(_Param(name, location, kind, description, required))
     for name in re.findall(r"\{([^{}]+)\}", path):
         if name not in declared_path:
-            wire = name if _PARAMETER_NAME.match(name) and name not in taken else _unique(_sanitized(name), taken | claimed)
+            wire = (
+                name
+                if _PARAMETER_NAME.match(name) and name not in taken
+                else _unique(_sanitized(name), taken | claimed)
+            )
             if wire != name:
                 renamed_path = renamed_path.replace("{" + name + "}", "{" + wire + "}")
             taken.add(wire)
@@ -456,7 +498,9 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _param_description(schema: Mapping[str, Any], description: Any, what: str, name: str) -> str:
-    text = _brief(description, PARAMETER_DESCRIPTION_LIMIT) or _brief(schema.get("description"), PARAMETER_DESCRIPTION_LIMIT)
+    text = _brief(description, PARAMETER_DESCRIPTION_LIMIT) or _brief(
+        schema.get("description"), PARAMETER_DESCRIPTION_LIMIT
+    )
     if not text:
         text = f"{what} {name}."
     extras = []
@@ -509,7 +553,9 @@ def _response(op, spec, resolve: _Resolver, swagger: bool) -> tuple[dict[str, An
     responses = op.get("responses") if isinstance(op.get("responses"), dict) else {}
     codes = sorted((str(c) for c in responses if str(c).startswith("2")), key=lambda c: (c != "200", c))
     for code in codes:
-        response = resolve(responses.get(code) if code in responses else responses.get(int(code)) if code.isdigit() else None)
+        response = resolve(
+            responses.get(code) if code in responses else responses.get(int(code)) if code.isdigit() else None
+        )
         if not isinstance(response, dict):
             continue
         if swagger:
@@ -571,7 +617,11 @@ def _shape(schema: dict[str, Any], resolve: _Resolver, depth: int, budget: list[
             child = _shape(resolve.schema(sub), resolve, depth + 1, budget)
             if child is None or "'" in str(name) or "\\" in str(name):
                 return None
-            shaped[str(name)] = {"type": child["type"], "mapping": _jsonpath(str(name)), **{k: v for k, v in child.items() if k != "type"}}
+            shaped[str(name)] = {
+                "type": child["type"],
+                "mapping": _jsonpath(str(name)),
+                **{k: v for k, v in child.items() if k != "type"},
+            }
         return {"type": "object", "properties": shaped}
     if kind == "array":
         items = schema.get("items")

@@ -47,7 +47,9 @@ def _brief(text: Any, limit: int) -> str:
         stripped = paragraph.strip()
         if not stripped or stripped.startswith(("#", "|", "```", ":::", "{%", "<img", "![", ">")):
             continue
-        lines = [line for line in stripped.splitlines() if not re.match(r"\s*([-*+]|\d+\.)\s", line)] or stripped.splitlines()
+        lines = [
+            line for line in stripped.splitlines() if not re.match(r"\s*([-*+]|\d+\.)\s", line)
+        ] or stripped.splitlines()
         cleaned = _clean_inline(" ".join(lines))
         if cleaned.endswith(":"):  # leads into a list or a table: end on the sentence before
             sentences = re.split(r"(?<=[.!?])\s+", cleaned)

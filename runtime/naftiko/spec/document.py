@@ -60,7 +60,12 @@ def load_document(path: str | Path, *, strict: bool = False) -> Document:
     version = data.get("naftiko")
     if version != SUPPORTED_VERSION:
         got = "missing" if version is None else repr(version)
-        report("error", f"unsupported naftiko version {got}: this runtime supports naftiko: {SUPPORTED_VERSION}", ("naftiko",), "schema")
+        report(
+            "error",
+            f"unsupported naftiko version {got}: this runtime supports naftiko: {SUPPORTED_VERSION}",
+            ("naftiko",),
+            "schema",
+        )
         return document
     for at, message in schema_errors(DIALECT_SCHEMA, data):
         report("error", message, at, "schema")
@@ -99,10 +104,18 @@ def _resolve_imports(document: Document, report: Any) -> Any:
         except YamlError as exc:
             report("error", f"imported file is not valid YAML: {exc.diagnostic}", at)
             continue
-        found = next(
-            (c for c in (imported.get("consumes") or []) if isinstance(c, dict) and c.get("namespace") == entry["import"]),
-            None,
-        ) if isinstance(imported, dict) else None
+        found = (
+            next(
+                (
+                    c
+                    for c in (imported.get("consumes") or [])
+                    if isinstance(c, dict) and c.get("namespace") == entry["import"]
+                ),
+                None,
+            )
+            if isinstance(imported, dict)
+            else None
+        )
         if found is None:
             report("error", f"namespace {entry['import']!r} not found in the consumes of {entry['location']}", at)
             continue

@@ -86,7 +86,11 @@ def _check_namespaces(consumes: Entries, exposes: Entries, aggregates: Entries, 
                 continue
             where = f"capability.{kind}[{index}]"
             if namespace in seen:
-                report("error", f"namespace {namespace!r} is already used by {seen[namespace]}", ("capability", kind, index, "namespace"))
+                report(
+                    "error",
+                    f"namespace {namespace!r} is already used by {seen[namespace]}",
+                    ("capability", kind, index, "namespace"),
+                )
             else:
                 seen[namespace] = where
 
@@ -133,22 +137,46 @@ def _check_observability(observability: Any, path: JsonPath, report: Report) -> 
         report("error", "observability must be a mapping (enabled, metrics, traces, exporters)", path)
         return
     if "enabled" in observability and not isinstance(observability["enabled"], bool):
-        report("error", f"observability.enabled must be true or false, not {observability['enabled']!r}", (*path, "enabled"))
+        report(
+            "error",
+            f"observability.enabled must be true or false, not {observability['enabled']!r}",
+            (*path, "enabled"),
+        )
     traces = observability.get("traces")
     if isinstance(traces, dict):
         sampling = traces.get("sampling")
-        if "sampling" in traces and (isinstance(sampling, bool) or not isinstance(sampling, (int, float)) or not 0 <= sampling <= 1):
-            report("error", f"traces.sampling must be a number from 0 to 1 (1.0 keeps every trace, 0.1 one in ten), not {sampling!r}", (*path, "traces", "sampling"))
+        if "sampling" in traces and (
+            isinstance(sampling, bool) or not isinstance(sampling, (int, float)) or not 0 <= sampling <= 1
+        ):
+            report(
+                "error",
+                f"traces.sampling must be a number from 0 to 1 (1.0 keeps every trace, 0.1 one in ten), not {sampling!r}",
+                (*path, "traces", "sampling"),
+            )
         propagation = traces.get("propagation")
         if "propagation" in traces and propagation not in ("w3c", "b3"):
-            report("error", f"traces.propagation must be w3c (traceparent) or b3, not {propagation!r}", (*path, "traces", "propagation"))
+            report(
+                "error",
+                f"traces.propagation must be w3c (traceparent) or b3, not {propagation!r}",
+                (*path, "traces", "propagation"),
+            )
         local = traces.get("local")
         if isinstance(local, dict):
             size = local.get("buffer-size")
-            if "buffer-size" in local and (isinstance(size, bool) or not isinstance(size, int) or not 10 <= size <= 10000):
-                report("error", f"traces.local.buffer-size must be a whole number of traces from 10 to 10000, not {size!r}", (*path, "traces", "local", "buffer-size"))
+            if "buffer-size" in local and (
+                isinstance(size, bool) or not isinstance(size, int) or not 10 <= size <= 10000
+            ):
+                report(
+                    "error",
+                    f"traces.local.buffer-size must be a whole number of traces from 10 to 10000, not {size!r}",
+                    (*path, "traces", "local", "buffer-size"),
+                )
             if "enabled" in local and not isinstance(local["enabled"], bool):
-                report("error", f"traces.local.enabled must be true or false, not {local['enabled']!r}", (*path, "traces", "local", "enabled"))
+                report(
+                    "error",
+                    f"traces.local.enabled must be true or false, not {local['enabled']!r}",
+                    (*path, "traces", "local", "enabled"),
+                )
         elif local is not None:
             report("error", "traces.local must be a mapping (enabled, buffer-size)", (*path, "traces", "local"))
     elif traces is not None:
@@ -159,11 +187,19 @@ def _check_observability(observability: Any, path: JsonPath, report: Report) -> 
         endpoint = otlp.get("endpoint")
         at = (*path, "exporters", "otlp", "endpoint")
         if not isinstance(endpoint, str):
-            report("error", f"exporters.otlp.endpoint must be the collector's OTLP/HTTP URL (e.g. http://collector:4318), not {endpoint!r}", at)
+            report(
+                "error",
+                f"exporters.otlp.endpoint must be the collector's OTLP/HTTP URL (e.g. http://collector:4318), not {endpoint!r}",
+                at,
+            )
         elif not variables_in(endpoint) and "<<" not in endpoint:
             parsed = urlparse(endpoint)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                report("error", f"exporters.otlp.endpoint must be an http:// or https:// URL (OTLP/HTTP, e.g. http://collector:4318): {endpoint!r}", at)
+                report(
+                    "error",
+                    f"exporters.otlp.endpoint must be an http:// or https:// URL (OTLP/HTTP, e.g. http://collector:4318): {endpoint!r}",
+                    at,
+                )
 
 
 def _callables(capability: dict) -> Iterator[tuple[JsonPath, dict, set[str]]]:
@@ -209,10 +245,16 @@ def _check_callable(
             _check_path_parameters(callable_, path, route_parameters, call, target, report)
     for s_index, step in _items(callable_.get("steps")):
         if isinstance(step, dict) and isinstance(step.get("call"), str) and step["call"] not in operations:
-            report("error", f"step call target {step['call']!r} is not an operation of any consumed namespace", (*path, "steps", s_index, "call"))
+            report(
+                "error",
+                f"step call target {step['call']!r} is not an operation of any consumed namespace",
+                (*path, "steps", s_index, "call"),
+            )
 
 
-def _check_semantics_consistency(callable_: dict, path: JsonPath, functions: Mapping[str, dict], report: Report) -> None:
+def _check_semantics_consistency(
+    callable_: dict, path: JsonPath, functions: Mapping[str, dict], report: Report
+) -> None:
     """A `ref` user must not contradict its function's `semantics` (the framework's Spectral rule
     naftiko-aggregate-semantics-consistency): safe means read-only, not destructive, and GET;
     unsafe means not read-only and not GET; idempotent both ways, and never POST."""
@@ -224,9 +266,17 @@ def _check_semantics_consistency(callable_: dict, path: JsonPath, functions: Map
     hints = callable_.get("hints") if isinstance(callable_.get("hints"), dict) else {}
     where = f"function {callable_['ref']}"
     if safe is True and (hints.get("readOnly") is False or hints.get("destructive") is True):
-        report("warning", f"hints contradict the semantics of {where}: a safe function is read-only and not destructive", (*path, "hints"))
+        report(
+            "warning",
+            f"hints contradict the semantics of {where}: a safe function is read-only and not destructive",
+            (*path, "hints"),
+        )
     if safe is False and hints.get("readOnly") is True:
-        report("warning", f"hints contradict the semantics of {where}: an unsafe function is not read-only", (*path, "hints"))
+        report(
+            "warning",
+            f"hints contradict the semantics of {where}: an unsafe function is not read-only",
+            (*path, "hints"),
+        )
     if isinstance(idempotent, bool) and isinstance(hints.get("idempotent"), bool) and hints["idempotent"] != idempotent:
         report("warning", f"hints.idempotent contradicts the semantics of {where}", (*path, "hints"))
     method = str(callable_.get("method", "")).upper()
@@ -241,7 +291,12 @@ def _check_semantics_consistency(callable_: dict, path: JsonPath, functions: Map
 
 
 def _check_path_parameters(
-    callable_: dict, path: JsonPath, route_parameters: set[str], call: str, target: tuple[dict, dict, JsonPath], report: Report
+    callable_: dict,
+    path: JsonPath,
+    route_parameters: set[str],
+    call: str,
+    target: tuple[dict, dict, JsonPath],
+    report: Report,
 ) -> None:
     """A declared input list that supplies no value for a path parameter can never build the URL.
 
@@ -253,12 +308,18 @@ def _check_path_parameters(
     supplied = {str(k) for k in (callable_.get("with") or {})} if isinstance(callable_.get("with"), dict) else set()
     supplied |= {str(p.get("name")) for p in declared_inputs if isinstance(p, dict)} | route_parameters
     supplied |= {
-        str(p.get("name")) for p in _items_values(operation.get("inputParameters")) if isinstance(p, dict) and "value" in p
+        str(p.get("name"))
+        for p in _items_values(operation.get("inputParameters"))
+        if isinstance(p, dict) and "value" in p
     }
     keys = {placeholder_key(s) for s in supplied}
     for name in path_parameters(operation_path(resource, operation)):
         if name not in supplied and placeholder_key(name) not in keys:
-            report("error", f"path parameter {name!r} of {call} is not supplied by inputParameters or with", (*path, "call"))
+            report(
+                "error",
+                f"path parameter {name!r} of {call} is not supplied by inputParameters or with",
+                (*path, "call"),
+            )
 
 
 def _check_unplaced_path_inputs(operation: dict, resource: dict, at: JsonPath, report: Report) -> None:
@@ -267,9 +328,17 @@ def _check_unplaced_path_inputs(operation: dict, resource: dict, at: JsonPath, r
     path = operation_path(resource, operation)
     placeholders = set(path_parameters(path))
     for index, parameter in _items(operation.get("inputParameters")):
-        if isinstance(parameter, dict) and parameter.get("in") == "path" and str(parameter.get("name")) not in placeholders:
+        if (
+            isinstance(parameter, dict)
+            and parameter.get("in") == "path"
+            and str(parameter.get("name")) not in placeholders
+        ):
             name = parameter.get("name")
-            report("warning", f"path parameter {name!r} has no {{{name}}} placeholder in the path {path!r}: its value is never sent", (*at, "inputParameters", index))
+            report(
+                "warning",
+                f"path parameter {name!r} has no {{{name}}} placeholder in the path {path!r}: its value is never sent",
+                (*at, "inputParameters", index),
+            )
 
 
 def _items_values(value: Any) -> list[Any]:
@@ -312,14 +381,24 @@ def _check_templates(
                 declaration = lookup_declaration(name, declared)
                 if declaration is None:
                     if _BIND_STYLE.fullmatch(name):
-                        report("error", f"template variable {{{{{name}}}}} is not declared in binds and is not an input", text_path)
+                        report(
+                            "error",
+                            f"template variable {{{{{name}}}}} is not declared in binds and is not an input",
+                            text_path,
+                        )
                 elif declaration.bind is None:
-                    report("warning", f"{{{{{name}}}}} is not declared in binds; it is read from the environment variable {declaration.key}", text_path)
+                    report(
+                        "warning",
+                        f"{{{{{name}}}}} is not declared in binds; it is read from the environment variable {declaration.key}",
+                        text_path,
+                    )
 
     for index, consumed in consumes:
         base = ("capability", "consumes", index)
         all_inputs: set[str] = set()
-        namespace_ops = [(target, caller_inputs.get(call, set())) for call, target in operations.items() if target[2][:3] == base]
+        namespace_ops = [
+            (target, caller_inputs.get(call, set())) for call, target in operations.items() if target[2][:3] == base
+        ]
         for (operation, resource, _), callers in namespace_ops:
             all_inputs |= _operation_inputs(operation, resource) | callers
         for key in ("baseUri", "authentication", "headers", "inputParameters"):

@@ -64,13 +64,17 @@ class YamlError(Exception):
 def parse_yaml(raw: bytes, file: str) -> YamlSource:
     """Parse one YAML document; raise YamlError with a located, one-line reason."""
     if len(raw) > MAX_BYTES:
-        raise YamlError(Diagnostic("error", f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}", file, 1, 1, origin="yaml"))
+        raise YamlError(
+            Diagnostic("error", f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}", file, 1, 1, origin="yaml")
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise YamlError(Diagnostic("error", f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", file, line, column, origin="yaml")) from None
+        raise YamlError(
+            Diagnostic("error", f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", file, line, column, origin="yaml")
+        ) from None
     if "\x00" in text:
         offset = text.index("\x00")
         line = text.count("\n", 0, offset) + 1
@@ -89,9 +93,20 @@ def parse_yaml(raw: bytes, file: str) -> YamlSource:
     except yaml.reader.ReaderError as exc:  # a control character YAML forbids: not a MarkedYAMLError
         offset = exc.position if isinstance(exc.position, int) and 0 <= exc.position <= len(text) else 0
         line, column = text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
-        raise YamlError(Diagnostic("error", f"malformed YAML: control character U+{_code(exc.character):04X} is not allowed", file, line, column, origin="yaml")) from None
+        raise YamlError(
+            Diagnostic(
+                "error",
+                f"malformed YAML: control character U+{_code(exc.character):04X} is not allowed",
+                file,
+                line,
+                column,
+                origin="yaml",
+            )
+        ) from None
     except yaml.YAMLError as exc:
-        raise YamlError(Diagnostic("error", "malformed YAML: " + " ".join(str(exc).split()), file, 1, 1, origin="yaml")) from None
+        raise YamlError(
+            Diagnostic("error", "malformed YAML: " + " ".join(str(exc).split()), file, 1, 1, origin="yaml")
+        ) from None
     return source
 
 
@@ -126,7 +141,11 @@ class _Builder:
 
     def fail(self, event: yaml.Event, message: str, path: JsonPath = ()) -> YamlError:
         mark = event.start_mark
-        return YamlError(Diagnostic("error", message, self.source.file, mark.line + 1, mark.column + 1, format_path(path), origin="yaml"))
+        return YamlError(
+            Diagnostic(
+                "error", message, self.source.file, mark.line + 1, mark.column + 1, format_path(path), origin="yaml"
+            )
+        )
 
     def build(self, events: Any) -> Any:
         for event in events:
@@ -147,7 +166,11 @@ class _Builder:
                 if self.documents > 1:
                     raise self.fail(event, "several YAML documents in one file; a capability file holds one")
         if self.documents == 0 or self.root is None:
-            raise YamlError(Diagnostic("error", "the file is empty; expected a capability mapping", self.source.file, 1, 1, origin="yaml"))
+            raise YamlError(
+                Diagnostic(
+                    "error", "the file is empty; expected a capability mapping", self.source.file, 1, 1, origin="yaml"
+                )
+            )
         return self.root
 
     def child_path(self, event: yaml.Event) -> JsonPath | None:
@@ -187,7 +210,9 @@ class _Builder:
             frame = self.stack[-1]
             key = event.value
             if key in frame.seen:
-                raise self.fail(event, f"duplicate key {key!r} (first defined at line {frame.seen[key]})", (*frame.path, key))
+                raise self.fail(
+                    event, f"duplicate key {key!r} (first defined at line {frame.seen[key]})", (*frame.path, key)
+                )
             frame.seen[key] = event.start_mark.line + 1
             frame.key = key
             return
