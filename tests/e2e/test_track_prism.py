@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from node_tools import REPO, node_tool
-from processes import started
+from processes import output, started
 from support import SHARED, free_port
 
 SEED = REPO / "runtime" / "naftiko" / "defaults" / "track-customers.yaml"  # the seed, verbatim
@@ -64,7 +64,8 @@ def test_four_rest_routes_through_prism_have_no_violations() -> None:
             "unsuppress": request("POST", base + "/unsuppress"),
         }
         mock.terminate()
-        log = mock.communicate(timeout=15)[0]
+        mock.wait(timeout=15)
+        log = output(mock)
     for name, (status, headers, body) in answers.items():
         assert 200 <= status < 300, (name, status, body, log[-3000:])
         assert "sl-violations" not in {k.lower() for k in headers}, (name, headers)
