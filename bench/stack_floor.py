@@ -18,6 +18,7 @@ import uvloop
 
 from aiohttp_proxy import TOOLS
 from naftiko.consumes.connections import ConnectionPool
+from naftiko.consumes.request import OutgoingRequest
 from naftiko.http import HttpServer, Request, Response
 
 HEADERS = {"Content-Type": "application/json", "Authorization": "Basic " + base64.b64encode(b"site:key").decode()}
@@ -48,7 +49,7 @@ def make_handler(upstream: str):
             verb = "DELETE" if message["params"]["name"] == "delete-customer" else "PUT"
             body = orjson.dumps(arguments["body"]) if "body" in arguments else None
             url = f"{upstream}/api/v1/customers/{arguments['identifier']}"
-            response = await pool.request(verb, url, (), HEADERS, {}, body, 30.0)
+            response = await pool.send(OutgoingRequest(verb, url, headers=dict(HEADERS), body=body), 30.0)
             decoded = orjson.loads(response.body)
             result = {
                 "content": [{"type": "text", "text": orjson.dumps(decoded).decode()}],

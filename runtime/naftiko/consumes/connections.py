@@ -32,7 +32,7 @@ import ssl
 import time
 import zlib
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
@@ -157,20 +157,6 @@ class ConnectionPool:
                 del self._in_flight[connection]
                 self._release(connection)
             connection = await self._acquire(origin, deadline, fresh=True)
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-        cookies: Mapping[str, str],
-        body: bytes | None,
-        timeout: float,
-    ) -> UpstreamResponse:
-        """`send` with the request spelled out (bench/stack_floor.py calls the pool alone)."""
-        request = OutgoingRequest(method, url, query, headers, cookies, body)  # type: ignore[arg-type]  # only read
-        return await self.send(request, timeout)
 
     async def close(self) -> None:
         for timer in (self._sweeper, self._watcher):
