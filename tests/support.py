@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -89,3 +91,39 @@ def mcp_serving(handlers: Any) -> Serving:
     from naftiko.server import PortPlan
 
     return Serving(PortPlan("127.0.0.1", 0, "mcp"), lambda _: handlers)
+
+
+MODERN_MCP = "2026-07-28"  # the stateless protocol: one self-contained request, no session
+
+
+async def call_tool(mcp_url: str, tool: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """One stateless MCP `tools/call` over HTTP; returns its result (asserting HTTP 200 and a
+    JSON-RPC result) and the seconds it took."""
+    message = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {
+            "name": tool,
+            "arguments": arguments,
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": MODERN_MCP,
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    }
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": MODERN_MCP,
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": tool,
+    }
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as session, session.post(mcp_url, json=message, headers=headers) as response:
+        text = await response.text()
+        elapsed = time.monotonic() - started
+        assert response.status == 200, text
+    reply = json.loads(text)
+    assert "result" in reply, reply
+    return reply["result"], elapsed

@@ -26,14 +26,12 @@ from naftiko.exposes.mcp import McpServer
 from naftiko.exposes.mcp_http import mcp_routes
 from naftiko.server import plan
 from naftiko.spec.document import load_document
-from support import SEED, Serving, free_port
+from support import SEED, Serving, call_tool, free_port
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
 TIMEOUT = 1.0  # the configured total timeout of every upstream call in these tests
 SLACK = 0.75  # scheduling margin on top of it
 FAST = ClientSettings(connect_timeout=0.5, total_timeout=TIMEOUT, retries=2, backoff=0.05)
-MODERN = "2026-07-28"
-ENVELOPE = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
 
 Writer = asyncio.StreamWriter
 Mode = Callable[[Writer, str, int], Awaitable[None]]
@@ -226,27 +224,7 @@ async def rest_call(stack: Stack, method: str = "DELETE") -> tuple[int, dict[str
 
 async def mcp_call(stack: Stack, method: str = "DELETE") -> tuple[dict[str, Any], float]:
     _, _, tool, arguments = ROUTES[method]
-    message = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": ENVELOPE},
-    }
-    headers = {
-        "Accept": "application/json, text/event-stream",
-        "Content-Type": "application/json",
-        "MCP-Protocol-Version": MODERN,
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": tool,
-    }
-    started = time.monotonic()
-    async with aiohttp.ClientSession() as session, session.post(stack.mcp, json=message, headers=headers) as response:
-        text = await response.text()
-        elapsed = time.monotonic() - started
-        assert response.status == 200, text
-    reply = json.loads(text)
-    assert "result" in reply, reply
-    return reply["result"], elapsed
+    return await call_tool(stack.mcp, tool, arguments)
 
 
 def assert_problem(status: int, headers: dict[str, str], body: Any, expected: int, kind: str) -> None:

@@ -31,13 +31,11 @@ from naftiko.exposes.mcp import McpServer
 from naftiko.exposes.mcp_http import mcp_routes
 from naftiko.server import plan
 from naftiko.spec.document import load_document
-from support import SEED, Serving
+from support import SEED, Serving, call_tool
 
 NAMESPACE = "track-customers"
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
 FAST = ClientSettings(connect_timeout=2.0, total_timeout=3.0, retries=2, backoff=0.02)
-MODERN = "2026-07-28"
-ENVELOPE = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
 PROXY_PASSWORD = "pr0xy-pa$$word-7781"  # must never reach an answer or a log record
 MiB = 1024 * 1024
 
@@ -385,23 +383,7 @@ async def rest_call(stack: Stack, method: str) -> tuple[int, Any, float]:
 
 async def mcp_call(stack: Stack, method: str) -> dict[str, Any]:
     _, _, tool, arguments = ROUTES[method]
-    message = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": ENVELOPE},
-    }
-    headers = {
-        "Accept": "application/json, text/event-stream",
-        "Content-Type": "application/json",
-        "MCP-Protocol-Version": MODERN,
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": tool,
-    }
-    async with aiohttp.ClientSession() as session, session.post(stack.mcp, json=message, headers=headers) as response:
-        text = await response.text()
-        assert response.status == 200, text
-    return json.loads(text)["result"]
+    return (await call_tool(stack.mcp, tool, arguments))[0]
 
 
 def unreachable(status: int, body: Any) -> str:
