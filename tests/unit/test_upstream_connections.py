@@ -4,9 +4,7 @@ test servers for well-behaved answers, raw asyncio sockets for the byte-level mi
 from __future__ import annotations
 
 import asyncio
-import datetime
 import gzip
-import ipaddress
 import socket
 import ssl
 import zlib
@@ -33,6 +31,7 @@ from naftiko.consumes.connections import (
 from naftiko.consumes.proxy import ProxyRules
 from naftiko.consumes.request import OutgoingRequest
 from naftiko.consumes.url import request_target
+from support import self_signed
 
 LIMIT = 64 * 1024
 
@@ -683,36 +682,6 @@ async def test_ipv6_literal_host() -> None:
         server.close()
         await server.wait_closed()
     assert f"Host: [::1]:{port}" in raw.heads[0]
-
-
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, made with `cryptography`."""
-    x509 = pytest.importorskip("cryptography.x509", reason="cryptography is needed to make a test certificate")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return cert_file, key_file
 
 
 async def test_https_with_a_trusted_local_certificate(tmp_path: Path) -> None:
