@@ -31,6 +31,7 @@ from ..templates import MISSING, as_text
 from .inputs import InputField, InputRef, Literal, Source, check_inputs
 from .outputs import OutputShape
 from .plans import NOTHING, CallStep, LookupStep, MockPlan, StepsPlan, step_output
+from .progress import step_finished
 from .results import (
     DryRun,
     Failed,
@@ -166,11 +167,13 @@ class Capability:
         context: dict[str, Any] = {}  # step name -> output
         last: tuple[CallStep, Success] | None = None
         described: list[dict[str, Any]] = []
-        for step in plan.steps:
+        total = len(plan.steps)
+        for done, step in enumerate(plan.steps, 1):
             if isinstance(step, LookupStep):
                 found = step.run(context, self._lookup(target, params, {}))
                 if found is not NOTHING:
                     context[step.name] = params[step.name] = found
+                step_finished(step.name, done, total)
                 continue
             try:
                 request = self._build_request(step.target, params)
@@ -178,6 +181,7 @@ class Capability:
                 return InvalidInput(exc.name, self.masker.text(f"step {step.name!r}: {exc}"))
             if self.dry_run:
                 described.append({"step": step.name, **await self._describe(step.target, request)})
+                step_finished(step.name, done, total)
                 continue
             result = await self._send(step.target, request)
             if not isinstance(result, Success):
@@ -185,6 +189,7 @@ class Capability:
             output = step_output(result.body, step.outputs)
             context[step.name] = params[step.name] = output
             last = (step, result)
+            step_finished(step.name, done, total)
         if self.dry_run:
             return DryRun({"steps": described})
         mapped = plan.map(context, self._lookup(target, params, {}))
