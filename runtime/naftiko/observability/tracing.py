@@ -60,7 +60,8 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .. import __version__
@@ -68,6 +69,7 @@ from ..consumes.request import OutgoingRequest
 from ..consumes.transport import UpstreamResponse, UpstreamTransport
 from ..http import Answer, Request, Responder, Response
 from .otlp_export import QuietOtlpExporter
+from .spans import LiveSpan, SpanRecorder, current, enter, in_context, leave
 from .trace_buffer import TraceBuffer
 from .trace_config import TracingOptions
 
@@ -76,7 +78,6 @@ log = logging.getLogger("naftiko")
 UNTRACED_PATHS = frozenset({"/health", "/metrics", "/openapi.json"})
 SECRET_NAME = re.compile(r"(?i)(pass|secret|token|key|credential|auth|private|sig)")
 _ROOT = context_api.Context()
-_ERROR = Status(StatusCode.ERROR)
 _JSONRPC_ERROR = re.compile(rb'"error":\{"code":(-?\d+)')
 _PROPAGATORS = {
     "tracecontext": TraceContextTextMapPropagator,
@@ -87,33 +88,43 @@ _PROPAGATORS = {
 
 
 class Tracing:
-    """One tracer provider (its resource, sampler, batch exporter and ring buffer), the inbound
-    extractors and the outbound propagator. `buffer` is the ring buffer (None when
-    `traces.local.enabled: false`)."""
+    """One tracer provider (its resource, sampler, batch exporter and ring buffer), the span
+    recorder feeding it, the inbound extractors and the outbound propagator. `buffer` is the
+    ring buffer (None when `traces.local.enabled: false`)."""
 
     def __init__(self, options: TracingOptions):
         self.options = options
         resource = _Resource(Resource.create({"service.name": options.service_name, "service.version": __version__}))
-        self.provider = TracerProvider(resource=resource, sampler=_sampler(options))
+        sampler = _sampler(options)
+        self.provider = TracerProvider(resource=resource, sampler=sampler)
+        processors = []
         self.buffer = TraceBuffer(options.buffer_size) if options.buffer_size is not None else None
         if self.buffer is not None:
-            self.provider.add_span_processor(self.buffer)
+            processors.append(self.buffer)
         self.exporter = QuietOtlpExporter(options.traces_url) if options.traces_url else None
         if self.exporter is not None:
-            self.provider.add_span_processor(
-                BatchSpanProcessor(self.exporter, schedule_delay_millis=options.schedule_delay_ms)
-            )
+            processors.append(BatchSpanProcessor(self.exporter, schedule_delay_millis=options.schedule_delay_ms))
             if ":4317/" in self.exporter.traces_url:
                 log.warning(
                     "tracing: %s is OTLP/gRPC's usual port; this runtime exports OTLP/HTTP (usually port 4318)",
                     self.exporter.traces_url,
                 )
-        self.tracer = self.provider.get_tracer("naftiko", __version__)
+        for processor in processors:  # the provider flushes and shuts them down
+            self.provider.add_span_processor(processor)
+        self.recorder = SpanRecorder(
+            sampler,
+            self.provider.id_generator,
+            resource,
+            InstrumentationScope("naftiko", __version__),
+            processors,
+            always_sample_roots=sampler is _PARENT_BASED_ALWAYS_ON,
+        )
         self.w3c = TraceContextTextMapPropagator()
         self.b3 = B3MultiFormat()  # reads the single `b3` header as well as X-B3-*
         propagators = [_PROPAGATORS[name]() for name in options.propagators]
         self.outbound: TextMapPropagator = propagators[0] if len(propagators) == 1 else CompositePropagator(propagators)
         self.outbound_fields = frozenset(f.lower() for p in propagators for f in p.fields)
+        self.w3c_only = tuple(options.propagators) == ("tracecontext",)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export what is batched now (blocks: call it off the event loop)."""
@@ -124,24 +135,28 @@ class Tracing:
 
     # -- inbound ---------------------------------------------------------------------------------
 
-    def parent_of(self, headers: Any) -> context_api.Context:
-        """The trace an inbound request continues (W3C first, then B3), or a new root."""
+    def parent_of(self, headers: Any) -> tuple[SpanContext | None, context_api.Context]:
+        """The remote parent an inbound request continues (W3C first, then B3), if any, and the
+        extracted `Context` (what a sampler reads)."""
         if "traceparent" in headers:
-            return self.w3c.extract(headers)
-        if "b3" in headers or "X-B3-TraceId" in headers:
-            return self.b3.extract(headers)
-        return _ROOT
+            extracted = self.w3c.extract(headers)
+        elif "b3" in headers or "X-B3-TraceId" in headers:
+            extracted = self.b3.extract(headers)
+        else:
+            return None, _ROOT
+        parent = trace_api.get_current_span(extracted).get_span_context()
+        return (parent if parent.is_valid else None), extracted
 
     def server_layer(self, inner: Responder, kind: str) -> Responder:
         """`inner` with a SERVER span around each traced request (a layer: Responder → Responder).
         Untraced requests get `inner`'s answer untouched (no coroutine is added)."""
-        tracer, parent_of = self.tracer, self.parent_of
+        start, parent_of = self.recorder.start, self.parent_of
         mcp = kind == "mcp"
 
         async def traced(request: Request) -> Response:
-            parent = parent_of(request.headers)
-            span = tracer.start_span(request.method, parent, SpanKind.SERVER)
-            token = context_api.attach(trace_api.set_span_in_context(span, parent))
+            parent, parent_context = parent_of(request.headers)
+            span = start(request.method, SpanKind.SERVER, parent, parent_context)
+            token = enter(span)
             calls = _UPSTREAM_CALLS.set([0]) if mcp else None  # counted by TracingTransport
             try:
                 answer = inner(request)
@@ -149,31 +164,30 @@ class Tracing:
             except BaseException as exc:
                 if calls is not None:
                     _UPSTREAM_CALLS.reset(calls)
-                context_api.detach(token)
-                if span.is_recording():
-                    span.set_attributes(_server_attributes(request, None))
-                    span.set_attribute("error.type", type(exc).__qualname__)
-                    span.set_status(_ERROR)
+                leave(token)
+                if span.recording:
+                    span.attributes = _server_attributes(request, None)
+                    span.attributes["error.type"] = type(exc).__qualname__
+                    span.error = True
                 span.end()
                 raise
-            context_api.detach(token)
+            leave(token)
             if calls is not None:
                 upstream_calls = _UPSTREAM_CALLS.get()
                 _UPSTREAM_CALLS.reset(calls)
                 if request.operation is None and not upstream_calls[0]:
                     return response  # not a tools/call and nothing called upstream: never ended, never recorded
-            if span.is_recording():
-                context = span.get_span_context()  # the access line's trace and span ids
+            if span.recording:
+                context = span.context  # the access line's trace and span ids
                 request.trace = (f"{context.trace_id:032x}", f"{context.span_id:016x}")
-                attributes = _server_attributes(request, response)
+                attributes = span.attributes = _server_attributes(request, response)
                 if mcp:
                     _mcp_outcome(request, response, span, attributes)
                 else:
-                    span.update_name(f"{request.method} {request.route}" if request.route else request.method)
+                    span.name = f"{request.method} {request.route}" if request.route else request.method
                     if response.status >= 500:
                         attributes["error.type"] = str(response.status)
-                        span.set_status(_ERROR)
-                span.set_attributes(attributes)
+                        span.error = True
             span.end()
             return response
 
@@ -191,6 +205,18 @@ class Tracing:
 
     def client(self, inner: UpstreamTransport, namespace: str, secrets: Sequence[str] = ()) -> TracingTransport:
         return TracingTransport(inner, self, namespace, secrets)
+
+    def propagate(self, span: LiveSpan, headers: Any) -> None:
+        """Write `span` as the parent into `headers` (replacing any propagation header there)."""
+        for name in [name for name in headers if name.lower() in self.outbound_fields]:
+            del headers[name]
+        context = span.context
+        if not self.w3c_only:
+            self.outbound.inject(headers, in_context(span))
+            return
+        headers["traceparent"] = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+        if context.trace_state:
+            headers["tracestate"] = context.trace_state.to_header()
 
 
 class _Resource(Resource):
@@ -228,30 +254,27 @@ class TracingTransport:
         calls = _UPSTREAM_CALLS.get()
         if calls is not None:
             calls[0] += 1
-        current = context_api.get_current()
-        span = tracing.tracer.start_span(request.method, current, SpanKind.CLIENT)
-        headers = request.headers
-        fields = tracing.outbound_fields
-        for name in [name for name in headers if name.lower() in fields]:
-            del headers[name]
-        tracing.outbound.inject(headers, trace_api.set_span_in_context(span, current))
+        parent = current()
+        if parent is not None:
+            span = tracing.recorder.start(request.method, SpanKind.CLIENT, parent.context, None)
+        else:  # a call outside any traced request (`naftiko call`, a token fetch at start)
+            span = tracing.recorder.start(request.method, SpanKind.CLIENT, None, _ROOT)
+        tracing.propagate(span, request.headers)
         try:
             response = await self.inner.send(request, timeout)
         except BaseException as exc:
-            if span.is_recording():
-                attributes = self._attributes(request)
-                attributes["error.type"] = type(exc).__qualname__
-                span.set_attributes(attributes)
-                span.set_status(_ERROR)
+            if span.recording:
+                span.attributes = self._attributes(request)
+                span.attributes["error.type"] = type(exc).__qualname__
+                span.error = True
             span.end()
             raise
-        if span.is_recording():
-            attributes = self._attributes(request)
+        if span.recording:
+            attributes = span.attributes = self._attributes(request)
             attributes["http.response.status_code"] = response.status
             if response.status >= 400:
                 attributes["error.type"] = str(response.status)
-                span.set_status(_ERROR)
-            span.set_attributes(attributes)
+                span.error = True
         span.end()
         return response
 
@@ -301,14 +324,14 @@ def _server_attributes(request: Request, response: Response | None) -> dict[str,
     return attributes
 
 
-def _mcp_outcome(request: Request, response: Response, span: Any, attributes: dict[str, Any]) -> None:
+def _mcp_outcome(request: Request, response: Response, span: LiveSpan, attributes: dict[str, Any]) -> None:
     """Name and outcome of an MCP span. A tool's failure is a JSON-RPC result whose last key is
     `isError` (mcp.py:tool_result puts it last), so the answer's tail tells without parsing it."""
     tool = request.operation
     if tool is None:
-        span.update_name("POST /mcp")
+        span.name = "POST /mcp"
     else:
-        span.update_name(f"tools/call {tool}")
+        span.name = f"tools/call {tool}"
         attributes["mcp.method.name"] = "tools/call"
         attributes["gen_ai.tool.name"] = tool
     body = response.body
@@ -323,7 +346,7 @@ def _mcp_outcome(request: Request, response: Response, span: Any, attributes: di
         attributes["error.type"] = code.group(1).decode()
     else:
         return
-    span.set_status(_ERROR)
+    span.error = True
 
 
 def _sampler(options: TracingOptions) -> Sampler:
@@ -335,8 +358,12 @@ def _sampler(options: TracingOptions) -> Sampler:
     if name == "traceidratio":
         return TraceIdRatioBased(ratio)
     if name == "parentbased_always_on":
-        return ParentBased(ALWAYS_ON)
+        return _PARENT_BASED_ALWAYS_ON
     if name == "parentbased_always_off":
         return ParentBased(ALWAYS_OFF)
-    root = ALWAYS_ON if ratio >= 1 else ALWAYS_OFF if ratio <= 0 else TraceIdRatioBased(ratio)
-    return ParentBased(root)
+    if ratio >= 1:
+        return _PARENT_BASED_ALWAYS_ON
+    return ParentBased(ALWAYS_OFF if ratio <= 0 else TraceIdRatioBased(ratio))
+
+
+_PARENT_BASED_ALWAYS_ON = ParentBased(ALWAYS_ON)  # sampling 1.0: the recorder decides without asking
