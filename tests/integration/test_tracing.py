@@ -230,6 +230,24 @@ async def test_a_rest_call_continues_the_inbound_trace_with_a_server_span_and_a_
     assert "b3" not in {k.lower() for k in sent.headers}
 
 
+async def test_an_inbound_tracestate_travels_upstream_with_the_trace(
+    tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver
+) -> None:
+    traced = await serve(tmp_path, upstream, "rest-state", f"exporters: {{otlp: {{endpoint: '{receiver.url}'}}}}")
+    try:
+        inbound = f"00-{TRACE_ID}-{PARENT_ID}-01"
+        status, _ = await get(traced.url("rest", "/items/7"), traceparent=inbound, tracestate="vendor=abc,other=x")
+        assert status == 200
+        await traced.flush()
+        spans = await receiver.wait_for(lambda s: len(s) >= 2)
+    finally:
+        await traced.close()
+    [client] = by_kind(spans, "CLIENT")
+    [sent] = upstream.requests
+    assert sent.headers["traceparent"] == f"00-{TRACE_ID}-{client.span_id}-01"
+    assert sent.headers["tracestate"] == "vendor=abc,other=x"
+
+
 async def test_each_attempt_is_a_client_span_and_an_upstream_failure_marks_them_and_the_server_span(
     tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver
 ) -> None:

@@ -102,3 +102,15 @@ def test_repeated_pairs_are_reused_without_changing_the_output() -> None:
     first = encoder.encode(spans)
     assert encoder.encode(spans) == first
     assert ExportTraceServiceRequest.FromString(first) == encode_spans(spans)
+
+
+def test_the_exporter_posts_with_our_encoder_through_the_sdk_client() -> None:
+    """Guards the fast path: should an SDK upgrade drop the exporter's HTTP client, spans would
+    still go out (the SDK's own export), but at five times the encoding cost."""
+    from naftiko.observability.otlp_export import QuietOtlpExporter
+
+    exporter = QuietOtlpExporter("http://127.0.0.1:9/v1/traces")
+    try:
+        assert exporter._client is not None
+    finally:
+        exporter.shutdown()
