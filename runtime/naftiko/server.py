@@ -30,7 +30,7 @@ from .exposes.problems import problem
 from .exposes.rest import RestRouter, collect_routes
 from .exposes.skill import SkillCatalog, SkillError, check_skills
 from .http import Answer, HttpServer, Request, Responder, Response
-from .observability import server_tracing
+from .observability import retire_unused, server_tracing
 
 log = logging.getLogger("naftiko")
 DEFAULT_ADDRESS = "127.0.0.1"
@@ -346,6 +346,7 @@ class Runtime:
         for port_plan in plans:
             if port_plan.port not in self.servers:
                 changes.append(f"serving {await self._open(port_plan)}")
+        retire_unused(capability for port_plan in plans for capability, _ in port_plan.entries)
         return changes
 
     def views(self) -> list[ServerView]:

@@ -13,6 +13,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +26,7 @@ from mcp import Client
 
 from naftiko.engine.capability import Capability
 from naftiko.engine.compile import CompileOptions, compile_capability
-from naftiko.observability import capability_tracing, trace_buffer
+from naftiko.observability import capability_tracing, retire_unused, trace_buffer
 from naftiko.run_command import _mcp_route_factory
 from naftiko.server import plan
 from naftiko.spec.document import load_document
@@ -177,6 +178,11 @@ def sampled(traceparent: str) -> str:
     head, _, flags = traceparent.rpartition("-")
     assert int(flags, 16) & 1, traceparent
     return head
+
+
+def export_threads() -> int:
+    """The batch span processors' export threads alive in this process."""
+    return sum(1 for thread in threading.enumerate() if thread.name == "OtelBatchSpanRecordProcessor")
 
 
 def by_kind(spans: list[ReceivedSpan], kind: str) -> list[ReceivedSpan]:
@@ -441,6 +447,37 @@ async def test_an_unreachable_collector_drops_spans_with_one_warning_and_request
 
 
 # -- the ring buffer ------------------------------------------------------------------------------
+
+
+async def test_a_reload_that_changes_the_collector_retires_the_old_exporter(
+    tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver
+) -> None:
+    """A file whose `observability` changed leaves its old tracing (export thread and all)
+    behind unless the runtime retires it once the new configuration is served."""
+    other = OtlpReceiver()
+    await other.start()
+    first = await serve(tmp_path, upstream, "retire", f"exporters: {{otlp: {{endpoint: '{receiver.url}'}}}}")
+    old = first.tracing
+    second = await serve(tmp_path, upstream, "retire", f"exporters: {{otlp: {{endpoint: '{other.url}'}}}}")
+    try:
+        assert second.tracing is not old
+        exporting = export_threads()
+        retire_unused([second.capability])
+        for _ in range(100):  # the old one is flushed and shut down on a thread of its own
+            if export_threads() < exporting:
+                break
+            await asyncio.sleep(0.05)
+        assert export_threads() == exporting - 1
+        status, _ = await get(second.url("rest", "/items/1"))
+        assert status == 200
+        await second.flush()
+        spans = await other.wait_for(lambda s: len(s) >= 2)
+        assert {s.service for s in spans} == {"naftiko-retire"}
+        assert capability_tracing(second.capability) is second.tracing
+    finally:
+        await first.close()
+        await second.close()
+        await other.close()
 
 
 async def test_the_ring_buffer_keeps_the_last_traces_for_the_control_port(

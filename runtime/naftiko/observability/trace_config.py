@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -262,6 +263,17 @@ def server_tracing(entries: Iterable[tuple[Any, Any]]) -> Tracing | None:
         if tracing is not None:
             return tracing
     return None
+
+
+def retire_unused(capabilities: Iterable[Any]) -> None:
+    """After a reload: flush and shut down (export thread included) every `Tracing` that none of
+    `capabilities`, the ones now served, uses any more — a file whose `observability` changed
+    leaves one behind. Done on a thread of its own: a flush may wait on the collector."""
+    in_use = {id(tracing) for capability in capabilities if (tracing := capability_tracing(capability)) is not None}
+    for options, tracing in list(_tracings.items()):
+        if id(tracing) not in in_use:
+            del _tracings[options]
+            threading.Thread(target=tracing.shutdown, name="naftiko-tracing-retired", daemon=True).start()
 
 
 def trace_buffer(capability: Any) -> TraceBuffer | None:
