@@ -32,6 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from naftiko.engine.compile import CompileOptions
 from naftiko.observability import logs as log_control
+from naftiko.observability.trace_config import shown_url
 from naftiko.run_command import _mcp_route_factory, load_capabilities
 from naftiko.server import Runtime, plan
 from naftiko.watch import Reloader
@@ -193,6 +194,26 @@ async def test_every_management_route_refuses_without_credentials_but_probes_sta
         assert status == 200 and json.loads(body)["status"] == "UP"
     status, _, _ = await call("GET", plane.control + "/status", headers=AUTH)
     assert status == 200
+
+
+async def test_status_says_whether_tracing_is_on_and_how(plane: Plane) -> None:
+    status, _, body = await call("GET", plane.control + "/status", headers=AUTH)
+    assert status == 200
+    # a control exposure observes by default (schema: observability.enabled defaults to true):
+    # the ring buffer fills, nothing is exported without an endpoint
+    assert json.loads(body)["otel"] == {
+        "status": "active",
+        "sampler": "parentbased_traceidratio",
+        "sampling": 1.0,
+        "propagators": ["tracecontext"],
+        "exporter": None,
+        "localBufferSize": 100,
+    }
+
+
+def test_an_exporter_url_is_shown_without_userinfo_or_query() -> None:
+    assert shown_url("https://user:pa55@collector:4318/v1/traces?key=k3y") == "https://collector:4318/v1/traces"
+    assert shown_url("http://collector:4318/v1/traces") == "http://collector:4318/v1/traces"
 
 
 async def test_a_web_page_elsewhere_cannot_change_anything_even_with_credentials(plane: Plane) -> None:

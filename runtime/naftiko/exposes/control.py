@@ -34,6 +34,7 @@ from ..engine.capability import Capability, Exposure
 from ..http import Answer, Request, Response, json_response
 from ..observability.trace_config import (
     trace_buffer,  # not `from ..observability`: the submodule trace_buffer shadows that name once imported
+    tracing_status,
 )
 from . import control_logs
 from .control_config import effective_config
@@ -219,7 +220,7 @@ class Control:
             ],
             "engine": {"name": "naftiko-python", "version": __version__, "python": sys.version.split()[0]},
             "uptime": _iso_duration(time.monotonic() - STARTED),
-            "otel": {"status": "inactive"},
+            "otel": tracing_status(self.capability),
             "adapters": self.adapters(),
         }
         return json_response(body)

@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .otlp_encode import SpanEncoder
+from .trace_config import shown_url
 
 log = logging.getLogger("naftiko")
 
@@ -73,17 +74,11 @@ logging.getLogger(_EXPORTER_LOGGER).addFilter(_kept_back)
 logging.getLogger(_PROCESSOR_LOGGER).addFilter(_kept_back)
 
 
-def _without_userinfo(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}" if sep else url
-
-
 class QuietOtlpExporter(SpanExporter):
     """`OTLPSpanExporter(traces_url)` with a cool-down after failures and rate-limited warnings."""
 
     def __init__(self, traces_url: str):
-        self.traces_url = _without_userinfo(traces_url)  # as logged
+        self.traces_url = shown_url(traces_url)  # as logged
         self.inner = OTLPSpanExporter(endpoint=traces_url)
         client = getattr(self.inner, "_client", None)
         self._client = client if callable(getattr(client, "export", None)) else None

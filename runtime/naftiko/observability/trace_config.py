@@ -250,9 +250,35 @@ def client_tracing(
 def capability_tracing(capability: Any) -> Tracing | None:
     """The tracing of a compiled capability: what the engine chose when it compiled it, or (a
     capability with no consumed namespace) what its document says with the process environment."""
-    file = capability.file
-    options = _options_by_file[file] if file in _options_by_file else tracing_options(capability.document.resolved)
+    options = _capability_options(capability)
     return tracing_of(options) if options is not None else None
+
+
+def _capability_options(capability: Any) -> TracingOptions | None:
+    file = capability.file
+    return _options_by_file[file] if file in _options_by_file else tracing_options(capability.document.resolved)
+
+
+def tracing_status(capability: Any) -> dict[str, Any]:
+    """What the control port's `/status` says of a capability's tracing (`otel`)."""
+    options = _capability_options(capability)
+    if options is None:
+        return {"status": "inactive"}
+    return {
+        "status": "active",
+        "sampler": options.sampler,
+        "sampling": options.ratio,
+        "propagators": list(options.propagators),
+        "exporter": shown_url(options.traces_url) if options.traces_url else None,
+        "localBufferSize": options.buffer_size,
+    }
+
+
+def shown_url(url: str) -> str:
+    """`url` as logs and the control port show it: no userinfo, no query (either may hold a key)."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}".partition("?")[0] if sep else url
 
 
 def server_tracing(entries: Iterable[tuple[Any, Any]]) -> Tracing | None:
