@@ -66,11 +66,12 @@ def _walk(root: Path) -> list[Path]:
     return found
 
 
-def check_file(path: Path, strict: bool = False) -> FileReport:
+def check_file(path: Path, strict: bool = False, folder: Path | None = None) -> FileReport:
     """The file's problems: the schema's, the semantic checks', and whatever `naftiko run`
-    would still refuse (serve_check: validate accepts only what run serves)."""
+    would still refuse (serve_check: validate accepts only what run serves). `folder`: where
+    its relative references are read, when not beside it."""
     try:
-        document = load_document(path, strict=strict)
+        document = load_document(path, strict=strict, folder=folder)
     except OSError as exc:
         raise UnreadablePath(f"{path}: {exc.strerror}") from None
     errors = list(document.errors)

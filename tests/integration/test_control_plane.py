@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -326,6 +327,25 @@ async def test_validate_accepts_a_good_document_and_changes_nothing(plane: Plane
     assert (await call("GET", plane.control + "/config", headers=AUTH))[2] == before
     assert (await call("GET", plane.url("items-rest", "/other/1")))[0] == 404  # not served: validated only
     assert (plane.folder / "items.yaml").read_text() == capability()
+
+
+async def test_validate_reads_imports_from_beside_the_served_file(plane: Plane) -> None:
+    """An import is relative to where the document would live: the served capability's folder."""
+    shared = plane.folder.parent / "shared-consumes.yaml"
+    consumes = CAPABILITY.split("  consumes:\n", 1)[1].split("  exposes:\n", 1)[0].format()
+    shared.write_text("consumes:\n" + textwrap.indent(textwrap.dedent(consumes), "  "), encoding="utf-8")
+    head, tail = capability("/other/{{id}}").split("  consumes:\n", 1)
+    document = (
+        head
+        + "  consumes:\n    - {location: ../shared-consumes.yaml, import: items-api}\n"
+        + ("  exposes:\n" + tail.split("  exposes:\n", 1)[1])
+    )
+    headers = {**AUTH, "Content-Type": "application/yaml"}
+    status, _, body = await call("POST", plane.control + "/config/validate", headers=headers, data=document)
+    assert status == 200, body
+    missing = document.replace("../shared-consumes.yaml", "../absent.yaml")
+    status, _, body = await call("POST", plane.control + "/config/validate", headers=headers, data=missing)
+    assert status == 422 and "cannot read imported consumes ../absent.yaml" in body.decode()
 
 
 async def test_validate_reports_errors_at_their_line_and_column_as_the_cli_does(plane: Plane, tmp_path: Path) -> None:

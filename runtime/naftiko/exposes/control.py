@@ -116,7 +116,7 @@ class Control:
             self._add("/status", GET=self.status)
             self._add("/config", GET=self.config)
         if _flag(management.get("validate"), False):
-            self._add("/config/validate", POST=Validation())
+            self._add("/config/validate", POST=Validation(self.capability.document.base_dir))
         if _flag(management.get("reload"), False):
             self._add("/config/reload", POST=self.reload)
         logs = control_logs.LogSettings(management.get("logs"))

@@ -10,9 +10,9 @@ alpha2 schema. Answers:
   --format json` gives them) when the document is YAML but not a valid capability;
 - 400 problem+json when the body is not YAML at all (with the parse error located);
 - 415 for another media type; 413 past the server's body limit (the server answers that).
-The document is written to a private temporary folder to be read: imports (`location:`) are
-resolved relative to that folder, so a document that imports shared consumes is reported as
-unable to read them.
+The document is checked as if it were placed beside the capability file the control port
+serves: its relative references (imported consumes, bind files, script locations) are read
+from that folder, so a document that imports shared consumes validates as it would on disk.
 """
 
 from __future__ import annotations
@@ -43,14 +43,15 @@ RUNNING_AT_ONCE = 2
 class Validation:
     """The route's handler; one per control port, holding its bound on validations running."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder  # where the document's relative references are read
         self.running = asyncio.Semaphore(RUNNING_AT_ONCE)
 
     async def __call__(self, request: Request) -> Response:
-        return await validate(request, self.running)
+        return await validate(request, self.running, self.folder)
 
 
-async def validate(request: Request, running: asyncio.Semaphore) -> Response:
+async def validate(request: Request, running: asyncio.Semaphore, folder: Path) -> Response:
     if request.content_type not in MEDIA_TYPES:
         return problem(
             415, "unsupported-media-type", "Unsupported media type", "send the capability document as application/yaml"
@@ -59,7 +60,7 @@ async def validate(request: Request, running: asyncio.Semaphore) -> Response:
         return problem(400, "not-yaml", "Bad request", "the body is empty: send a capability document")
     strict = request.query.get("strict", "").lower() in ("true", "1", "yes")
     async with running:
-        report = await asyncio.to_thread(_check, request.body, strict)
+        report = await asyncio.to_thread(_check, request.body, strict, folder)
     errors = [d.as_json() for d in report.errors]
     warnings = [d.as_json() for d in report.warnings]
     if report.valid:
@@ -70,11 +71,11 @@ async def validate(request: Request, running: asyncio.Semaphore) -> Response:
     return _invalid(422, "invalid-capability", "Invalid capability", f"{count} in the document", errors, warnings)
 
 
-def _check(body: bytes, strict: bool) -> FileReport:
-    with tempfile.TemporaryDirectory(prefix="naftiko-validate-") as folder:
-        path = Path(folder) / "capability.yaml"
+def _check(body: bytes, strict: bool, folder: Path) -> FileReport:
+    with tempfile.TemporaryDirectory(prefix="naftiko-validate-") as temporary:
+        path = Path(temporary) / "capability.yaml"
         path.write_bytes(body)
-        return check_file(path, strict)
+        return check_file(path, strict, folder)
 
 
 def _invalid(

@@ -28,6 +28,8 @@ class Document:
     source: YamlSource | None = None
     resolved: Any = None
     """The data with imported consumes spliced in: what semantics and the engine read."""
+    folder: Path | None = None
+    """Where relative imports, bind files and scripts are found, when not beside `file`."""
 
     @property
     def valid(self) -> bool:
@@ -35,13 +37,14 @@ class Document:
 
     @property
     def base_dir(self) -> Path:
-        return Path(self.file).resolve().parent
+        return self.folder if self.folder is not None else Path(self.file).resolve().parent
 
 
-def load_document(path: str | Path, *, strict: bool = False) -> Document:
+def load_document(path: str | Path, *, strict: bool = False, folder: Path | None = None) -> Document:
+    """`folder`: read relative references from there instead of beside `path`."""
     file = str(path)
     raw = Path(path).read_bytes()
-    document = Document(file)
+    document = Document(file, folder=folder)
     try:
         source = parse_yaml(raw, file)
     except YamlError as exc:
