@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import json_text
 from ..consumes.auth import AuthError, DigestAuth, OAuth2ClientCredentials
 from ..consumes.body import JsonValueBody, multipart_form
 from ..consumes.client import (
     NamespaceClient,
+    UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamTooLarge,
     UpstreamUnreachable,
@@ -30,19 +31,23 @@ from ..spec.document import Document
 from ..templates import MISSING, as_text
 from .inputs import InputField, InputRef, Literal, Source, check_inputs
 from .outputs import OutputShape
-from .plans import NOTHING, CallStep, LookupStep, MockPlan, StepsPlan, step_output
-from .progress import step_finished
+from .plans import MockPlan, StepsPlan
 from .results import (
     DryRun,
     Failed,
     InvalidInput,
+    RateLimited,
     Result,
     Success,
     TimedOut,
     Unreachable,
     UpstreamError,
+    is_media,
 )
 from .secrets import Masker
+
+if TYPE_CHECKING:
+    from ..scripting.runtime import ScriptRuntime
 
 _HEADER_BREAK = ("\r", "\n", "\x00")
 
@@ -81,17 +86,6 @@ class Target:
     def key(self) -> str:
         return f"{self.namespace}.{self.name}"
 
-    @property
-    def calls(self) -> str:
-        """What the target runs, for people: `ns.op`, `steps: a, b`, or `mock`."""
-        if self.operation is not None:
-            return self.operation.key
-        if isinstance(self.plan, StepsPlan):
-            return "steps: " + ", ".join(
-                s.target.operation.key if isinstance(s, CallStep) else f"lookup {s.index}" for s in self.plan.steps
-            )
-        return "mock"
-
 
 @dataclass
 class Exposure:
@@ -118,6 +112,7 @@ class Capability:
     clients: list[NamespaceClient]
     base_uris: dict[str, str]  # by consumed namespace, overrides applied
     dry_run: bool = False
+    scripting: ScriptRuntime | None = None  # effective scripting settings; workers start with the first script call
 
     def targets(self) -> list[Target]:
         return [*self.consumed.values(), *(t for e in self.exposures for t in e.targets)]
@@ -140,15 +135,15 @@ class Capability:
     async def close(self) -> None:
         for client in self.clients:
             await client.close()
+        if self.scripting is not None:
+            await self.scripting.close()
 
     async def invoke(self, target: Target, inputs: Mapping[str, Any]) -> Result:
         problem = check_inputs(target.inputs, target.input_names, inputs)
         if problem is not None:
             return problem
         if target.plan is not None:
-            if isinstance(target.plan, MockPlan):
-                return Success(200, target.plan.outputs.build(self._lookup(target, inputs, self._wire(target, inputs))))
-            return await self._run_steps(target, target.plan, inputs)
+            return await target.plan.run(self, target, inputs)
         try:
             request = self._build_request(target, inputs)
         except _Invalid as exc:
@@ -158,51 +153,25 @@ class Capability:
         result = await self._send(target, request)
         if not isinstance(result, Success) or target.outputs.passthrough:
             return result
-        return Success(result.status, target.outputs.apply(result.body, self._lookup(target, inputs, {})))
+        return Success(result.status, target.outputs.apply(result.body, self.lookup(target, inputs, {})))
 
-    # -- steps (semantics §6; choices documented in plans.py) ---------------------------------
+    # -- what steps ask of the capability (plans.StepHost) ------------------------------------
 
-    async def _run_steps(self, target: Target, plan: StepsPlan, inputs: Mapping[str, Any]) -> Result:
-        params: dict[str, Any] = {**inputs, **self._wire(target, inputs)}  # runtime parameters
-        context: dict[str, Any] = {}  # step name -> output
-        last: tuple[CallStep, Success] | None = None
-        described: list[dict[str, Any]] = []
-        total = len(plan.steps)
-        for done, step in enumerate(plan.steps, 1):
-            if isinstance(step, LookupStep):
-                found = step.run(context, self._lookup(target, params, {}))
-                if found is not NOTHING:
-                    context[step.name] = params[step.name] = found
-                step_finished(step.name, done, total)
-                continue
-            try:
-                request = self._build_request(step.target, params)
-            except _Invalid as exc:
-                return InvalidInput(exc.name, self.masker.text(f"step {step.name!r}: {exc}"))
-            if self.dry_run:
-                described.append({"step": step.name, **await self._describe(step.target, request)})
-                step_finished(step.name, done, total)
-                continue
-            result = await self._send(step.target, request)
-            if not isinstance(result, Success):
-                return result
-            output = step_output(result.body, step.outputs)
-            context[step.name] = params[step.name] = output
-            last = (step, result)
-            step_finished(step.name, done, total)
-        if self.dry_run:
-            return DryRun({"steps": described})
-        mapped = plan.map(context, self._lookup(target, params, {}))
-        if mapped is not None:
-            return Success(200, mapped)
-        if last is not None:
-            step, response = last
-            if target.outputs.passthrough:
-                return response
-            return Success(response.status, target.outputs.apply(response.body, self._lookup(target, params, {})))
-        if plan.mock is not None:
-            return Success(200, plan.mock.build(self._lookup(target, params, {})))
-        return Failed(f"{target.name}: the steps produced no result (no mapping resolved and no call step ran)")
+    async def send(self, target: Target, params: Mapping[str, Any]) -> Result:
+        """One call step: its request built from the runtime parameters, sent, decoded."""
+        try:
+            request = self._build_request(target, params)
+        except _Invalid as exc:
+            return InvalidInput(exc.name, self.masker.text(f"step {target.name!r}: {exc}"))
+        return await self._send(target, request)
+
+    async def describe(self, target: Target, params: Mapping[str, Any]) -> dict[str, Any] | Result:
+        """One call step in dry run: the request it would send."""
+        try:
+            request = self._build_request(target, params)
+        except _Invalid as exc:
+            return InvalidInput(exc.name, self.masker.text(f"step {target.name!r}: {exc}"))
+        return await self._describe(target, request)
 
     async def _send(self, target: Target, request: OutgoingRequest) -> Result:
         """Send one request and decode the answer (not mapped: the caller maps)."""
@@ -213,6 +182,8 @@ class Capability:
             return Unreachable(self.masker.text(str(exc)))
         except UpstreamTimeout as exc:
             return TimedOut(str(exc))
+        except UpstreamRateLimited as exc:
+            return RateLimited(str(exc), exc.retry_after)
         except (UpstreamTooLarge, AuthError) as exc:
             return Failed(self.masker.text(str(exc)))
         content_type = response.headers.get("Content-Type")
@@ -221,6 +192,8 @@ class Capability:
             return UpstreamError(
                 response.status, self.masker.data(_best_effort_body(response.body, charset)), content_type
             )
+        if is_media(content_type):
+            return Success(response.status, None, {}, response.body, content_type)
         try:
             decoded = operation.decode(response.body, charset)
         except BodyDecodeError as exc:
@@ -229,10 +202,10 @@ class Capability:
             )
         return Success(response.status, decoded, {}, response.body, content_type)
 
-    def _wire(self, target: Target, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    def wire(self, target: Target, inputs: Mapping[str, Any]) -> dict[str, Any]:
         wired: dict[str, Any] = {}
         if target.wiring:
-            lookup = self._lookup(target, inputs, {})
+            lookup = self.lookup(target, inputs, {})
             for name, source in target.wiring.items():
                 value = _resolve(source, inputs, lookup)
                 if value is not MISSING:
@@ -241,7 +214,7 @@ class Capability:
 
     # -- request building -------------------------------------------------------------------
 
-    def _lookup(self, target: Target, inputs: Mapping[str, Any], wired: Mapping[str, Any]):
+    def lookup(self, target: Target, inputs: Mapping[str, Any], wired: Mapping[str, Any]):
         binds = self.binds
         namespaces = (target.namespace,)
 
@@ -270,12 +243,12 @@ class Capability:
     def _build_request(self, target: Target, inputs: Mapping[str, Any]) -> OutgoingRequest:
         operation = target.operation
         wired: dict[str, Any] = {}
-        base_lookup = self._lookup(target, inputs, {})
+        base_lookup = self.lookup(target, inputs, {})
         for name, source in target.wiring.items():
             value = _resolve(source, inputs, base_lookup)
             if value is not MISSING:
                 wired[name] = value
-        lookup = self._lookup(target, inputs, wired)
+        lookup = self.lookup(target, inputs, wired)
 
         def value_of(parameter: ConsumedParameter) -> Any:
             if parameter.name in wired:

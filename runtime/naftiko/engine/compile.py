@@ -28,6 +28,8 @@ from ..consumes.tls import UpstreamTls, UpstreamTlsError, cert_file_of, client_c
 from ..consumes.transport import UpstreamTransport
 from ..exposes.server_auth import ServerAuth, ServerAuthConfigError, build_server_auth
 from ..observability import client_tracing
+from ..scripting.runtime import ScriptRuntime
+from ..scripting.settings import effective_settings, scripting_spec
 from ..spec.diagnostics import CapabilityError, Diagnostic, JsonPath
 from ..spec.document import Document
 from ..spec.semantics import path_parameters
@@ -37,16 +39,10 @@ from .inputs import InputField, InputRef, Source, compile_source, place_on_route
 from .jsonpath import JsonPath as JsonPathExpression
 from .jsonpath import JsonPathError
 from .outputs import OutputShape, compile_outputs
-from .plans import (
-    CallStep,
-    ConsumedOutput,
-    LookupStep,
-    MockPlan,
-    StepMapping,
-    StepsPlan,
-    compile_mock,
-)
+from .plans import MockPlan, Step, StepMapping, StepsPlan, compile_mock
 from .secrets import SECRET_NAME, Masker
+from .steps import CallStep, ConsumedOutput, LookupStep
+from .steps_compile import script_step
 
 
 @dataclass
@@ -82,7 +78,9 @@ class _Compiler:
         self.homonyms: dict[str, list[Target]] = {}  # `ns.name` → every consumed operation of that name
         self.tie_ranks: dict[tuple[Any, ...], int] = {}  # how many entries took a tied homonym (`_called`)
         self.functions: dict[str, tuple[Mapping[str, Any], str]] = {}
-        self.resolver = BindResolver(document.base_dir, options.environ if options.environ is not None else os.environ)
+        environ = options.environ if options.environ is not None else os.environ
+        self.resolver = BindResolver(document.base_dir, environ)
+        self.scripting = ScriptRuntime(effective_settings(scripting_spec(self.data), environ))
 
     def problem(self, message: str, at: JsonPath) -> None:
         assert self.document.source is not None
@@ -134,6 +132,7 @@ class _Compiler:
             clients=clients,
             base_uris=base_uris,
             dry_run=self.options.dry_run,
+            scripting=self.scripting,
         )
 
     # -- binds --------------------------------------------------------------------------------
@@ -409,7 +408,7 @@ class _Compiler:
     def _steps(
         self, view: Mapping[str, Any], namespaces: tuple[str, ...], consumed: Mapping[str, Target], at: JsonPath
     ) -> StepsPlan:
-        steps: list[CallStep | LookupStep] = []
+        steps: list[Step] = []
         for index, step in enumerate(view.get("steps") or []):
             if not isinstance(step, dict):
                 continue
@@ -447,9 +446,16 @@ class _Compiler:
                         fields,
                     )
                 )
+            elif kind == "script":
+                wiring = {str(k): compile_source(v, namespaces) for k, v in (step.get("with") or {}).items()}
+                with_target = Target("step", namespaces[-1], name, None, (), wiring, OutputShape(()))
+                found = script_step(self, step, with_target, step_at)
+                if found is not None:
+                    steps.append(found)
             else:
                 self.problem(
-                    f"step {name!r}: steps of type {kind!r} are not supported (call and lookup are)", (*step_at, "type")
+                    f"step {name!r}: steps of type {kind!r} are not supported (call, lookup and script are)",
+                    (*step_at, "type"),
                 )
         mappings = tuple(
             StepMapping(tuple(str(m["targetName"]).split(".")), _path_or_template(m.get("value", "")))

@@ -5,8 +5,10 @@ what `Capability.invoke` runs, compiled once at load like everything else:
 
 - `MockPlan`: no upstream; the outputs' `value`s (constants, or templates over the inputs and
   binds) build the answer (semantics §4.4).
-- `StepsPlan`: `call` and `lookup` steps run in order, then `mappings` build the answer
-  (semantics §6.1–6.4).
+- `StepsPlan`: steps run in order, then `mappings` build the answer (semantics §6.1–6.4,
+  §6.6). Each step kind is a class that runs itself against a `StepHost` (the `Capability`,
+  which sends and describes consumed calls): `call` and `lookup` in steps.py, `script` in
+  steps_script.py. The plan never imports the capability, so there is no import circle.
 
 Choices that differ from the reference engine (semantics §12), and why:
 
@@ -26,20 +28,23 @@ Choices that differ from the reference engine (semantics §12), and why:
   so indexes and wildcards work too; a value that is not a path is a template over the inputs
   and step outputs (the documentation's `"{{…}}"` form, which the reference ignores).
 - Step outputs of any response format are stored (the reference stores JSON bodies only).
-- Dry run: each call step is described, not sent; steps that depend on earlier answers see
-  none, and the result lists every request that would be sent.
+- Dry run: each call step is described, not sent, and the description is that step's output
+  (later steps, scripts included, run on it); the result lists every request that would be
+  sent and every script result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..templates import MISSING, Template
 from .jsonpath import JsonPath
+from .progress import step_finished
+from .results import DryRun, Failed, Result, Success
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: the capability imports this module, never the reverse at run time
     from .capability import Target
 
 Lookup = Callable[[str], Any]
@@ -170,68 +175,47 @@ def compile_mock(specs: Any) -> MockOutputs | None:
 class MockPlan:
     outputs: MockOutputs
 
+    async def run(self, host: StepHost, target: Target, inputs: Mapping[str, Any]) -> Result:
+        return Success(200, self.outputs.build(host.lookup(target, inputs, host.wire(target, inputs))))
+
 
 # -- steps --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ConsumedOutput:
-    """A consumed operation's named output parameter (`{name, value: $.path}`), used by steps."""
+class StepHost(Protocol):
+    """What steps need from the capability: its lookups, and sending or describing a consumed call."""
 
+    dry_run: bool
+
+    def lookup(self, target: Target, inputs: Mapping[str, Any], wired: Mapping[str, Any]) -> Lookup: ...
+
+    def wire(self, target: Target, inputs: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def send(self, target: Target, params: Mapping[str, Any]) -> Result: ...
+
+    async def describe(self, target: Target, params: Mapping[str, Any]) -> dict[str, Any] | Result: ...
+
+
+@dataclass(slots=True)
+class StepState:
+    """One call's progress through its steps."""
+
+    target: Target  # the exposed target whose steps run
+    params: dict[str, Any]  # runtime parameters: inputs, `with`, and each step's output by name
+    context: dict[str, Any] = field(default_factory=dict)  # step name → output (mappings, lookups)
+    last: Success | None = None  # the last call step's answer (the fallback when no mapping resolves)
+    described: list[dict[str, Any]] = field(default_factory=list)  # dry run: what each step did
+
+    def store(self, name: str, output: Any) -> None:
+        self.context[name] = self.params[name] = output
+
+
+class Step(Protocol):
     name: str
-    path: JsonPath
 
-
-def step_output(raw: Any, outputs: tuple[ConsumedOutput, ...]) -> Any:
-    """Semantics §6.2 step 5: raw JSON, each array element augmented, or `{name: extracted}`."""
-    if not outputs:
-        return raw
-    if isinstance(raw, list):
-        augmented = []
-        for element in raw:
-            element = dict(element) if isinstance(element, dict) else {}
-            for output in outputs:
-                element[output.name] = output.path.select(element)
-            augmented.append(element)
-        return augmented
-    extracted = {output.name: output.path.select(raw) for output in outputs}
-    return extracted if any(v is not None for v in extracted.values()) else raw
-
-
-@dataclass(frozen=True, slots=True)
-class CallStep:
-    name: str
-    target: Target  # kind "step": the consumed operation and the step's `with`
-    outputs: tuple[ConsumedOutput, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LookupStep:
-    name: str
-    index: str
-    match: str
-    value: JsonPath | Template
-    fields: tuple[str, ...]
-
-    def run(self, context: Mapping[str, Any], lookup: Lookup) -> Any:
-        """The listed fields of the matching entry (one per value when the value is an array),
-        or NOTHING when nothing matches."""
-        data = context.get(self.index)
-        wanted = evaluate(self.value, context, lookup)
-        if isinstance(wanted, list):
-            found = [m for w in wanted if (m := self._one(data, w)) is not NOTHING]
-            return found if found else NOTHING
-        if wanted is None:
-            return NOTHING
-        return self._one(data, wanted)
-
-    def _one(self, data: Any, wanted: Any) -> Any:
-        text = _text(wanted)
-        candidates = data if isinstance(data, list) else [data]
-        for entry in candidates:
-            if isinstance(entry, dict) and self.match in entry and _text(entry[self.match]) == text:
-                return {field: entry.get(field) for field in self.fields}
-        return NOTHING
+    async def run(self, host: StepHost, state: StepState) -> Result | None:
+        """Run once: store the output in `state` and answer None to go on, or a Result that ends the call."""
+        ...
 
 
 def evaluate(value: JsonPath | Template, context: Mapping[str, Any], lookup: Lookup) -> Any:
@@ -243,12 +227,6 @@ def evaluate(value: JsonPath | Template, context: Mapping[str, Any], lookup: Loo
     return None if result is MISSING else result
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
-
-
 @dataclass(frozen=True, slots=True)
 class StepMapping:
     target: tuple[str, ...]  # `route.from` nests
@@ -257,9 +235,31 @@ class StepMapping:
 
 @dataclass(frozen=True, slots=True)
 class StepsPlan:
-    steps: tuple[CallStep | LookupStep, ...]
+    steps: tuple[Step, ...]
     mappings: tuple[StepMapping, ...]
     mock: MockOutputs | None = None  # answer when no mapping resolves and no call step ran
+
+    async def run(self, host: StepHost, target: Target, inputs: Mapping[str, Any]) -> Result:
+        state = StepState(target, {**inputs, **host.wire(target, inputs)})
+        total = len(self.steps)
+        for done, step in enumerate(self.steps, 1):
+            stopped = await step.run(host, state)
+            if stopped is not None:
+                return stopped
+            step_finished(step.name, done, total)
+        if host.dry_run:
+            return DryRun({"steps": state.described})
+        lookup = host.lookup(target, state.params, {})
+        mapped = self.map(state.context, lookup)
+        if mapped is not None:
+            return Success(200, mapped)
+        if state.last is not None:
+            if target.outputs.passthrough:
+                return state.last
+            return Success(state.last.status, target.outputs.apply(state.last.body, lookup))
+        if self.mock is not None:
+            return Success(200, self.mock.build(lookup))
+        return Failed(f"{target.name}: the steps produced no result (no mapping resolved and no call step ran)")
 
     def map(self, context: Mapping[str, Any], lookup: Lookup) -> dict[str, Any] | None:
         """The mappings object, or None when no mapping resolved."""

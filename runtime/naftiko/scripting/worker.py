@@ -1,0 +1,103 @@
+"""The worker process of one script language: `python -I -m naftiko.scripting.worker LANGUAGE`.
+
+Started by pool.py with an empty environment. Protocol, one JSON object per line:
+1. the parent sends `{"programs": {key: [[file name, text], ...]}, "timeout_ms": n,
+   "statement_limit": n}`; the worker compiles them, lowers its limits, and answers
+   `{"ready": true}` (or `{"error": …}`);
+2. then for each call the parent sends `{"key": …, "context": …}` and the worker answers
+   `{"ok": result}` or `{"error": message, "kind": timeout|memory|statements|result|error}`.
+
+Limits, set once everything the worker needs is loaded: the data segment may grow by
+DATA_BUDGET bytes (Python raises MemoryError; V8 array buffers fail, a V8 heap past its own
+limit ends the process and the parent starts another), no file may be written (RLIMIT_FSIZE
+0), few descriptors, no core dumps, and for Python no new processes or threads.
+
+`check-javascript` mode reads one `{"files": …}` line and answers `{"errors": […]}`: V8's
+syntax check at load, in a process of its own so the server never loads V8.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from typing import Any
+
+DATA_BUDGET = {"javascript": 160 << 20, "python": 128 << 20}
+
+
+def _data_in_use() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _limit(language: str) -> None:
+    data = _data_in_use() + DATA_BUDGET[language]
+    resource.setrlimit(resource.RLIMIT_DATA, (data, data))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
+    if language == "python":
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+
+
+def _reply(data: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(json.dumps(data).encode() + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def _serve_javascript(setup: dict[str, Any]) -> None:
+    from .js_sandbox import Isolate
+
+    isolate = Isolate(setup["programs"], setup["timeout_ms"])
+    if isolate.errors:
+        _reply({"error": "; ".join(isolate.errors)})
+        return
+    _limit("javascript")
+    _reply({"ready": True})
+    out = sys.stdout.buffer
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        reply = isolate.run(request["key"], json.dumps(request["context"]))
+        out.write(reply)
+        out.flush()
+        if reply.startswith(b'{"error":"ran out of memory"'):
+            return  # a fresh isolate, in a fresh process, for the next call
+
+
+def _serve_python(setup: dict[str, Any]) -> None:
+    from .py_sandbox import Sandbox, dumps_result
+
+    sandbox = Sandbox(setup["programs"], setup["statement_limit"], setup["timeout_ms"])
+    if sandbox.errors:
+        _reply({"error": "; ".join(sandbox.errors)})
+        return
+    _limit("python")
+    _reply({"ready": True})
+    out = sys.stdout.buffer
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        out.write(dumps_result(sandbox.run(request["key"], request["context"])))
+        out.flush()
+
+
+def main() -> None:
+    os.environ.clear()
+    language = sys.argv[1]
+    setup = json.loads(sys.stdin.buffer.readline() or b"{}")
+    if language == "check-javascript":
+        from .js_sandbox import syntax_errors
+
+        _reply({"errors": syntax_errors(setup.get("files", []))})
+    elif language == "javascript":
+        _serve_javascript(setup)
+    elif language == "python":
+        _serve_python(setup)
+
+
+if __name__ == "__main__":
+    main()
