@@ -61,6 +61,11 @@ class DryRun:
 Result = Success | UpstreamError | Unreachable | TimedOut | InvalidInput | Failed | DryRun
 
 
+def is_media(content_type: str | None) -> bool:
+    """An image or audio answer: passed on as bytes (MCP image/audio content, REST as is), never decoded."""
+    return content_type is not None and content_type.lstrip().lower().startswith(("image/", "audio/"))
+
+
 def result_as_json(result: Result) -> dict[str, Any]:
     """One JSON shape for every outcome (used by `naftiko call`)."""
     match result:
