@@ -16,7 +16,7 @@ from struct import Struct
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 _FIXED64 = Struct("<Q").pack
 _FIXED32 = Struct("<I").pack
@@ -24,6 +24,10 @@ _DOUBLE = Struct("<d").pack
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags
 _SMALL = [bytes([n]) for n in range(128)]
 _PAIR_CACHE_SIZE = 4096
+_KINDS = {kind: b"\x30" + bytes([kind.value + 1]) for kind in SpanKind}  # INTERNAL=0 is SPAN_KIND_INTERNAL=1…
+_STATUS = {code.value: b"\x7a\x02\x18" + bytes([code.value]) if code.value else b"\x7a\x00" for code in StatusCode}
+_LOCAL_FLAGS = b"\x85\x01" + _FIXED32(_HAS_IS_REMOTE)  # field 16, fixed32
+_REMOTE_FLAGS = b"\x85\x01" + _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE)
 
 
 def _varint(value: int) -> bytes:
@@ -125,6 +129,7 @@ class SpanEncoder:
 
     def __init__(self) -> None:
         self._pairs = _Pairs()
+        self._names: dict[str, bytes] = {}
         self._resources: dict[int, tuple[Any, bytes]] = {}  # id → (the resource, its field 1)
         self._scopes: dict[int, tuple[Any, bytes]] = {}
 
@@ -152,47 +157,72 @@ class SpanEncoder:
     def span(self, span: ReadableSpan) -> bytes:
         context = span.context
         parent = span.parent
-        parts = [b"\x0a\x10", context.trace_id.to_bytes(16, "big"), b"\x12\x08", context.span_id.to_bytes(8, "big")]
-        state = _trace_state(context)
-        if state:
-            parts.append(_text(b"\x1a", state))
+        out = bytearray(b"\x0a\x10")
+        out += context.trace_id.to_bytes(16, "big")
+        out += b"\x12\x08"
+        out += context.span_id.to_bytes(8, "big")
+        if context.trace_state:
+            out += _text(b"\x1a", _trace_state(context))
         if parent is not None:
-            parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
-        parts += (
-            _text(b"\x2a", span.name),
-            b"\x30",
-            _SMALL[span.kind.value + 1],  # SpanKind INTERNAL=0 … is SPAN_KIND_INTERNAL=1 …
-            b"\x39",
-            _FIXED64(span.start_time or 0),
-            b"\x41",
-            _FIXED64(span.end_time or 0),
-            self._pairs.encode(b"\x4a", span.attributes),
-        )
+            out += b"\x22\x08"
+            out += parent.span_id.to_bytes(8, "big")
+        out += self._name(span.name)
+        out += _KINDS[span.kind]
+        out += b"\x39"
+        out += _FIXED64(span.start_time or 0)
+        out += b"\x41"
+        out += _FIXED64(span.end_time or 0)
+        out += self._pairs.encode(b"\x4a", span.attributes)
         if span.dropped_attributes:
-            parts.append(b"\x50" + _varint(span.dropped_attributes))
+            out += b"\x50" + _varint(span.dropped_attributes)
+        if span.events:
+            out += self._events(span)
+        if span.links:
+            out += self._links(span)
+        status = span.status
+        if status.description:
+            status_body = _text(b"\x12", status.description)
+            if status.status_code.value:
+                status_body += b"\x18" + _SMALL[status.status_code.value]
+            out += _field(b"\x7a", status_body)
+        else:
+            out += _STATUS[status.status_code.value]
+        out += _REMOTE_FLAGS if parent is not None and parent.is_remote else _LOCAL_FLAGS
+        return bytes(out)
+
+    def _name(self, name: str) -> bytes:
+        encoded = self._names.get(name)
+        if encoded is None:
+            encoded = _text(b"\x2a", name)
+            if len(self._names) >= _PAIR_CACHE_SIZE:
+                self._names.clear()
+            self._names[name] = encoded
+        return encoded
+
+    def _events(self, span: ReadableSpan) -> bytes:
+        out = b""
         for event in span.events:
-            body = _FIXED64(event.timestamp or 0)
-            body = b"\x09" + body + _text(b"\x12", event.name) + self._pairs.encode(b"\x1a", event.attributes)
+            body = b"\x09" + _FIXED64(event.timestamp or 0)
+            body += _text(b"\x12", event.name) + self._pairs.encode(b"\x1a", event.attributes)
             if event.dropped_attributes:
                 body += b"\x20" + _varint(event.dropped_attributes)
-            parts.append(_field(b"\x5a", body))
+            out += _field(b"\x5a", body)
         if span.dropped_events:
-            parts.append(b"\x60" + _varint(span.dropped_events))
+            out += b"\x60" + _varint(span.dropped_events)
+        return out
+
+    def _links(self, span: ReadableSpan) -> bytes:
+        out = b""
         for link in span.links:
             linked = link.context
             body = b"\x0a\x10" + linked.trace_id.to_bytes(16, "big") + b"\x12\x08" + linked.span_id.to_bytes(8, "big")
             body += self._pairs.encode(b"\x22", link.attributes)
             if link.dropped_attributes:
                 body += b"\x28" + _varint(link.dropped_attributes)
-            parts.append(_field(b"\x6a", body + b"\x35" + _FIXED32(_flags(linked))))
+            out += _field(b"\x6a", body + b"\x35" + _FIXED32(_flags(linked)))
         if span.dropped_links:
-            parts.append(b"\x70" + _varint(span.dropped_links))
-        status = span.status
-        status_body = _text(b"\x12", status.description) if status.description else b""
-        if status.status_code.value:
-            status_body += b"\x18" + _SMALL[status.status_code.value]
-        parts += (_field(b"\x7a", status_body), b"\x85\x01", _FIXED32(_flags(parent)))
-        return b"".join(parts)
+            out += b"\x70" + _varint(span.dropped_links)
+        return out
 
     def _resource(self, resource: Any) -> bytes:
         known = self._resources.get(id(resource))
