@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .access_log import AccessLog, new_request_id
+from .auth.metadata_layer import resource_servers, with_resource_metadata
 from .config import ServeSettings
 from .engine.capability import Capability, Exposure
 from .exposes.control import Control, ControlPlane, Servers, ServerView
@@ -191,9 +192,11 @@ class PortServer:
     def _layers(self, policy: OriginPolicy) -> Responder:
         """The request path, innermost first; a layer is installed only when switched on
         (STYLE.md d): the router, the Host/Origin checks, CORS for `--allow-origin`, tracing when
-        a capability served here turns it on (observability/trace_config.py)."""
+        a capability served here turns it on (observability/trace_config.py). Ports with an oauth2
+        exposure also serve its RFC 9728 metadata document (auth/metadata_layer.py)."""
         browser = self.kind == "rest"
-        app = checked(policy, self._route, browser)
+        app = with_resource_metadata(resource_servers(e.auth for _, e in self.entries), self._route)
+        app = checked(policy, app, browser)
         if browser and policy.allow_origins:
             app = with_cors(policy, app)
         tracing = server_tracing(self.entries) if self.kind in ("rest", "mcp") else None

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
+from ..auth import every, guard
 from ..engine.capability import Capability, Exposure
 from ..http import Answer, Request, Response, json_response
 from ..observability.trace_config import (
@@ -138,7 +139,7 @@ class Control:
             )
             self._add("/traces", GET=traces.summaries)
             self._add("/traces/{traceId}", GET=traces.one)
-        self.auths = [e.auth for _, e in entries if e.auth is not None]
+        self.guarded = guard(every([e.auth for _, e in entries]), self.dispatch)  # naftiko/auth/guard.py
 
     def _add(self, route: str, **methods: Callable[[Request], Answer]) -> None:
         self.routes[route] = methods
@@ -155,10 +156,9 @@ class Control:
 
     def handle(self, request: Request) -> Answer:
         route = request.route or self.route_of(request.path)
-        if route not in OPEN_ROUTES:
-            for auth in self.auths:
-                if not auth.allows(request):
-                    return auth.challenge()
+        return self.dispatch(request, route) if route in OPEN_ROUTES else self.guarded(request, route)
+
+    def dispatch(self, request: Request, route: str) -> Answer:
         methods = self.routes.get(route)
         if methods is None:
             return problem(404, "not-found", "Not found", "no route matches this path")

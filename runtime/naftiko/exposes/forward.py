@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
+from ..auth import guard
 from ..consumes.auth import AuthError
 from ..consumes.client import (
     NamespaceClient,
@@ -155,14 +156,12 @@ class ForwardHandler:
         self.client: NamespaceClient = next(c for c in capability.clients if c.namespace == route.target_namespace)
         self.base = capability.base_uris[route.target_namespace]
         self.headers, self.query = _consume_level_values(capability, route.target_namespace)
+        self.handle = guard(route.exposure.auth, self.answer)  # the caller check (naftiko/auth/guard.py)
 
-    async def handle(self, request: Request, params: Mapping[str, str]) -> Response:
+    async def answer(self, request: Request, params: Mapping[str, str]) -> Response:
         """`params[variable]` is the captured tail as sent (still percent-encoded)."""
         from .rest import respond  # rest imports this module
 
-        auth = self.route.exposure.auth
-        if auth is not None and not auth.allows(request):
-            return auth.challenge()
         try:
             url = join_url(self.base, encode_tail(params[self.route.variable].split("/")))
         except PathRefused as exc:

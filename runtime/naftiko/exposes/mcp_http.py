@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import json_text
+from ..auth import CallerAuth, guard
 from ..http import Answer, Handler, Request, Responder, Response
 from .mcp import (
     HANDSHAKE_VERSIONS,
@@ -32,7 +33,6 @@ from .mcp_jsonrpc import (
     encode,
     error_response,
 )
-from .server_auth import ServerAuth
 
 SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
@@ -50,23 +50,22 @@ _MODERN_STATUS = {
 }
 
 
-def mcp_routes(server: McpServer, auth: ServerAuth | None, allowed_origins: Sequence[str] = ()) -> dict[str, Responder]:
+def mcp_routes(server: McpServer, auth: CallerAuth | None, allowed_origins: Sequence[str] = ()) -> dict[str, Responder]:
     """The handlers of `/mcp` by method; `allowed_origins` adds to the loopback origins always allowed.
     The server has read the body whole and answered 413 past its limit before these run."""
     allowed = frozenset(o.rstrip("/").lower() for o in allowed_origins)
 
     def guarded(handler: Handler) -> Responder:
         """The handler behind the Origin and auth checks (a plain function: no extra coroutine per request)."""
+        checked = guard(auth, handler)  # the caller check (naftiko/auth/guard.py)
 
-        def guard(request: Request) -> Answer:
+        def origin_guard(request: Request) -> Answer:
             origin = request.headers.get("Origin")
             if origin is not None and not _LOCAL_ORIGIN.fullmatch(origin) and origin.rstrip("/").lower() not in allowed:
                 return _reply(error_response(None, INVALID_REQUEST, "Forbidden: origin not allowed"), status=403)
-            if auth is not None and not auth.allows(request):
-                return auth.challenge()
-            return handler(request)
+            return checked(request)
 
-        return guard
+        return origin_guard
 
     async def post(request: Request) -> Response:
         if request.content_type != "application/json":

@@ -118,6 +118,8 @@ def _once_each(operation: dict[str, Any], path: str) -> str:
 
 def _security_scheme(auth: ServerAuth) -> dict[str, Any]:
     """How callers authenticate to the exposure (the credential itself never appears)."""
+    if auth.scheme == "oauth2":
+        return auth.openapi_scheme()
     if auth.scheme == "bearer":
         return {"type": "http", "scheme": "bearer"}
     if auth.scheme == "basic":

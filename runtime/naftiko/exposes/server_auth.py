@@ -1,8 +1,9 @@
-"""Authentication of callers on an exposure (REST, MCP over HTTP): bearer, apikey, basic.
+"""Authentication of callers on an exposure (REST, MCP over HTTP, skill, control): bearer,
+apikey, basic, and oauth2 (an OAuth 2.1 resource server, naftiko/auth/).
 
 Credentials are resolved once at load; every check is constant-time. A refused request gets
 401 with a `WWW-Authenticate` challenge and an RFC 9457 problem body that never echoes what
-the caller sent.
+the caller sent. Adapters do not call these checks themselves: `naftiko.auth.guard` does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..auth import CallerAuth, ResourceServer
+from ..auth.oauth_settings import OAuthConfigError, read_oauth
 from ..http import Request, Response
 from .problems import problem
 
@@ -54,6 +57,10 @@ class ServerAuth:
         presented = self.presented(request)
         return presented is not None and hmac.compare_digest(presented, self.expected)
 
+    def check(self, request: Request) -> Response | None:
+        """The challenge, or None when the caller presented the credential (no I/O: answered at once)."""
+        return None if self.allows(request) else self.challenge()
+
     def challenge(self) -> Response:
         if self.scheme == "basic":
             www = 'Basic realm="naftiko", charset="UTF-8"'
@@ -66,10 +73,15 @@ class ServerAuth:
         return response
 
 
-def build_server_auth(spec: Mapping[str, Any] | None, resolve: Callable[[str], str]) -> ServerAuth | None:
+def build_server_auth(spec: Mapping[str, Any] | None, resolve: Callable[[str], str]) -> CallerAuth | None:
     if spec is None:
         return None
     kind = str(spec.get("type", "")).lower()
+    if kind == "oauth2":
+        try:
+            return ResourceServer(read_oauth(spec, resolve))
+        except OAuthConfigError as exc:
+            raise ServerAuthConfigError(str(exc)) from None
     if kind == "bearer":
         return ServerAuth("bearer", _required(spec, "token", resolve).encode())
     if kind == "apikey":
@@ -84,7 +96,9 @@ def build_server_auth(spec: Mapping[str, Any] | None, resolve: Callable[[str], s
     if kind == "basic":
         user = _required(spec, "username", resolve)
         return ServerAuth("basic", f"{user}:{_required(spec, 'password', resolve)}".encode())
-    raise ServerAuthConfigError(f"authentication.type {kind!r} is not supported on an exposure (bearer, apikey, basic)")
+    raise ServerAuthConfigError(
+        f"authentication.type {kind!r} is not supported on an exposure (bearer, apikey, basic, oauth2)"
+    )
 
 
 def _required(spec: Mapping[str, Any], field: str, resolve: Callable[[str], str]) -> str:

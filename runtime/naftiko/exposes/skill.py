@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from ..auth import every, guard
 from ..engine.capability import Capability, Exposure
 from ..http import Request, Response, json_response
 from .problems import problem
@@ -96,7 +97,7 @@ class SkillCatalog:
                         f"skill {name!r} is declared by both {self.skills[name][0].file} and {capability.file}"
                     )
                 self.skills[name] = (capability, exposure, skill)
-        self.auths = [e.auth for _, e in entries if e.auth is not None]
+        self.handle = guard(every([e.auth for _, e in entries]), self.answer)  # naftiko/auth/guard.py
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -166,10 +167,7 @@ class SkillCatalog:
             return "(unmatched)"
         return "/".join(("", "skills", "{name}", *rest))
 
-    async def handle(self, request: Request) -> Response:
-        for auth in self.auths:
-            if not auth.allows(request):
-                return auth.challenge()
+    async def answer(self, request: Request) -> Response:
         parts = [unquote(p) for p in request.raw_path.split("?", 1)[0].strip("/").split("/")]
         if not parts or parts[0] != "skills":
             return _not_found("no route matches this path")
