@@ -1,9 +1,10 @@
 """The request log: one JSON line per request on stderr, written at most every 50 ms.
 
 Request ids are a per-process random prefix plus a counter: unique, and no system call per
-request. Lines are gathered and written together (a write per request cost 5 % of a call's
-CPU); a line waits at most FLUSH_INTERVAL, or less when MAX_PENDING lines wait, and stopping
-a server writes what is left.
+request. Every line carries the `pid` of the process that answered, read once per server:
+with `--workers N` it tells the workers apart. Lines are gathered and written together (a
+write per request cost 5 % of a call's CPU); a line waits at most FLUSH_INTERVAL, or less when
+MAX_PENDING lines wait, and stopping a server writes what is left.
 
 The lines belong to the logger `naftiko.access` (a child of `naftiko`): they are written only
 while it has INFO enabled, which is asked once per batch, not per line (`Logger.isEnabledFor`
@@ -17,6 +18,7 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import re
 import secrets
 import sys
@@ -48,6 +50,7 @@ class AccessLog:
         self._routes: dict[str, str] = {}  # route → its JSON string
         self._timer: asyncio.TimerHandle | None = None
         self._logger = logging.getLogger(ACCESS)
+        self._pid = os.getpid()
 
     def record(
         self,
@@ -74,7 +77,7 @@ class AccessLog:
         end = "}" if trace is None else f',"traceId":"{trace[0]}","spanId":"{trace[1]}"}}'
         line = (
             f'{{"method":"{method}","route":{encoded_route},"status":{status},"upstreamStatus":{upstream},'
-            f'"latencyMs":{seconds * 1000:.3f},"requestId":{_json_string(request_id)},"client":{_json_string(client)}{end}'
+            f'"latencyMs":{seconds * 1000:.3f},"requestId":{_json_string(request_id)},"client":{_json_string(client)},"pid":{self._pid}{end}'
         )
         self.pending.append(line)
         if HUB.subscribers:

@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--env-file", metavar="FILE", help="read variables from a .env file before resolving binds")
     run.add_argument("--watch", action="store_true", help="reload files when they change (always on for folders)")
     run.add_argument(
+        "--workers", metavar="N", help='serving processes sharing the ports (default 1; see README "Deploy")'
+    )
+    run.add_argument(
         "--stdio", action="store_true", help="serve the MCP exposure over stdin/stdout (logs go to stderr)"
     )
     run.add_argument(

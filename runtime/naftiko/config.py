@@ -22,6 +22,7 @@ from .engine.compile import CompileOptions
 from .http.limits import ServerLimits
 
 T = TypeVar("T")
+MAX_WORKERS = 64
 
 
 class UsageError(Exception):
@@ -38,6 +39,7 @@ class ServeSettings:
     allow_origins: tuple[str, ...] = ()  # browser origins allowed to call (CORS), beyond the request's own
     forwarded_allow_ips: tuple[str, ...] = ()  # peers whose X-Forwarded-* headers are believed; "*" any
     public_urls: Mapping[str, str] = field(default_factory=dict)  # exposure namespace → URL clients use
+    reuse_port: bool = False  # SO_REUSEPORT: set in the workers of `--workers N`, which share each port
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class RunConfig:
     ports: Mapping[str, int] = field(default_factory=dict)  # exposure namespace (or "control") → port
     stdio: bool = False
     watch: bool = False
+    workers: int = 1  # serving processes (`--workers N`, supervisors/); 1 serves in this process
 
     def check_names(self, consumed: Iterable[str], exposed: Iterable[str]) -> None:
         """Every namespace a flag names exists in the loaded capabilities (else UsageError naming both).
@@ -253,6 +256,7 @@ def run_config(args: argparse.Namespace, environ: Mapping[str, str] | None = Non
         ports={ns: _port(value) for ns, value in parse_pairs(args.port, "--port").items()},
         stdio=args.stdio,
         watch=args.watch,
+        workers=_workers(args.workers, args.stdio),
     )
 
 
@@ -302,6 +306,16 @@ def _seconds(flag: str, text: str) -> float:
 def _count(flag: str, text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise UsageError(f"{flag} needs a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _workers(text: str | None, stdio: bool) -> int:
+    if text is None:
+        return 1
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise UsageError(f"--workers needs a whole number between 1 and {MAX_WORKERS}, got {text!r}")
+    if stdio:
+        raise UsageError("--workers cannot go with --stdio, which serves one client on stdin/stdout in one process")
     return int(text)
 
 

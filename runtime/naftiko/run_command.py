@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import RunConfig, ServeSettings, UsageError
 from .consumes.proxy import ProxyConfigError
@@ -20,6 +20,9 @@ from .spec.diagnostics import CapabilityError
 from .spec.document import load_document
 from .validation import UnreadablePath, discover
 from .watch import Reloader
+
+if TYPE_CHECKING:
+    from .supervisors.member import Member
 
 log = logging.getLogger("naftiko")
 DEFAULT_CAPABILITY = Path(__file__).parent / "defaults" / "track-customers.yaml"
@@ -45,7 +48,9 @@ def load_capabilities(paths: Sequence[str], options: CompileOptions) -> dict[Pat
     return capabilities
 
 
-def run(config: RunConfig) -> int:
+def run(config: RunConfig, member: Member | None = None) -> int:
+    """Serve `config` in this process, or with `--workers N` start the supervisor of N workers
+    (supervisors/); a worker runs this too, as `member` of the fleet."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     paths = list(config.paths)
     try:
@@ -61,6 +66,8 @@ def run(config: RunConfig) -> int:
             (e.namespace or e.kind for capability in capabilities for e in capability.exposures),
         )
         if config.stdio or _stdio_only(capabilities):
+            if config.workers > 1:
+                raise UsageError("--workers: the capabilities serve MCP over stdio only, which one process does")
             return _run_loop(_serve_stdio(capabilities))
 
         def planner(current: Sequence[Capability]) -> list[PortPlan]:
@@ -86,7 +93,11 @@ def run(config: RunConfig) -> int:
     def reloader(runtime: Runtime) -> Reloader:  # also the control port's POST /config/reload
         return Reloader(paths, config.compile, runtime, planner, loaded)
 
-    return _run_loop(_serve(plans, config.serve, reloader, watching))
+    if config.workers > 1 and member is None:
+        from .supervisors import Supervisor
+
+        return Supervisor(config, plans).run()
+    return _run_loop(_serve(plans, config.serve, reloader, watching, member))
 
 
 def _run_loop(main: Coroutine[Any, Any, int]) -> int:
@@ -123,10 +134,16 @@ def _mcp_route_factory(allowed_origins: Sequence[str] = ()):
 
 
 async def _serve(
-    plans: list[PortPlan], settings: ServeSettings, reloader: Callable[[Runtime], Reloader], watch: bool
+    plans: list[PortPlan],
+    settings: ServeSettings,
+    reloader: Callable[[Runtime], Reloader],
+    watch: bool,
+    member: Member | None = None,
 ) -> int:
     try:
         runtime = Runtime(_mcp_route_factory(settings.allow_origins), settings)
+        if member is not None:
+            member.join(runtime.plane)
         urls = await runtime.start(plans)
     except (OSError, ValueError, PlanError) as exc:
         print(f"naftiko run: cannot start: {exc}", file=sys.stderr)
@@ -140,6 +157,8 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    if member is not None:
+        member.serving(runtime.plane, watcher.reload_all, stop.set)
     await stop.wait()
     log.info("stopping: draining in-flight requests")
     if watching is not None:

@@ -24,7 +24,6 @@ from .engine.capability import Capability, Exposure
 from .exposes.control import Control, ControlPlane, Servers, ServerView
 from .exposes.forward import ForwardError, check_forwards, collect_forwards
 from .exposes.mcp_jsonrpc import INVALID_REQUEST, encode, error_response
-from .exposes.metrics import Metrics
 from .exposes.openapi import build_openapi
 from .exposes.origin_policy import OriginPolicy, checked, with_cors
 from .exposes.problems import problem
@@ -82,6 +81,14 @@ def plan(
     return list(plans.values())
 
 
+def port_in_use(port_plan: PortPlan) -> PlanError:
+    names = sorted({e.namespace or e.kind for _, e in port_plan.entries})
+    flags = " or ".join(f"--port {name}=PORT" for name in names)
+    return PlanError(
+        f"port {port_plan.port} on {port_plan.address} is already in use (wanted by {', '.join(names)}); choose another with {flags}"
+    )
+
+
 McpRoutes = Callable[["PortPlan"], Mapping[str, Responder]]
 
 
@@ -117,7 +124,7 @@ class PortServer:
         self.plane = plane or ControlPlane()
         self.settings = settings = settings or ServeSettings()
         self.scheme = "https" if ssl_context is not None else "http"
-        self.metrics = Metrics()
+        self.metrics = self.plane.metrics(self.kind, port_plan.port)  # supervisors/: a fleet member's
         self.access_log = AccessLog()
         self.http = HttpServer(self.handle, settings.limits, ssl_context)
         self.policy: OriginPolicy
@@ -134,15 +141,11 @@ class PortServer:
     async def listen(self) -> int:
         """Start serving; returns the port (the system's choice when the plan says 0)."""
         try:
-            self.port = await self.http.listen(self.address, self.port)
+            self.port = await self.http.listen(self.address, self.port, reuse_port=self.settings.reuse_port)
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
-            names = sorted({e.namespace or e.kind for _, e in self.entries})
-            flags = " or ".join(f"--port {name}=PORT" for name in names)
-            raise PlanError(
-                f"port {self.port} on {self.address} is already in use (wanted by {', '.join(names)}); choose another with {flags}"
-            ) from None
+            raise port_in_use(PortPlan(self.address, self.port, self.kind, self.entries)) from None
         return self.port
 
     @property

@@ -75,12 +75,24 @@ class ServerView:
 Servers = Callable[[], Sequence[ServerView]]
 
 
+def _local_metrics(kind: str, port: int) -> Metrics:
+    return Metrics()
+
+
+def _render_local(servers: Sequence[ServerView]) -> str:
+    return render_metrics(servers)
+
+
 @dataclass
 class ControlPlane:
     """What a control port acts on besides the servers, given by `naftiko run`: the reload of
-    the files on disk (watch.Reloader.reload_all)."""
+    the files on disk (watch.Reloader.reload_all), and the metrics: each server's `metrics(kind, port)`
+    and the control port's `render_metrics`, this process's own, or a fleet's (supervisors/)
+    chosen once at start."""
 
     reload: Callable[[], Awaitable[Any]] | None = None
+    metrics: Callable[[str, int], Metrics] = _local_metrics  # (kind, port) → a server's metrics
+    render_metrics: Callable[[Sequence[ServerView]], str] = _render_local
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -230,7 +242,7 @@ class Control:
         return json_response({**settings, "available": False, "executions": 0})
 
     def metrics(self, request: Request) -> Response:
-        return Response(text=render_metrics(self.servers()), content_type="text/plain; version=0.0.4")
+        return Response(text=self.plane.render_metrics(self.servers()), content_type="text/plain; version=0.0.4")
 
     def config(self, request: Request) -> Response:
         return json_response(effective_config(self.servers()))
@@ -284,11 +296,14 @@ def _iso_duration(seconds: float) -> str:
 def render_metrics(servers: Sequence[ServerView]) -> str:
     """The request figures of every server, one Prometheus exposition (label `port`)."""
     with_metrics = [s for s in servers if s.metrics is not None and s.kind != "control"]
+    lines = [*capability_gauge(servers), *exposition([(f'port="{s.port}",', s.metrics) for s in with_metrics])]
+    return "\n".join(lines) + "\n"
+
+
+def capability_gauge(servers: Sequence[ServerView]) -> list[str]:
     capabilities = {c.file for s in servers for c, _ in s.entries}
-    lines = [
+    return [
         "# HELP naftiko_capability_active Capabilities loaded by this process.",
         "# TYPE naftiko_capability_active gauge",
         f"naftiko_capability_active {len(capabilities)}",
-        *exposition([(f'port="{s.port}",', s.metrics) for s in with_metrics]),
     ]
-    return "\n".join(lines) + "\n"

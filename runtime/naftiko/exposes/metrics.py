@@ -58,14 +58,10 @@ class Metrics:
             series = self._new(method, route, operation, status)
         series.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
         series.sum += seconds
-        if result is None:
-            return
-        if isinstance(result, UpstreamError):
-            self.upstream_errors["status"] += 1
-        elif isinstance(result, Unreachable):
-            self.upstream_errors["unreachable"] += 1
-        elif isinstance(result, TimedOut):
-            self.upstream_errors["timeout"] += 1
+        if result is not None:
+            kind = upstream_error_kind(result)
+            if kind is not None:
+                self.upstream_errors[kind] += 1
 
     def _new(self, method: str, route: str, operation: str | None, status: int) -> _Series:
         if operation is not None and operation not in self.tools:
@@ -88,6 +84,17 @@ class Metrics:
 
     def render(self) -> str:
         return "\n".join(exposition([("", self)])) + "\n"
+
+
+def upstream_error_kind(result: Result) -> str | None:
+    """How an upstream call failed (the `kind` of naftiko_upstream_errors_total), None when it did not."""
+    if isinstance(result, UpstreamError):
+        return "status"
+    if isinstance(result, Unreachable):
+        return "unreachable"
+    if isinstance(result, TimedOut):
+        return "timeout"
+    return None
 
 
 def exposition(sources: Sequence[tuple[str, Metrics]]) -> list[str]:

@@ -95,14 +95,22 @@ class HttpServer:
         self._sweeper: asyncio.TimerHandle | None = None
         self._drained = asyncio.Event()
 
-    async def listen(self, address: str, port: int, sock: socket | None = None) -> int:
-        """Start listening (on `sock` when given); returns the port (the system's choice when `port` is 0)."""
+    async def listen(self, address: str, port: int, sock: socket | None = None, reuse_port: bool = False) -> int:
+        """Start listening (on `sock` when given); returns the port (the system's choice when `port` is 0).
+        `reuse_port`: share the port with other processes that set it too (SO_REUSEPORT: the
+        kernel spreads new connections over them; `--workers N`)."""
         loop = asyncio.get_running_loop()
         if sock is not None:
             self._server = await loop.create_server(lambda: _Connection(self), sock=sock, backlog=1024, ssl=self.ssl)
         else:
             self._server = await loop.create_server(
-                lambda: _Connection(self), address, port, reuse_address=True, backlog=1024, ssl=self.ssl
+                lambda: _Connection(self),
+                address,
+                port,
+                reuse_address=True,
+                reuse_port=reuse_port or None,
+                backlog=1024,
+                ssl=self.ssl,
             )
         self._sweep()
         return self._server.sockets[0].getsockname()[1]

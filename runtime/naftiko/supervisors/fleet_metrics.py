@@ -1,0 +1,80 @@
+"""The figures of every worker, added up on whichever control port is asked.
+
+prometheus-client's multiprocess mode keeps each worker's counters in a memory-mapped file of
+its own, in the directory the supervisor names (`PROMETHEUS_MULTIPROC_DIR`, read when
+prometheus_client is imported, so only workers import it); `MultiProcessCollector` adds the
+files up when `/metrics` is asked, including those of workers that have died, so a counter
+never goes back. Each server still keeps its local `Metrics` (its own `/metrics`, `/status`):
+a worker's request costs that plus one counter and one histogram update (about 3 µs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from ..engine.results import Result
+from ..exposes.control import ServerView, capability_gauge
+from ..exposes.metrics import BUCKETS, UNKNOWN, Metrics, upstream_error_kind
+
+DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class FleetFigures:
+    """One worker's share of the fleet's figures: what its servers count, and the sum of all."""
+
+    def __init__(self) -> None:
+        if not os.environ.get(DIRECTORY):
+            raise RuntimeError(f"{DIRECTORY} is not set: a fleet worker is started by the supervisor")
+        self.requests = Counter(
+            "naftiko_requests", "Requests answered, by route and status.", ("port", "method", "route", "status"),
+            registry=None,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "naftiko_request_duration_seconds",
+            "Time to answer a request, by route and operation (REST operation or MCP tool).",
+            ("port", "method", "route", "operation"),
+            buckets=BUCKETS,
+            registry=None,
+        )
+        self.upstream_errors = Counter(
+            "naftiko_upstream_errors", "Upstream calls that failed, by kind.", ("port", "kind"), registry=None
+        )
+
+    def metrics(self, kind: str, port: int) -> Metrics:
+        """A server's metrics; a control port's requests stay out of the figures, as in one process."""
+        return Metrics() if kind == "control" else FleetMetrics(self, str(port))
+
+    def render(self, servers: Sequence[ServerView]) -> str:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return "\n".join(capability_gauge(servers)) + "\n" + generate_latest(registry).decode()
+
+
+class FleetMetrics(Metrics):
+    """A server's local figures, each request also counted in the fleet's files."""
+
+    def __init__(self, figures: FleetFigures, port: str):
+        super().__init__()
+        self.figures, self.port = figures, port
+        self._children: dict[tuple[object, str], tuple[Counter, Histogram]] = {}  # (series, operation) → children
+
+    def observe(
+        self, method: str, route: str, status: int, seconds: float, result: Result | None, operation: str | None = None
+    ) -> None:
+        super().observe(method, route, status, seconds, result, operation)
+        series = self.series.get((method, route, operation, status)) or self.series[(method, route, UNKNOWN, status)]
+        children = self._children.get((series, series.operation))
+        if children is None:  # series are bounded (Metrics), so are these
+            children = self._children[(series, series.operation)] = (
+                self.figures.requests.labels(self.port, method, route, str(status)),
+                self.figures.duration.labels(self.port, method, route, series.operation),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+        kind = None if result is None else upstream_error_kind(result)
+        if kind is not None:
+            self.figures.upstream_errors.labels(self.port, kind).inc()
