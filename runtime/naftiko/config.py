@@ -51,6 +51,7 @@ class RunConfig:
     ports: Mapping[str, int] = field(default_factory=dict)  # exposure namespace (or "control") → port
     stdio: bool = False
     watch: bool = False
+    redis_url: str | None = None  # `--redis`: rate limits and MCP sessions shared through it (state/)
     workers: int = 1  # serving processes (`--workers N`, supervisors/); 1 serves in this process
 
     def check_names(self, consumed: Iterable[str], exposed: Iterable[str]) -> None:
@@ -181,6 +182,12 @@ def add_serve_flags(parser: argparse.ArgumentParser) -> None:
         metavar="NS=URL",
         help="the URL clients reach an exposure at (for /openapi.json)",
     )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share rate limits and MCP sessions with every process using this Redis "
+        "(redis://, rediss:// or unix://; default: $NAFTIKO_REDIS_URL)",
+    )
 
 
 def compile_options(args: argparse.Namespace, environ: Mapping[str, str]) -> CompileOptions:
@@ -256,6 +263,7 @@ def run_config(args: argparse.Namespace, environ: Mapping[str, str] | None = Non
         ports={ns: _port(value) for ns, value in parse_pairs(args.port, "--port").items()},
         stdio=args.stdio,
         watch=args.watch,
+        redis_url=_redis_url(args.redis if args.redis is not None else env.get("NAFTIKO_REDIS_URL") or None),
         workers=_workers(args.workers, args.stdio),
     )
 
@@ -333,6 +341,23 @@ def _check_url(flag: str, given: str, url: str) -> None:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         raise UsageError(f"{flag} {given}: the port is not a number between 0 and 65535") from None
+
+
+def _redis_url(url: str | None) -> str | None:
+    """The flag wins over the environment; either way the message says `--redis` (and never the password)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise UsageError("--redis: the port is not a number between 0 and 65535") from None
+    scheme = parts.scheme.lower()
+    where = parts.path if scheme == "unix" else parts.hostname
+    if scheme not in ("redis", "rediss", "unix") or not where:
+        shown = url if parts.password is None else "a URL with a password"
+        raise UsageError(f"--redis needs a redis://HOST[:PORT][/DB], rediss://… or unix:///PATH URL, got {shown!r}")
+    return url
 
 
 def _origin(text: str) -> str:

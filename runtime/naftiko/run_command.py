@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import state
 from .config import RunConfig, ServeSettings, UsageError
 from .consumes.proxy import ProxyConfigError
 from .consumes.tls import UpstreamTlsError
@@ -52,6 +53,7 @@ def run(config: RunConfig, member: Member | None = None) -> int:
     """Serve `config` in this process, or with `--workers N` start the supervisor of N workers
     (supervisors/); a worker runs this too, as `member` of the fleet."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    state.use(state.open_state(config.redis_url))  # before compiling: clients take their buckets from it
     paths = list(config.paths)
     try:
         if not paths:
@@ -167,6 +169,7 @@ async def _serve(
     served = watcher.capabilities.values()
     for capability in served:
         await capability.close()
+    await state.current().close()
     return 0
 
 

@@ -17,6 +17,7 @@ from naftiko.consumes.client import (
     IDEMPOTENT,
     ClientSettings,
     NamespaceClient,
+    UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamTooLarge,
     UpstreamUnreachable,
@@ -175,13 +176,22 @@ async def test_send_once_is_one_attempt_with_the_total_timeout() -> None:
     assert len(script.attempts) == 1 and script.timeouts == [2.0]
 
 
-async def test_rate_limit_spaces_the_attempts() -> None:
+async def test_a_call_over_the_rate_limit_is_refused_before_anything_is_sent() -> None:
     script = Script(response(200))
     client = client_for(script, rate_limit=20.0)
-    started = time.monotonic()
-    for _ in range(25):  # a burst of 20, then 20 per second
+    for _ in range(20):  # the bucket: one second's worth
+        assert (await client.send(OutgoingRequest("GET", URL))).status == 200
+    with pytest.raises(UpstreamRateLimited) as refused:
         await client.send(OutgoingRequest("GET", URL))
-    assert time.monotonic() - started >= 0.2
+    assert len(script.attempts) == 20
+    assert 0 < refused.value.retry_after <= 1 / 20 and "rate limit of 20" in str(refused.value)
+
+
+async def test_a_retry_over_the_rate_limit_is_not_made_and_the_last_answer_stands() -> None:
+    script = Script(response(503), response(200))
+    client = client_for(script, rate_limit=1.0)  # one token: the first attempt takes it
+    assert (await client.send(OutgoingRequest("GET", URL))).status == 503
+    assert len(script.attempts) == 1
 
 
 # --- proxies from the environment -----------------------------------------------------------------

@@ -1,6 +1,10 @@
 """Outgoing HTTP for one consumed namespace: credentials, timeouts, retries, rate limit, over
 the namespace's transport (transport.py; a `ConnectionPool` unless one is given).
 
+With a rate limit (`--rate-limit`, a bucket of state/rate_limit.py: per process, or shared
+through Redis), a call over the limit is refused before anything is sent (UpstreamRateLimited),
+and a retry over it is not made (the last answer stands). Every attempt takes a token.
+
 Retries happen only for idempotent methods (`IDEMPOTENT`), and only on 429/503 or a
 `ConnectionFailed` (no answer began); a POST or PATCH is sent once, whatever happens. Waits are
 jittered exponential backoff, or the upstream's Retry-After when it says so, never past the
@@ -17,6 +21,7 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+from .. import state
 from .auth import Authenticator
 from .connections import ConnectionPool
 from .request import OutgoingRequest
@@ -55,25 +60,12 @@ class UpstreamTooLarge(Exception):
     pass
 
 
-class _RateLimiter:
-    """Token bucket: `rate` requests per second, bursts of up to one second's worth."""
+class UpstreamRateLimited(Exception):
+    """The namespace's rate limit is spent: the call was not sent."""
 
-    def __init__(self, rate: float):
-        self.rate = rate
-        self.tokens = rate
-        self.updated = time.monotonic()
-        self.lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        async with self.lock:
-            while True:
-                now = time.monotonic()
-                self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NamespaceClient:
@@ -94,7 +86,7 @@ class NamespaceClient:
         if transport is None:
             transport = ConnectionPool(settings.connect_timeout, settings.max_body_bytes)
         self.transport: UpstreamTransport = transport
-        self._limiter = _RateLimiter(rate_limit) if rate_limit else None
+        self._limiter = state.current().rate_limiter(namespace, rate_limit) if rate_limit else None
 
     async def close(self) -> None:
         await self.transport.close()
@@ -113,13 +105,19 @@ class NamespaceClient:
         return await self.transport.send(request, self.settings.total_timeout)
 
     async def _send_with_retries(self, request: OutgoingRequest, deadline: float) -> UpstreamResponse:
+        if self._limiter is not None:
+            wait = await self._limiter.acquire()
+            if wait:
+                raise UpstreamRateLimited(
+                    f"{self.namespace}: over the rate limit of {self._limiter.rate:g} calls per second; "
+                    f"not sent, retry in {wait:.2f} s",
+                    wait,
+                )
         if self.auth is not None:
             await self.auth.apply(request, self.send_once)
         attempt = 0
         challenged = False
         while True:
-            if self._limiter is not None:
-                await self._limiter.acquire()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
@@ -137,24 +135,28 @@ class NamespaceClient:
                 ) from None
             except ConnectionFailed as exc:
                 delay = self._retry_delay(request, attempt, deadline, None)
-                if delay is None:
+                if delay is None or not await self._may_resend(delay):
                     raise UpstreamUnreachable(
                         f"{self.namespace}: cannot reach {split_origin(request.url)[0]}: {_reason(exc)}"
                     ) from None
-                await asyncio.sleep(delay)
                 attempt += 1
                 continue
             if response.status == 401 and self.auth is not None and not challenged:
                 challenged = True
-                if self.auth.answer_challenge(request, response.status, response.headers):
+                if self.auth.answer_challenge(request, response.status, response.headers) and await self._may_resend(0):
                     continue
             if response.status in RETRY_STATUSES:
                 delay = self._retry_delay(request, attempt, deadline, response)
-                if delay is not None:
-                    await asyncio.sleep(delay)
+                if delay is not None and await self._may_resend(delay):
                     attempt += 1
                     continue
             return response
+
+    async def _may_resend(self, delay: float) -> bool:
+        """Wait `delay`, then take a token for one more attempt; False when the limit is spent."""
+        if delay:
+            await asyncio.sleep(delay)
+        return self._limiter is None or not await self._limiter.acquire()
 
     def _retry_delay(
         self, request: OutgoingRequest, attempt: int, deadline: float, response: UpstreamResponse | None
@@ -191,6 +193,7 @@ def _reason(exc: BaseException) -> str:
 __all__ = [
     "ClientSettings",
     "NamespaceClient",
+    "UpstreamRateLimited",
     "UpstreamResponse",
     "UpstreamTimeout",
     "UpstreamTooLarge",

@@ -37,6 +37,14 @@ class TimedOut:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimited:
+    """The namespace's rate limit (`--rate-limit`) is spent: nothing was sent upstream."""
+
+    message: str
+    retry_after: float  # seconds until a call may go
+
+
+@dataclass(frozen=True, slots=True)
 class InvalidInput:
     """A caller input that fails its declared or inferred type, or a value that cannot be sent."""
 
@@ -58,7 +66,7 @@ class DryRun:
     request: dict[str, Any]
 
 
-Result = Success | UpstreamError | Unreachable | TimedOut | InvalidInput | Failed | DryRun
+Result = Success | UpstreamError | Unreachable | TimedOut | RateLimited | InvalidInput | Failed | DryRun
 
 
 def is_media(content_type: str | None) -> bool:
@@ -77,6 +85,8 @@ def result_as_json(result: Result) -> dict[str, Any]:
             return {"ok": False, "error": "upstream_unreachable", "message": message}
         case TimedOut(message):
             return {"ok": False, "error": "upstream_timeout", "message": message}
+        case RateLimited(message, retry_after):
+            return {"ok": False, "error": "rate_limited", "message": message, "retryAfter": round(retry_after, 3)}
         case InvalidInput(name, reason):
             return {"ok": False, "error": "invalid_input", "input": name, "message": reason}
         case Failed(message):

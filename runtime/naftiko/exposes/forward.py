@@ -24,6 +24,7 @@ from ..auth import guard
 from ..consumes.auth import AuthError
 from ..consumes.client import (
     NamespaceClient,
+    UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamTooLarge,
     UpstreamUnreachable,
@@ -34,6 +35,7 @@ from ..engine.capability import Capability, Exposure
 from ..engine.results import (
     DryRun,
     Failed,
+    RateLimited,
     Success,
     TimedOut,
     Unreachable,
@@ -192,6 +194,8 @@ class ForwardHandler:
             return _failed(request, Unreachable(capability.masker.text(str(exc))))
         except UpstreamTimeout as exc:
             return _failed(request, TimedOut(str(exc)))
+        except UpstreamRateLimited as exc:
+            return _failed(request, RateLimited(str(exc), exc.retry_after))
         except (UpstreamTooLarge, AuthError) as exc:
             return _failed(request, Failed(capability.masker.text(str(exc))))
         content_type = response.headers.get("Content-Type")

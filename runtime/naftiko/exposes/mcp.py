@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from .. import __version__
+from .. import __version__, state
 from ..engine.capability import Capability, Exposure, Target
 from ..engine.inputs import compile_source
 from ..engine.results import (
     DryRun,
     InvalidInput,
+    RateLimited,
     Result,
     Success,
     UpstreamError,
@@ -152,6 +153,7 @@ class McpServer:
             self.capabilities["prompts"] = {}
         self.handshake_capabilities = {**self.capabilities, "logging": {}}
         self.cache_scope = "private" if any(e.auth is not None for _, e in entries) else "public"
+        self.shared = state.current().sessions(self.server_info["name"])  # None: sessions of this process only
         self._requests = {
             "initialize": self._initialize,
             "ping": self._ping,
@@ -282,8 +284,8 @@ class McpServer:
         """A session not yet kept: the HTTP transport keeps it once `initialize` succeeded."""
         return Session()
 
-    def keep(self, session: Session) -> str:
-        session.id = secrets.token_urlsafe(24)
+    def keep(self, session: Session, session_id: str | None = None) -> str:
+        session.id = session_id or secrets.token_urlsafe(24)
         self.sessions[session.id] = session
         while len(self.sessions) > self.max_sessions:  # drop the least recently used
             _, oldest = self.sessions.popitem(last=False)
@@ -301,6 +303,33 @@ class McpServer:
         if session is not None:
             self._abandon(session)
         return session is not None
+
+    # Sessions every replica sharing a Redis knows (`shared`, state/sessions.py); the transport
+    # calls these instead of keep/session/end_session only when `shared` is set. A session opened
+    # elsewhere gets its per-process parts (calls in flight) here on first use.
+
+    async def keep_shared(self, session: Session) -> str:
+        assert self.shared is not None
+        session_id = self.keep(session)
+        await self.shared.save(session_id, session.version)
+        return session_id
+
+    async def shared_session(self, session_id: str) -> Session | None:
+        assert self.shared is not None
+        local = self.session(session_id)
+        version = await self.shared.version(session_id, local.version if local is not None else None)
+        if version is None:  # unknown, or ended on some replica
+            if local is not None:
+                self.end_session(session_id)
+            return None
+        if local is None:
+            local = Session(version=version)
+            self.keep(local, session_id)
+        return local
+
+    async def end_shared(self, session_id: str) -> bool:
+        assert self.shared is not None
+        return await self.shared.end(session_id, self.end_session(session_id))
 
     @staticmethod
     def _abandon(session: Session) -> None:
@@ -588,7 +617,7 @@ def tool_result(result: Result, typed_output: bool, capability: Capability) -> d
     elif isinstance(result, DryRun):
         body = result.request
     else:
-        if not isinstance(result, UpstreamError):  # an upstream 4xx/5xx is the caller's to read, not ours
+        if not isinstance(result, (UpstreamError, RateLimited)):  # the caller's to read, not ours
             logger.warning("tool call failed: %s", capability.masker.text(dumps_text(result_as_json(result))))
         return {"content": [{"type": "text", "text": dumps_text(result_as_json(result))}], "isError": True}
     reply: dict[str, Any] = {"content": [{"type": "text", "text": dumps_text(body)}]}

@@ -79,7 +79,10 @@ def mcp_routes(server: McpServer, auth: CallerAuth | None, allowed_origins: Sequ
                 status=406,
             )
         session_id = request.headers.get(SESSION_HEADER)
-        session = server.session(session_id) if session_id is not None else None
+        if session_id is None or server.shared is None:
+            session = server.session(session_id) if session_id is not None else None
+        else:
+            session = await server.shared_session(session_id)  # any replica's (state/sessions.py)
         if session_id is not None and session is None:
             return _reply(
                 error_response(None, INVALID_REQUEST, "Session not found: initialize again"), status=404, sse=sse
@@ -104,7 +107,10 @@ def mcp_routes(server: McpServer, auth: CallerAuth | None, allowed_origins: Sequ
         if isinstance(payload, dict) and payload.get("method") == "initialize":
             session = server.new_session()
             reply = await server.handle(payload, session)
-            headers = {SESSION_HEADER: server.keep(session)} if isinstance(reply, dict) and "result" in reply else None
+            headers = None
+            if isinstance(reply, dict) and "result" in reply:
+                kept = server.keep(session) if server.shared is None else await server.keep_shared(session)
+                headers = {SESSION_HEADER: kept}
             return _reply(reply, headers=headers, sse=sse)
         if isinstance(payload, dict) and (
             version not in (None, *HANDSHAKE_VERSIONS) or _envelope_version(payload) is not None
@@ -132,7 +138,8 @@ def mcp_routes(server: McpServer, auth: CallerAuth | None, allowed_origins: Sequ
         session_id = request.headers.get(SESSION_HEADER)
         if session_id is None:
             return _reply(error_response(None, INVALID_REQUEST, f"Bad Request: missing {SESSION_HEADER}"), status=400)
-        if not server.end_session(session_id):
+        ended = server.end_session(session_id) if server.shared is None else await server.end_shared(session_id)
+        if not ended:
             return _reply(error_response(None, INVALID_REQUEST, "Session not found"), status=404)
         return Response(status=204)
 

@@ -8,6 +8,7 @@ only reads, coerces, invokes and translates the Result (DESIGN §4.6).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from ..engine.results import (
     DryRun,
     Failed,
     InvalidInput,
+    RateLimited,
     Result,
     Success,
     TimedOut,
@@ -327,6 +329,10 @@ def respond(result: Result) -> Response:
             return problem(502, "upstream-unreachable", "Upstream unreachable", message)
         case TimedOut(message):
             return problem(504, "upstream-timeout", "Upstream timeout", message)
+        case RateLimited(message, retry_after):
+            refused = problem(429, "rate-limited", "Too Many Requests", message, retryAfter=round(retry_after, 3))
+            refused.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))  # whole seconds (RFC 9110)
+            return refused
         case InvalidInput(name, reason):
             return problem(
                 400, "invalid-input", "Invalid input", reason, **{"invalid-params": [{"name": name, "reason": reason}]}
