@@ -22,18 +22,11 @@ from naftiko.engine.compile import CompileOptions, compile_capability
 from naftiko.exposes.mcp import McpServer
 from naftiko.exposes.mcp_http import mcp_routes
 from naftiko.spec.document import load_document
-from node_tools import TOOLS, node_tool
+from node_tools import node22, node_tool
 from support import SEED, FakeUpstream, mcp_serving
 
 CREDENTIALS = {"CUSTOMER_IO_USER": "site-id-123", "CUSTOMER_IO_PASS": "api-key-SECRET-456"}
 BASIC = "Basic " + base64.b64encode(b"site-id-123:api-key-SECRET-456").decode()
-
-
-def node22() -> str:
-    node = TOOLS / "node_modules" / "node" / "bin" / "node"
-    if not node.exists():
-        pytest.skip(f"Node 22 (the npm `node@22` package) is not installed under {TOOLS} (bash .ci/run installs it)")
-    return str(node)
 
 
 @pytest.fixture

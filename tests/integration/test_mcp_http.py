@@ -414,8 +414,10 @@ async def test_sessions_are_required_checked_and_ended(url: str) -> None:
     raw.session_id = None
     await raw.initialize()
     async with aiohttp.ClientSession() as http:
-        async with http.get(url, headers={"Mcp-Session-Id": raw.session_id}) as response:
+        async with http.get(url) as response:  # the server's own stream belongs to a session
             assert response.status == 405 and "POST" in response.headers["Allow"]
+        async with http.get(url, headers={"Mcp-Session-Id": raw.session_id}) as response:  # not SSE
+            assert response.status == 406
         async with http.delete(url, headers={"Mcp-Session-Id": raw.session_id}) as response:
             assert response.status == 204
     assert (await raw.request("tools/list"))[0] == 404

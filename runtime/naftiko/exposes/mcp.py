@@ -21,13 +21,16 @@ import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from .. import __version__, state
 from ..engine.capability import Capability, Exposure, Target
 from ..engine.inputs import compile_source
+from ..engine.progress import observing_steps
 from ..engine.results import (
     DryRun,
     InvalidInput,
@@ -35,9 +38,11 @@ from ..engine.results import (
     Result,
     Success,
     UpstreamError,
+    is_media,
     result_as_json,
 )
 from ..json_text import dumps_text
+from .mcp_completion import Completions
 from .mcp_content import (
     DynamicResource,
     Prompt,
@@ -58,6 +63,8 @@ from .mcp_jsonrpc import (
     JsonRpcError,
     error_response,
 )
+from .mcp_reports import LOG_LEVELS, CallReport, Notify, progress_token, request_log_level
+from .mcp_subscriptions import MAX_SUBSCRIPTIONS, FileWatch, Outlet
 
 logger = logging.getLogger("naftiko.mcp")
 
@@ -72,29 +79,66 @@ SERVER_INFO_KEY = "io.modelcontextprotocol/serverInfo"
 
 HEADER_MISMATCH, UNSUPPORTED_VERSION = -32020, -32022
 
-LOG_LEVELS = frozenset({"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"})
 _CACHEABLE = frozenset(
     {"tools/list", "resources/list", "resources/templates/list", "prompts/list", "resources/read", "server/discover"}
 )
-_REMOVED_IN_MODERN = frozenset({"ping", "logging/setLevel"})
+_REMOVED_IN_MODERN = frozenset(
+    {"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"}
+)
 _PROMPT_ARGUMENT = re.compile(r"\{\{\s*([A-Za-z0-9_-]+)\s*\}\}")
 _URI_VARIABLE = re.compile(r"\{([A-Za-z0-9_-]+)\}")
 
 
+# The transport's channel for notifications about the request being answered (set by
+# `McpServer.handle` only for a request that asked for some: see `McpServer.reports`).
+_NOTIFY: ContextVar[Notify | None] = ContextVar("naftiko_mcp_notify", default=None)
+
+
 @dataclass(eq=False)
 class Session:
-    """A handshake-era conversation: the negotiated version and the calls still running."""
+    """A handshake-era conversation.
+
+    The first fields are portable (plain data a shared session store may hold); the last ones
+    belong to this process: calls running here, the outlet open here, the files watched here.
+    """
 
     version: str = LATEST_HANDSHAKE
     id: str | None = None
-    inflight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict)
-    cancelled: set[Any] = field(default_factory=set)
+    client_info: dict[str, Any] | None = None
+    client_capabilities: dict[str, Any] | None = None
+    log_level: str | None = None  # set by logging/setLevel: log notifications during calls
+    subscriptions: set[str] = field(default_factory=set)  # resource URIs
+    # -- per process --
+    inflight: dict[Any, asyncio.Task[Any]] = field(default_factory=dict, repr=False)
+    cancelled: set[Any] = field(default_factory=set, repr=False)
+    outlet: Outlet | None = field(default=None, repr=False)
+    watch: FileWatch | None = field(default=None, repr=False)
 
     def cancel(self, request_id: Any) -> None:
         task = self.inflight.pop(request_id, None)
         if task is not None:
             self.cancelled.add(request_id)
             task.cancel()
+
+    def send(self, message: dict[str, Any]) -> None:
+        """A notification of the session's own (not about a request): dropped without an outlet."""
+        if self.outlet is not None:
+            self.outlet.send(message)
+
+    def open_outlet(self, outlet: Outlet) -> None:
+        """The newest stream gets the session's notifications; an older one ends."""
+        if self.outlet is not None:
+            self.outlet.close()
+        self.outlet = outlet
+
+    def close_outlet(self, outlet: Outlet) -> None:
+        if self.outlet is outlet:
+            self.outlet = None
+
+    def watch_file(self, uri: str, path: Path) -> None:
+        if self.watch is None:
+            self.watch = FileWatch(self.send)
+        self.watch.add(uri, path)
 
 
 class _Cancelled(Exception):
@@ -107,6 +151,7 @@ class _Tool:
     target: Target
     listing: dict[str, Any]
     typed_output: bool  # an object outputSchema is published: results always carry an object
+    steps: int  # steps a call reports progress for (1 for a single call or mock)
 
 
 class McpServer:
@@ -146,12 +191,20 @@ class McpServer:
         self.instructions = (
             instructions if instructions is not None else ("\n\n".join(dict.fromkeys(descriptions)) or None)
         )
+        self.completions = Completions(
+            {name: [a["name"] for a in p.listing.get("arguments", ())] for name, p in self.prompts.items()},
+            {d.uri: d.variables for d in self.dynamic_resources if d.pattern is not None},
+        )
         self.capabilities: dict[str, Any] = {"tools": {}}
         if self.resource_list or self.template_list:
             self.capabilities["resources"] = {}
         if self.prompt_list:
             self.capabilities["prompts"] = {}
+        if self.prompt_list or self.template_list:  # what completion/complete can name
+            self.capabilities["completions"] = {}
         self.handshake_capabilities = {**self.capabilities, "logging": {}}
+        if self.static_resources:  # file resources: subscriptions, on the session's own stream
+            self.handshake_capabilities["resources"] = {"subscribe": True}
         self.cache_scope = "private" if any(e.auth is not None for _, e in entries) else "public"
         self.shared = state.current().sessions(self.server_info["name"])  # None: sessions of this process only
         self._requests = {
@@ -164,8 +217,11 @@ class McpServer:
             "resources/list": self._list_resources,
             "resources/templates/list": self._list_templates,
             "resources/read": self._read_resource,
+            "resources/subscribe": self._subscribe,
+            "resources/unsubscribe": self._unsubscribe,
             "prompts/list": self._list_prompts,
             "prompts/get": self._get_prompt,
+            "completion/complete": self._complete,
         }
 
     # -- building (once) ----------------------------------------------------------------------
@@ -202,7 +258,8 @@ class McpServer:
             annotations = tool_annotations(target.hints if target.hints is not None else target.spec.get("hints"))
             if annotations:
                 listing["annotations"] = annotations
-            self.tools[target.name] = _Tool(capability, target, listing, "outputSchema" in listing)
+            steps = len(getattr(target.plan, "steps", ())) or 1
+            self.tools[target.name] = _Tool(capability, target, listing, "outputSchema" in listing, steps)
 
     def _add_resources(self, capability: Capability, exposure: Exposure, origins: dict[tuple[str, str], str]) -> None:
         for spec in exposure.spec.get("resources") or []:
@@ -335,17 +392,46 @@ class McpServer:
     def _abandon(session: Session) -> None:
         for request_id in list(session.inflight):
             session.cancel(request_id)
+        if session.watch is not None:
+            session.watch.close()
+        if session.outlet is not None:
+            session.outlet.close()
+            session.outlet = None
 
     # -- dispatch -----------------------------------------------------------------------------
 
-    def handle(self, payload: Any, session: Session | None) -> Awaitable[Any | None]:
+    def handle(self, payload: Any, session: Session | None, notify: Notify | None = None) -> Awaitable[Any | None]:
         """The response to one message or batch; None when nothing is owed (notifications).
 
         `session` None means a stateless request: it must carry the 2026-07-28 envelope.
+        `notify` carries the notifications the request asked for (see `reports`) before its
+        response; the transport passes it only then, so other requests pay nothing for it.
         """
         if isinstance(payload, list):
             return self._batch(payload, session)
+        if notify is not None:
+            return self._reporting(payload, session, notify)
         return self._message(payload, session)
+
+    def reports(self, payload: Any, session: Session | None) -> bool:
+        """Whether answering `payload` sends notifications first: a tools/call that carries a
+        progressToken, or whose client asked for log messages."""
+        if not isinstance(payload, dict) or payload.get("method") != "tools/call":
+            return False
+        params = payload.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        return progress_token(meta) is not None or self._log_level(meta, session) is not None
+
+    @staticmethod
+    def _log_level(meta: Any, session: Session | None) -> str | None:
+        return session.log_level if session is not None else request_log_level(meta)
+
+    async def _reporting(self, payload: Any, session: Session | None, notify: Notify) -> dict[str, Any] | None:
+        token = _NOTIFY.set(notify)
+        try:
+            return await self._message(payload, session)
+        finally:
+            _NOTIFY.reset(token)
 
     async def _batch(self, payload: list[Any], session: Session | None) -> Any | None:
         if not payload or session is None or session.version not in BATCH_VERSIONS:
@@ -403,11 +489,11 @@ class McpServer:
     def _modern_version(self, method: str, params: dict[str, Any], session: Session | None) -> str | None:
         """The 2026-07-28 version a request carries in `_meta`, or None for a handshake-era one."""
         meta = params.get("_meta")
-        if method == "initialize" or not isinstance(meta, dict) or VERSION_KEY not in meta:
-            if session is None:
+        if not isinstance(meta, dict) or VERSION_KEY not in meta:
+            if session is None:  # the transport found no session: only the 2026-07-28 envelope can serve
                 raise JsonRpcError(
-                    INVALID_REQUEST,
-                    f"Invalid Request: no session; send initialize first, or carry {VERSION_KEY} and {CAPABILITIES_KEY} in params._meta",
+                    INVALID_PARAMS,
+                    f"Invalid params: no session; carry {VERSION_KEY} and {CAPABILITIES_KEY} in params._meta, or send initialize first",
                 )
             return None
         version = meta[VERSION_KEY]
@@ -439,6 +525,9 @@ class McpServer:
         version = requested if requested in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE
         if session is not None:
             session.version = version
+            info, capabilities = params.get("clientInfo"), params.get("capabilities")
+            session.client_info = info if isinstance(info, dict) else None
+            session.client_capabilities = capabilities if isinstance(capabilities, dict) else None
         result: dict[str, Any] = {
             "protocolVersion": version,
             "capabilities": self.handshake_capabilities,
@@ -459,9 +548,14 @@ class McpServer:
 
     async def _set_level(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
         level = params.get("level")
-        if level not in LOG_LEVELS:  # log messages go to the server's log (stderr), none to clients yet
-            raise JsonRpcError(INVALID_PARAMS, f"Invalid params: level must be one of {', '.join(sorted(LOG_LEVELS))}")
+        if level not in LOG_LEVELS:
+            raise JsonRpcError(INVALID_PARAMS, f"Invalid params: level must be one of {', '.join(LOG_LEVELS)}")
+        if session is not None:  # tool calls of this session now log to the client at this level
+            session.log_level = level
         return {}
+
+    async def _complete(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        return self.completions.complete(params)
 
     # -- tools --------------------------------------------------------------------------------
 
@@ -478,7 +572,18 @@ class McpServer:
             arguments = {}
         elif not isinstance(arguments, dict):
             raise JsonRpcError(INVALID_PARAMS, "Invalid params: arguments must be an object")
-        result = await self._invoke(tool.capability, tool.target, arguments, session, request_id)
+        notify = _NOTIFY.get()  # set only when the request asked for notifications (`reports`)
+        if notify is None:
+            result = await self._invoke(tool.capability, tool.target, arguments, session, request_id)
+        else:
+            meta = params.get("_meta")
+            report = CallReport(
+                notify, tool.target.name, progress_token(meta), self._log_level(meta, session), tool.steps
+            )
+            report.started()
+            with observing_steps(report.step):
+                result = await self._invoke(tool.capability, tool.target, arguments, session, request_id)
+            report.finished(not isinstance(result, (Success, DryRun)))
         if isinstance(result, InvalidInput):
             raise JsonRpcError(
                 INVALID_PARAMS, f"Invalid arguments for tool {name}: {result.reason}", {"argument": result.name}
@@ -516,24 +621,57 @@ class McpServer:
         return self._page(self.template_list, params, "resourceTemplates")
 
     async def _read_resource(self, params: dict[str, Any], session: Session | None, request_id: Any) -> dict[str, Any]:
-        uri = params.get("uri")
-        if not isinstance(uri, str) or not uri:
-            raise JsonRpcError(INVALID_PARAMS, "Invalid params: uri is required")
+        uri = _uri(params)
+        static = self._static_file(uri)
+        if static is not None:
+            path, mime_type = static
+            return {"contents": [await asyncio.to_thread(read_file, uri, path, mime_type)]}
+        resource, captured = self._dynamic(uri)
+        arguments = resource_arguments(resource, captured)
+        result = await self._invoke(resource.capability, resource.target, arguments, session, request_id)
+        return {"contents": [resource_contents(uri, resource.mime_type, result)]}
+
+    def _static_file(self, uri: str) -> tuple[Path, str | None] | None:
+        """The file a static resource URI names (and its declared type); None when no static resource does."""
         for static in self.static_resources:
             if uri == static.uri and static.root.is_file():
-                return {"contents": [await asyncio.to_thread(read_file, uri, static.root, static.mime_type)]}
+                return static.root, static.mime_type
             if uri.startswith(static.uri + "/"):
-                path = safe_child(static.root, uri[len(static.uri) + 1 :])
-                return {"contents": [await asyncio.to_thread(read_file, uri, path, static.mime_type)]}
+                return safe_child(static.root, uri[len(static.uri) + 1 :]), static.mime_type
+        return None
+
+    def _dynamic(self, uri: str) -> tuple[DynamicResource, dict[str, str]]:
+        """The dynamic resource serving `uri` and the URI variables it captured, or -32602."""
         for resource in self.dynamic_resources:
             match = resource.pattern.fullmatch(uri) if resource.pattern is not None else None
             if match is None and uri != resource.uri:
                 continue
-            captured = dict(zip(resource.variables, map(unquote, match.groups()), strict=True)) if match else {}
-            arguments = resource_arguments(resource, captured)
-            result = await self._invoke(resource.capability, resource.target, arguments, session, request_id)
-            return {"contents": [resource_contents(uri, resource.mime_type, result)]}
-        raise JsonRpcError(INVALID_PARAMS, f"Unknown resource URI: {uri}")
+            return resource, dict(zip(resource.variables, map(unquote, match.groups()), strict=True)) if match else {}
+        raise JsonRpcError(INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri})
+
+    async def _subscribe(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        """Updates of a file resource come as notifications/resources/updated on the session's stream;
+        a resource served by a call can be subscribed to but never reports a change."""
+        uri = _uri(params)
+        static = self._static_file(uri)
+        if static is None:
+            self._dynamic(uri)  # -32602 for a URI no resource serves
+        if session is None or uri in session.subscriptions:
+            return {}
+        if len(session.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise JsonRpcError(INVALID_PARAMS, f"Invalid params: at most {MAX_SUBSCRIPTIONS} subscriptions per session")
+        session.subscriptions.add(uri)
+        if static is not None:
+            session.watch_file(uri, static[0])
+        return {}
+
+    async def _unsubscribe(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
+        uri = _uri(params)
+        if session is not None:
+            session.subscriptions.discard(uri)
+            if session.watch is not None:
+                session.watch.remove(uri)
+        return {}
 
     # -- prompts ------------------------------------------------------------------------------
 
@@ -581,6 +719,13 @@ class McpServer:
         return result
 
 
+def _uri(params: Mapping[str, Any]) -> str:
+    uri = params.get("uri")
+    if not isinstance(uri, str) or not uri:
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: uri is required")
+    return uri
+
+
 # -- tools: schemas and results ---------------------------------------------------------------
 
 
@@ -613,6 +758,8 @@ def tool_result(result: Result, typed_output: bool, capability: Capability) -> d
     """A `CallToolResult`: one text item holding compact JSON, plus `structuredContent` when the
     value is a JSON object. Failures are results with `isError` (the model can read them)."""
     if isinstance(result, Success):
+        if result.raw is not None and is_media(result.content_type):
+            return {"content": [media_content(result.raw, result.content_type)], "isError": False}
         body = {} if typed_output and result.body is None else result.body
     elif isinstance(result, DryRun):
         body = result.request
@@ -625,3 +772,10 @@ def tool_result(result: Result, typed_output: bool, capability: Capability) -> d
         reply["structuredContent"] = body
     reply["isError"] = False
     return reply
+
+
+def media_content(data: bytes, content_type: str | None) -> dict[str, Any]:
+    """MCP image or audio content: the upstream's bytes, base64, with its media type."""
+    mime_type = (content_type or "").partition(";")[0].strip().lower()
+    kind = "image" if mime_type.startswith("image/") else "audio"
+    return {"type": kind, "data": base64.b64encode(data).decode(), "mimeType": mime_type}

@@ -4,11 +4,14 @@ POST carries one JSON-RPC message (or a 2025-03-26 batch). A handshake-era clien
 `Mcp-Session-Id` from `initialize` and must send it afterwards (400 without, 404 when unknown);
 a 2026-07-28 client sends self-contained requests whose routing headers must agree with the
 body. Answers are JSON, or one SSE event when the client accepts only `text/event-stream`.
-The server never opens streams of its own, so GET is 405; DELETE ends a session.
+A tools/call that asks for progress or log notifications is answered with an SSE stream: the
+notifications as the call runs, then its response. GET opens the session's own stream (resource
+updates go there; a newer GET replaces an older one); DELETE ends a session.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
@@ -17,13 +20,14 @@ from typing import Any
 
 from .. import json_text
 from ..auth import CallerAuth, guard
-from ..http import Answer, Handler, Request, Responder, Response
+from ..http import Answer, Handler, Request, Responder, Response, StreamingResponse
 from .mcp import (
     HANDSHAKE_VERSIONS,
     HEADER_MISMATCH,
     UNSUPPORTED_VERSION,
     VERSION_KEY,
     McpServer,
+    Session,
 )
 from .mcp_jsonrpc import (
     INVALID_PARAMS,
@@ -33,6 +37,7 @@ from .mcp_jsonrpc import (
     encode,
     error_response,
 )
+from .mcp_streams import EventStream, event
 
 SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
@@ -103,8 +108,15 @@ def mcp_routes(server: McpServer, auth: CallerAuth | None, allowed_origins: Sequ
             if version is not None and version not in HANDSHAKE_VERSIONS:
                 message = f"Bad Request: unsupported {VERSION_HEADER} {version!r} (supported: {', '.join(HANDSHAKE_VERSIONS)})"
                 return _reply(error_response(_id(payload), INVALID_REQUEST, message), status=400, sse=sse)
+            if _takes_sse(request) and server.reports(payload, session):
+                return await _reported(server, payload, session, _handshake_status, sse)
             return _reply(await server.handle(payload, session), sse=sse)
-        if isinstance(payload, dict) and payload.get("method") == "initialize":
+        if (
+            isinstance(payload, dict)
+            and payload.get("method") == "initialize"
+            and version in (None, *HANDSHAKE_VERSIONS)  # 2026-07-28 has no initialize: 404 below
+            and _envelope_version(payload) is None
+        ):
             session = server.new_session()
             reply = await server.handle(payload, session)
             headers = None
@@ -118,20 +130,31 @@ def mcp_routes(server: McpServer, auth: CallerAuth | None, allowed_origins: Sequ
             mismatch = _routing_mismatch(payload, request.headers)
             if mismatch is not None:
                 return _reply(error_response(_id(payload), HEADER_MISMATCH, mismatch), status=400, sse=sse)
+            if _takes_sse(request) and server.reports(payload, None):
+                return await _reported(server, payload, None, _modern_status, sse)
             reply = await server.handle(payload, None)
-            status = (
-                _MODERN_STATUS.get(reply["error"]["code"], 200) if isinstance(reply, dict) and "error" in reply else 200
-            )
-            return _reply(reply, status=status, sse=sse)
+            return _reply(reply, status=_modern_status(reply), sse=sse)
         message = f"Bad Request: missing {SESSION_HEADER}; send initialize first"
         return _reply(error_response(_id(payload), INVALID_REQUEST, message), status=400, sse=sse)
 
     async def get(request: Request) -> Response:
-        return Response(
-            status=405,
-            text="this server opens no streams of its own",
-            content_type="text/plain",
-            headers={"Allow": "POST, DELETE"},
+        session_id = request.headers.get(SESSION_HEADER)
+        if session_id is None:  # 2026-07-28 is sessionless: nothing to stream
+            return Response(
+                status=405,
+                text=f"a stream of the server's own belongs to a session: send {SESSION_HEADER}",
+                content_type="text/plain",
+                headers={"Allow": "POST, DELETE"},
+            )
+        session = server.session(session_id)
+        if session is None:
+            return _reply(error_response(None, INVALID_REQUEST, "Session not found: initialize again"), status=404)
+        if not _takes_sse(request):
+            return _reply(error_response(None, INVALID_REQUEST, "Not Acceptable: accept text/event-stream"), status=406)
+        stream = EventStream()
+        session.open_outlet(stream)
+        return StreamingResponse(
+            _session_events(session, stream), content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
     async def delete(request: Request) -> Response:
@@ -158,12 +181,73 @@ def _reply(message: Any, status: int = 200, headers: Mapping[str, str] | None = 
         status = 400
     if sse:
         return Response(
-            body=b"event: message\ndata: " + encode(message) + b"\n\n",
+            body=event(message),
             status=status,
             headers=headers,
             content_type="text/event-stream",
         )
     return Response(body=encode(message), status=status, headers=headers, content_type="application/json")
+
+
+async def _session_events(session: Session, stream: EventStream):  # type: ignore[no-untyped-def]
+    try:
+        async for chunk in stream.events():
+            yield chunk
+    finally:
+        session.close_outlet(stream)
+
+
+async def _reported(server: McpServer, payload: Any, session: Session | None, status_of: Any, sse: bool) -> Response:
+    """A call that sends notifications: an SSE stream of them, then the response. A call that
+    answers before its first notification (an unknown tool, bad arguments) gets a plain answer
+    with its usual status. The queue holds at most a notification per step, plus start and end."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    notified = asyncio.Event()
+
+    def notify(message: dict[str, Any]) -> None:
+        queue.put_nowait(message)
+        notified.set()
+
+    call = asyncio.ensure_future(server.handle(payload, session, notify))
+    waiter = asyncio.ensure_future(notified.wait())
+    try:
+        await asyncio.wait((call, waiter), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        call.cancel()
+        raise
+    finally:
+        waiter.cancel()
+    if queue.empty():  # nothing notified, so the call is done
+        reply = call.result()
+        return _reply(reply, status=status_of(reply), sse=sse)
+    call.add_done_callback(lambda _: queue.put_nowait(None))
+
+    async def events():  # type: ignore[no-untyped-def]
+        try:
+            while (message := await queue.get()) is not None:
+                yield event(message)
+            reply = call.result()
+            if reply is not None:
+                yield event(reply)
+        finally:
+            if not call.done():  # the client left: the call is not worth finishing
+                call.cancel()
+
+    return StreamingResponse(events(), content_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def _handshake_status(reply: Any) -> int:
+    return 200
+
+
+def _modern_status(reply: Any) -> int:
+    """2026-07-28 answers a JSON-RPC error with its HTTP status."""
+    return _MODERN_STATUS.get(reply["error"]["code"], 200) if isinstance(reply, dict) and "error" in reply else 200
+
+
+def _takes_sse(request: Request) -> bool:
+    accept = request.headers.get("Accept")
+    return accept is not None and "text/event-stream" in accept.lower()
 
 
 def _wants_sse(accept: str | None) -> bool | None:
@@ -192,17 +276,22 @@ def _routing_mismatch(payload: Mapping[str, Any], headers: Mapping[str, str]) ->
     version = _envelope_version(payload)
     if version is None:
         return None  # no envelope: the core answers that the request needs one
-    if headers.get(VERSION_HEADER) != version:
+    if _trimmed(headers.get(VERSION_HEADER)) != version:
         return f"{VERSION_HEADER} header does not match params._meta"
     method = payload.get("method")
-    if headers.get("Mcp-Method") != method:
+    if _trimmed(headers.get("Mcp-Method")) != method:
         return "Mcp-Method header does not match the body's method"
     key = _NAME_PARAMS.get(method) if isinstance(method, str) else None
     params = payload.get("params")
     value = params.get(key) if key is not None and isinstance(params, dict) else None
-    if value is not None and _decode_header(headers.get("Mcp-Name")) != value:
+    if value is not None and _decode_header(_trimmed(headers.get("Mcp-Name"))) != value:
         return f"Mcp-Name header does not match the body's {key}"
     return None
+
+
+def _trimmed(value: str | None) -> str | None:
+    """A header value without the optional whitespace around it (RFC 9110 §5.5)."""
+    return value.strip(" \t") if value is not None else None
 
 
 def _decode_header(value: str | None) -> str | None:

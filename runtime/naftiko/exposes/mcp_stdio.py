@@ -2,7 +2,8 @@
 
 stdout carries protocol messages only; logs belong on stderr. Each request runs in its own task,
 so a slow call does not hold up the others; at end of input the calls still running finish and
-their answers are written before `run_stdio` returns.
+their answers are written before `run_stdio` returns. Notifications (a call's progress and log
+messages, resource updates) are written as they happen, between the answers.
 """
 
 from __future__ import annotations
@@ -22,13 +23,28 @@ MAX_LINE = 4 * 1024 * 1024 + 1024
 Write = Callable[[bytes], Awaitable[None]]
 
 
+class _Stdout:
+    """The session's outlet: a notification is written at once, in order with the answers."""
+
+    def __init__(self, push: Callable[[bytes], None]):
+        self._push = push
+
+    def send(self, message: dict[str, Any]) -> None:
+        self._push(encode(message) + b"\n")
+
+    def close(self) -> None:
+        pass  # stdout outlives the session
+
+
 async def run_stdio(server: McpServer) -> None:
-    async with _reader(sys.stdin.buffer) as reader, _writer(sys.stdout.buffer) as write:
+    async with _reader(sys.stdin.buffer) as reader, _writer(sys.stdout.buffer) as (write, push):
         session = server.new_session()
+        session.open_outlet(stdout := _Stdout(push))
         pending: set[asyncio.Task[None]] = set()
 
         async def answer(payload: Any) -> None:
-            reply = await server.handle(payload, session)
+            notify = stdout.send if server.reports(payload, session) else None
+            reply = await server.handle(payload, session, notify)
             if reply is not None:
                 await write(encode(reply) + b"\n")
 
@@ -54,6 +70,8 @@ async def run_stdio(server: McpServer) -> None:
             task.add_done_callback(pending.discard)
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+        if session.watch is not None:
+            session.watch.close()
 
 
 @contextlib.asynccontextmanager
@@ -74,17 +92,22 @@ async def _reader(stream: BinaryIO) -> AsyncIterator[asyncio.StreamReader]:
 
 
 @contextlib.asynccontextmanager
-async def _writer(stream: BinaryIO) -> AsyncIterator[Write]:
+async def _writer(stream: BinaryIO) -> AsyncIterator[tuple[Write, Callable[[bytes], None]]]:
+    """`write` (waits while the reader lags) and `push` (buffers at once: for notifications,
+    whose number per call is bounded by its steps)."""
     loop = asyncio.get_running_loop()
     try:
         transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, stream)
     except ValueError:  # a regular file, not a pipe
 
-        async def write_file(data: bytes) -> None:
+        def push_file(data: bytes) -> None:
             stream.write(data)
             stream.flush()
 
-        yield write_file
+        async def write_file(data: bytes) -> None:
+            push_file(data)
+
+        yield write_file, push_file
         return
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
 
@@ -93,6 +116,6 @@ async def _writer(stream: BinaryIO) -> AsyncIterator[Write]:
         await writer.drain()
 
     try:
-        yield write_pipe
+        yield write_pipe, writer.write
     finally:
         transport.close()
