@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", metavar="N", help='serving processes sharing the ports (default 1; see README "Deploy")'
     )
     run.add_argument(
+        "--gateway",
+        action="store_true",
+        help="serve each exposure under its namespace: REST at /NS/…, MCP at /mcp/NS and /mcp (tools NS.TOOL)",
+    )
+    run.add_argument(
         "--stdio", action="store_true", help="serve the MCP exposure over stdin/stdout (logs go to stderr)"
     )
     run.add_argument(
@@ -66,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
         "inspect", help="list the REST routes and MCP tools of capabilities, with their inputs"
     )
     inspect.add_argument("--format", choices=("text", "json"), default="text")
+    inspect.add_argument("--gateway", action="store_true", help="the routes and tool names of `run --gateway`")
     inspect.add_argument("paths", nargs="+", metavar="PATH")
 
     importer = commands.add_parser("import", help="generate capability files from another description")
@@ -111,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "inspect":
         from .inspect_command import run_inspect
 
+        if args.gateway:
+            from .gateway.inspect import inspect_gateway
+
+            return inspect_gateway(args.paths, args.format)
         return run_inspect(args.paths, args.format)
     if args.command == "import":
         from .openapi_import import run_import

@@ -53,6 +53,7 @@ class RunConfig:
     watch: bool = False
     redis_url: str | None = None  # `--redis`: rate limits and MCP sessions shared through it (state/)
     workers: int = 1  # serving processes (`--workers N`, supervisors/); 1 serves in this process
+    gateway: bool = False  # `--gateway`: each exposure under its namespace (gateway/)
 
     def check_names(self, consumed: Iterable[str], exposed: Iterable[str]) -> None:
         """Every namespace a flag names exists in the loaded capabilities (else UsageError naming both).
@@ -265,6 +266,7 @@ def run_config(args: argparse.Namespace, environ: Mapping[str, str] | None = Non
         watch=args.watch,
         redis_url=_redis_url(args.redis if args.redis is not None else env.get("NAFTIKO_REDIS_URL") or None),
         workers=_workers(args.workers, args.stdio),
+        gateway=args.gateway,
     )
 
 

@@ -54,6 +54,10 @@ def run(config: RunConfig, member: Member | None = None) -> int:
     (supervisors/); a worker runs this too, as `member` of the fleet."""
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     state.use(state.open_state(config.redis_url))  # before compiling: clients take their buckets from it
+    if config.gateway:
+        from .gateway.serve import run_gateway
+
+        return run_gateway(config)
     paths = list(config.paths)
     try:
         if not paths:
@@ -141,9 +145,10 @@ async def _serve(
     reloader: Callable[[Runtime], Reloader],
     watch: bool,
     member: Member | None = None,
+    runtime_class: type[Runtime] = Runtime,
 ) -> int:
     try:
-        runtime = Runtime(_mcp_route_factory(settings.allow_origins), settings)
+        runtime = runtime_class(_mcp_route_factory(settings.allow_origins), settings)
         if member is not None:
             member.join(runtime.plane)
         urls = await runtime.start(plans)

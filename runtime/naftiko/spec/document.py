@@ -40,8 +40,11 @@ class Document:
         return self.folder if self.folder is not None else Path(self.file).resolve().parent
 
 
-def load_document(path: str | Path, *, strict: bool = False, folder: Path | None = None) -> Document:
-    """`folder`: read relative references from there instead of beside `path`."""
+def load_document(
+    path: str | Path, *, strict: bool = False, folder: Path | None = None, official: bool = True
+) -> Document:
+    """`folder`: read relative references from there instead of beside `path`; `official`
+    False skips the official schema, whose findings are only warnings unless `strict`."""
     file = str(path)
     raw = Path(path).read_bytes()
     document = Document(file, folder=folder)
@@ -72,8 +75,7 @@ def load_document(path: str | Path, *, strict: bool = False, folder: Path | None
         return document
     for at, message in schema_errors(DIALECT_SCHEMA, data):
         report("error", message, at, "schema")
-    official = schema_errors(OFFICIAL_SCHEMA, data)
-    for at, message in official:
+    for at, message in schema_errors(OFFICIAL_SCHEMA, data) if official or strict else ():
         report("error" if strict else "warning", f"{message} (official alpha2 schema)", at, "official")
     if document.errors:
         return document
