@@ -231,6 +231,10 @@ def test_a_reload_on_the_control_port_reaches_every_worker(tmp_path: Path) -> No
         # The worker that answered had reloaded; the other reloads on the supervisor's SIGHUP.
         assert answered_by(running, "/things/{id}", "/things/1", running.pids)
         assert answered_by(running, "(unmatched)", "/items/1", running.pids, status=404)
+        # SIGHUP to the process started reloads every worker.
+        running.write("stuff")
+        running.process.send_signal(signal.SIGHUP)
+        assert answered_by(running, "/stuff/{id}", "/stuff/1", running.pids)
 
 
 def test_watch_reaches_every_worker(tmp_path: Path) -> None:
