@@ -198,14 +198,24 @@ def test_both_workers_answer_and_the_control_port_counts_the_whole_fleet(tmp_pat
         assert {line["pid"] for line in running.access("/metrics")} == running.pids
 
 
-def test_sigterm_stops_every_worker_and_exits_0(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_sigint_stops_every_worker_and_exits_0(tmp_path: Path, signum: signal.Signals) -> None:
     with fleet(tmp_path) as running:
         assert get(running.rest, "/items/1")[0] == 200
         children = running.children()
         assert running.pids <= children
-        assert running.stop() == 0
+        running.process.send_signal(signum)
+        assert running.process.wait(45) == 0
         assert all(gone(pid) for pid in children), [pid for pid in children if not gone(pid)]
         assert running.stderr().count("stopping: draining in-flight requests") == 2
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    with fleet(tmp_path) as running:
+        running.process.kill()
+        running.process.wait(10)
+        assert until(lambda: all(gone(pid) for pid in running.pids), timeout=40)
+        assert running.stderr().count("the supervisor is gone: stopping this worker") == 2
 
 
 def test_a_killed_worker_is_replaced_and_logged(tmp_path: Path) -> None:

@@ -52,7 +52,10 @@ class Member:
         async def reload() -> Any:
             outcome = await reload_all()
             if outcome.status == 200:
-                self.connection.send(RELOADED)
+                try:
+                    self.connection.send(RELOADED)
+                except OSError:  # the supervisor is gone; this worker is stopping
+                    log.warning("the other workers were not told to reload: the supervisor is gone")
             return outcome
 
         return reload

@@ -92,16 +92,15 @@ class Supervisor:
             timeout = max(0.0, min([*due, now + 1.0]) - now)
             sentinels = {w.process.sentinel: w for w in self.workers.values()}
             links = {w.link: w for w in self.workers.values() if not w.link.closed}
-            for ready in wait([signals.reader, *sentinels, *links], timeout):
-                if ready is signals.reader:
-                    for signum in signals.take():
-                        if signum == signal.SIGHUP:
-                            self._relay_reload(None)
-                        else:
-                            log.info("stopping: every worker drains its in-flight requests")
-                            return self._stop(0)
-                elif ready in links:
-                    self._message(links[ready])
+            ready = wait([signals.reader, *sentinels, *links], timeout)
+            for signum in signals.take():  # first: a Ctrl-C also stops the workers, not to be replaced
+                if signum == signal.SIGHUP:
+                    self._relay_reload(None)
+                else:
+                    log.info("stopping: every worker drains its in-flight requests")
+                    return self._stop(0)
+            for link in (r for r in ready if r in links):
+                self._message(links[link])
             for worker in [w for w in sentinels.values() if w.process.exitcode is not None]:
                 if not self.fleet_ready:
                     log.error("worker %d (pid %d) exited while starting: stopping", worker.slot, worker.process.pid)
