@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from redis_server import RedisServer, redis_binary
-from run_process import CREDENTIALS, Naftiko, Upstream
+from run_process import CREDENTIALS, Naftiko, Upstream, run_to_exit
 
 NS = "track-customers"
 HANDSHAKE = "2025-06-18"
@@ -86,6 +86,13 @@ def identify(server: Naftiko, session_id: str) -> dict[str, Any]:
     )
     assert status == 200 and "result" in reply, reply
     return reply["result"]
+
+
+def test_a_redis_url_that_is_not_one_is_exit_2_naming_the_flag_and_never_the_password() -> None:
+    code, stderr = run_to_exit("--redis", "http://admin:hunter2@cache:6379")
+    assert code == 2 and "--redis" in stderr and "hunter2" not in stderr, stderr
+    code, stderr = run_to_exit(env={"NAFTIKO_REDIS_URL": "cache:6379"})  # the variable, checked as the flag
+    assert code == 2 and "--redis" in stderr and "Traceback" not in stderr, stderr
 
 
 # -- one rate limit for every process -------------------------------------------------------------
