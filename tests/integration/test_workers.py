@@ -232,6 +232,24 @@ def test_a_killed_worker_is_replaced_and_logged(tmp_path: Path) -> None:
         assert running.stop() == 0
 
 
+def test_replacements_that_keep_failing_back_off_until_the_file_is_fixed(tmp_path: Path) -> None:
+    with fleet(tmp_path) as running:
+        running.file.write_text("naftiko: 1.0.0-alpha2\ncapability: [broken\n")
+        victim = min(running.pids)
+        os.kill(victim, signal.SIGKILL)
+        pattern = r"worker (\d) \(pid \d+\) exited with code 2; a replacement starts in ([\d.]+) s"
+        until(lambda: len(re.findall(pattern, running.stderr())) >= 3, timeout=60)
+        failures = re.findall(pattern, running.stderr())
+        delays = [float(delay) for _, delay in failures]
+        assert len(delays) >= 3 and delays[:3] == sorted(delays[:3]) and delays[2] >= 2 * delays[0] > 0, failures
+        assert answered_by(running, "/items/{id}", "/items/1", running.pids - {victim})  # the other serves on
+        serving = rf"worker {failures[0][0]} \(pid \d+\) serving"
+        started = len(re.findall(serving, running.stderr()))  # the slot's first worker, before it was killed
+        running.write("items")
+        assert until(lambda: len(re.findall(serving, running.stderr())) > started, timeout=60)
+        assert running.stop() == 0
+
+
 def test_a_reload_on_the_control_port_reaches_every_worker(tmp_path: Path) -> None:
     with fleet(tmp_path) as running:
         running.write("things")

@@ -111,13 +111,20 @@ class Supervisor:
                     self._start(slot)
 
     def _start(self, slot: int) -> None:
+        self.slots[slot].due = None
         ours, theirs = self.context.Pipe()
         process = self.context.Process(
             target=worker_main, args=(self.config, theirs), name=f"naftiko-worker-{slot}", daemon=False
         )
-        process.start()
-        theirs.close()
-        self.slots[slot].due = None
+        try:
+            process.start()
+        except OSError as exc:  # no memory or process slot left: try again after the back-off
+            ours.close()
+            delay = self._back_off(slot, young=True)
+            log.error("worker %d could not be started (%s); trying again in %.1f s", slot, exc, delay)
+            return
+        finally:
+            theirs.close()
         self.workers[slot] = _Worker(slot, process, ours, time.monotonic())
         if self.fleet_ready:
             log.info("worker %d replaced: pid %d", slot, process.pid)
@@ -147,11 +154,7 @@ class Supervisor:
     def _died(self, worker: _Worker) -> None:
         worker.link.close()
         del self.workers[worker.slot]
-        slot = self.slots[worker.slot]
-        young = time.monotonic() - worker.started < STEADY_SECONDS
-        slot.failures = slot.failures + 1 if young else 0
-        delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (slot.failures - 1)) if slot.failures else 0.0
-        slot.due = time.monotonic() + delay
+        delay = self._back_off(worker.slot, young=time.monotonic() - worker.started < STEADY_SECONDS)
         log.warning(
             "worker %d (pid %d) %s; a replacement starts in %.1f s",
             worker.slot,
@@ -159,6 +162,14 @@ class Supervisor:
             _exit_reason(worker.process.exitcode),
             delay,
         )
+
+    def _back_off(self, slot: int, young: bool) -> float:
+        """Schedule the slot's next start; returns the delay (longer while starts keep failing young)."""
+        state = self.slots[slot]
+        state.failures = state.failures + 1 if young else 0
+        delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (state.failures - 1)) if state.failures else 0.0
+        state.due = time.monotonic() + delay
+        return delay
 
     def _stop(self, code: int) -> int:
         """SIGTERM to every worker, then wait for them (SIGKILL to any still there after DRAIN_SECONDS)."""
@@ -184,7 +195,10 @@ class Supervisor:
 
 def _exit_reason(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
-        return f"was killed by {signal.Signals(-exitcode).name}"
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
     return f"exited with code {exitcode}"
 
 
