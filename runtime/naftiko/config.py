@@ -330,16 +330,6 @@ def _workers(text: str | None, stdio: bool) -> int:
     return int(text)
 
 
-def _workers(text: str | None, stdio: bool) -> int:
-    if text is None:
-        return 1
-    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
-        raise UsageError(f"--workers needs a whole number between 1 and {MAX_WORKERS}, got {text!r}")
-    if stdio:
-        raise UsageError("--workers cannot go with --stdio, which serves one client on stdin/stdout in one process")
-    return int(text)
-
-
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise UsageError(f"--port needs a port number between 1 and 65535, got {text!r}")
