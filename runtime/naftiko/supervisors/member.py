@@ -24,6 +24,7 @@ from ..exposes.control import ControlPlane
 
 log = logging.getLogger("naftiko")
 READY, RELOADED = "ready", "reloaded"
+METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # read when prometheus_client is imported: by workers only
 Reload = Callable[[], Awaitable[Any]]
 
 

@@ -23,15 +23,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, replace
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
 from ..config import RunConfig
 from ..server import PlanError, PortPlan
-from .fleet_metrics import DIRECTORY
-from .member import READY, RELOADED, worker_main
+from .member import METRICS_DIRECTORY, READY, RELOADED, worker_main
 from .ports import hold_ports
 
 log = logging.getLogger("naftiko")
@@ -49,6 +49,7 @@ class _Worker:
     link: Connection
     started: float
     ready: bool = False
+    reload_due: bool = False  # a reload came while it was starting: SIGHUP once it serves
 
 
 @dataclass
@@ -75,7 +76,7 @@ class Supervisor:
                 print(f"naftiko run: {exc}", file=sys.stderr)
                 return 2
             self.config = replace(self.config, ports={**self.config.ports, **chosen})
-            os.environ[DIRECTORY] = held.enter_context(tempfile.TemporaryDirectory(prefix="naftiko-metrics-"))
+            os.environ[METRICS_DIRECTORY] = held.enter_context(tempfile.TemporaryDirectory(prefix="naftiko-metrics-"))
             wakeup = held.enter_context(_SignalQueue())
             for slot in range(len(self.slots)):
                 self._start(slot)
@@ -138,6 +139,8 @@ class Supervisor:
         if message == READY:
             worker.ready = True
             log.info("worker %d (pid %d) serving", worker.slot, worker.process.pid)
+            if worker.reload_due:  # it may have read the files before they changed
+                _hang_up(worker)
             if not self.fleet_ready and all(w.ready for w in self.workers.values()):
                 self.fleet_ready = True
                 pids = ", ".join(str(w.process.pid) for w in self.workers.values())
@@ -146,10 +149,15 @@ class Supervisor:
             self._relay_reload(worker)
 
     def _relay_reload(self, origin: _Worker | None) -> None:
-        """Every worker but the one that already reloaded reads the files again (SIGHUP)."""
+        """Every worker but the one that already reloaded reads the files again (SIGHUP); one
+        still starting gets it once it serves (before, SIGHUP's default action would end it)."""
         for worker in self.workers.values():
-            if worker is not origin and worker.process.exitcode is None:
-                os.kill(worker.process.pid, signal.SIGHUP)
+            if worker is origin or worker.process.exitcode is not None:
+                continue
+            if worker.ready:
+                _hang_up(worker)
+            else:
+                worker.reload_due = True
 
     def _died(self, worker: _Worker) -> None:
         worker.link.close()
@@ -190,7 +198,22 @@ class Supervisor:
                 worker.process.join(5)
             worker.link.close()
         self.workers.clear()
+        _stop_resource_tracker()
         return code
+
+
+def _stop_resource_tracker() -> None:
+    """Spawning starts multiprocessing's resource tracker, a child of ours that would exit by
+    itself a moment after we do: stop and reap it, so nothing outlives the supervisor. Its
+    `_stop` is private (there since Python 3.8); without it the tracker still ends alone."""
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        stop()
+
+
+def _hang_up(worker: _Worker) -> None:
+    with suppress(ProcessLookupError):  # it has just died: its replacement reads the files anyway
+        os.kill(worker.process.pid, signal.SIGHUP)
 
 
 def _exit_reason(exitcode: int | None) -> str:
