@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -125,8 +126,8 @@ class Fleet:
 
 
 @contextmanager
-def fleet(tmp_path: Path, *flags: str, workers: int | None = 2) -> Iterator[Fleet]:
-    with Upstream() as upstream:
+def fleet(tmp_path: Path, *flags: str, workers: int | None = 2, delay: float = 0.0) -> Iterator[Fleet]:
+    with Upstream(delay=delay) as upstream:
         running = Fleet(tmp_path, upstream, *flags, workers=workers)
         try:
             yield running
@@ -199,12 +200,17 @@ def test_both_workers_answer_and_the_control_port_counts_the_whole_fleet(tmp_pat
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_or_sigint_stops_every_worker_and_exits_0(tmp_path: Path, signum: signal.Signals) -> None:
-    with fleet(tmp_path) as running:
-        assert get(running.rest, "/items/1")[0] == 200
+def test_sigterm_or_sigint_drains_and_stops_every_worker_and_exits_0(tmp_path: Path, signum: signal.Signals) -> None:
+    with fleet(tmp_path, delay=1.5) as running:
         children = running.children()
         assert running.pids <= children
+        answers: list[int] = []
+        in_flight = threading.Thread(target=lambda: answers.append(get(running.rest, "/items/1")[0]))
+        in_flight.start()
+        assert until(lambda: running.upstream.in_flight == 1)
         running.process.send_signal(signum)
+        in_flight.join(30)
+        assert answers == [200]  # the request in flight when the signal came was answered
         assert running.process.wait(45) == 0
         assert all(gone(pid) for pid in children), [pid for pid in children if not gone(pid)]
         assert running.stderr().count("stopping: draining in-flight requests") == 2
