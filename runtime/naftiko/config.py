@@ -9,6 +9,7 @@ import argparse
 import ipaddress
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -326,6 +327,8 @@ def _workers(text: str | None, stdio: bool) -> int:
         raise UsageError(f"--workers needs a whole number between 1 and {MAX_WORKERS}, got {text!r}")
     if stdio:
         raise UsageError("--workers cannot go with --stdio, which serves one client on stdin/stdout in one process")
+    if int(text) > 1 and not sys.platform.startswith("linux"):
+        raise UsageError("--workers above 1 needs Linux, whose SO_REUSEPORT spreads connections over the workers")
     return int(text)
 
 

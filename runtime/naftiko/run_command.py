@@ -191,4 +191,5 @@ async def _serve_stdio(capabilities: list[Capability]) -> int:
     finally:
         for capability in capabilities:
             await capability.close()
+        await state.current().close()
     return 0

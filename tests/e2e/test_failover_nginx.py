@@ -83,8 +83,9 @@ def nginx(rest_ports: list[int], mcp_ports: list[int]) -> Iterator[tuple[int, in
             yield rest_port, mcp_port
 
 
-def post_json(url: str, message: Any, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
-    request = urllib.request.Request(url, data=json.dumps(message).encode(), method="POST")
+def exchange(method: str, url: str, message: Any, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    """(status, headers, decoded JSON body); status 0 when no answer came at all."""
+    request = urllib.request.Request(url, data=json.dumps(message).encode(), method=method)
     for name, value in {"Content-Type": "application/json", **headers}.items():
         request.add_header(name, value)
     try:
@@ -95,17 +96,6 @@ def post_json(url: str, message: Any, headers: dict[str, str]) -> tuple[int, dic
         return answer.code, dict(answer.headers), None
     except OSError:
         return 0, {}, None
-
-
-def put(url: str) -> int:
-    request = urllib.request.Request(url, data=b"{}", method="PUT", headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status
-    except urllib.error.HTTPError as answer:
-        return answer.code
-    except OSError:
-        return 0
 
 
 def stats(upstream_port: int) -> dict[str, int]:
@@ -151,7 +141,7 @@ def test_killing_one_of_three_replicas_behind_nginx_keeps_995_per_mille_of_calls
         for port in mcp_ports:
             wait_http(f"http://127.0.0.1:{port}/health", replicas[0])
         rest_port, mcp_port = stack.enter_context(nginx(rest_ports, mcp_ports))
-        mcp_url = f"http://127.0.0.1:{mcp_port}/mcp"
+        rest_url, mcp_url = f"http://127.0.0.1:{rest_port}", f"http://127.0.0.1:{mcp_port}/mcp"
 
         initialize = {
             "jsonrpc": "2.0",
@@ -163,10 +153,10 @@ def test_killing_one_of_three_replicas_behind_nginx_keeps_995_per_mille_of_calls
                 "clientInfo": {"name": "t", "version": "1"},
             },
         }
-        status, headers, reply = post_json(mcp_url, initialize, ACCEPT)
+        status, headers, reply = exchange("POST", mcp_url, initialize, ACCEPT)
         assert status == 200 and "result" in reply, (status, reply)
         session = {**ACCEPT, "Mcp-Session-Id": headers["Mcp-Session-Id"]}
-        assert post_json(mcp_url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)[0] == 202
+        assert exchange("POST", mcp_url, {"jsonrpc": "2.0", "method": "notifications/initialized"}, session)[0] == 202
 
         outcomes: dict[str, list[bool]] = {"rest": [], "mcp": []}
         halfway = threading.Event()
@@ -175,14 +165,14 @@ def test_killing_one_of_three_replicas_behind_nginx_keeps_995_per_mille_of_calls
             for i in range(CALLS // 2):
                 if i == CALLS // 4:
                     halfway.set()
-                outcomes["rest"].append(put(f"http://127.0.0.1:{rest_port}/v1/customers/c{i}") == 200)
+                outcomes["rest"].append(exchange("PUT", f"{rest_url}/v1/customers/c{i}", {}, {})[0] == 200)
                 call = {
                     "jsonrpc": "2.0",
                     "id": i + 1,
                     "method": "tools/call",
                     "params": {"name": "suppress-customer", "arguments": {"identifier": f"c{i}"}},
                 }
-                status, _, reply = post_json(mcp_url, call, session)
+                status, _, reply = exchange("POST", mcp_url, call, session)
                 outcomes["mcp"].append(status == 200 and reply["result"]["isError"] is False)
 
         calling = threading.Thread(target=client)
@@ -192,7 +182,7 @@ def test_killing_one_of_three_replicas_behind_nginx_keeps_995_per_mille_of_calls
         calling.join(300)
         assert not calling.is_alive()
         after_kill = [
-            post_json(mcp_url, {"jsonrpc": "2.0", "id": "x", "method": "tools/list"}, session) for _ in range(6)
+            exchange("POST", mcp_url, {"jsonrpc": "2.0", "id": "x", "method": "tools/list"}, session) for _ in range(6)
         ]
         seen = stats(upstream_port)
 

@@ -38,15 +38,17 @@ RUNS = {
 _RESULT_DIR = re.compile(r"server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z")
 
 
-def suite_cli() -> Path:
-    cli = SUITE / "dist" / "index.js"
+@pytest.fixture(scope="module")
+def suite() -> tuple[str, Path]:
+    """Node 22 and the suite's entry point, or a skip saying what is missing."""
+    node, cli = node22(), SUITE / "dist" / "index.js"
     if not cli.exists():
         pytest.skip(f"@modelcontextprotocol/conformance is not installed under {TOOLS} (bash .ci/run installs it)")
-    return cli
+    return node, cli
 
 
 @pytest.fixture(scope="module")
-def mcp_url() -> Iterator[str]:
+def mcp_url(suite: tuple[str, Path]) -> Iterator[str]:
     """The upstream beside the fixture file, and `naftiko run` of the fixture pointed at it."""
     fixture = shared_path("conformance", "mcp-suite", "conformance.yaml")
     upstream_port, port = free_port(), free_port()
@@ -95,8 +97,8 @@ def unexpected(results: Path, expected: set[str], extensions: set[str]) -> list[
 
 
 @pytest.mark.parametrize("run", RUNS)
-def test_conformance_suite(mcp_url: str, run: str, tmp_path: Path) -> None:
-    cli, node = suite_cli(), node22()
+def test_conformance_suite(suite: tuple[str, Path], mcp_url: str, run: str, tmp_path: Path) -> None:
+    node, cli = suite
     baseline = shared_path("conformance", "mcp-suite", "expected-failures.yaml")
     expected = set(yaml.safe_load(baseline.read_text(encoding="utf-8"))["server"])
     results = tmp_path / "results"

@@ -265,7 +265,7 @@ async def test_control_scripting_settings_and_no_status_without_info() -> None:
             and settings["timeout"] == 3000
             and settings["statementLimit"] == 50000
         )
-        assert settings["allowedLanguages"] == ["javascript", "python"] and settings["available"] is False
+        assert settings["allowedLanguages"] == ["javascript", "python"] and settings["available"] is True
         assert (await call("GET", control + "/status"))[0] == 404  # management.info defaults to false
         assert (await call("GET", control + "/metrics"))[0] == 200
     finally:

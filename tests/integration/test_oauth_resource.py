@@ -6,6 +6,7 @@ upstream that must never see the caller's token."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -20,13 +21,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from oauth_issuer import Issuer
+from naftiko.auth.authorization_server import SigningKey
+from naftiko.auth.oauth_settings import OAuthSettings
+from naftiko.auth.resource_server import ResourceServer
+from naftiko.auth.token_cache import TokenCache
+from naftiko.http import Request, Response
+from oauth_issuer import ALGORITHM, Issuer
 from run_process import Upstream
 from support import free_port
 
@@ -102,6 +112,15 @@ capability:
     - name: get-item
       description: Read one item.
       call: items.get-item
+  - type: control
+    port: {control}
+    authentication:
+      type: oauth2
+      authorizationServerUri: {issuer}
+      resource: http://127.0.0.1:{control}/
+      scopes: [ops]
+    management:
+      info: true
 """
 
 
@@ -109,7 +128,7 @@ class Runtime:
     """`naftiko run` of CAPABILITY, its log in a file (never an unread pipe)."""
 
     def __init__(self, tmp: Path, issuer_url: str, upstream: Upstream):
-        self.rest, self.introspected, self.mcp = free_port(), free_port(), free_port()
+        self.rest, self.introspected, self.mcp, self.control = free_port(), free_port(), free_port(), free_port()
         self.file = tmp / "items.yaml"
         self.file.write_text(
             CAPABILITY.format(
@@ -117,6 +136,7 @@ class Runtime:
                 rest=self.rest,
                 introspected=self.introspected,
                 mcp=self.mcp,
+                control=self.control,
                 issuer=issuer_url,
             ),
             encoding="utf-8",
@@ -436,7 +456,80 @@ def test_opaque_tokens_are_checked_by_introspection(runtime: Runtime, issuer: Is
     code, headers, _ = request("GET", url, bearer("opaque-unknown-token"))
     assert code == 401 and 'error="invalid_token"' in challenge(headers)
     assert request("GET", url, bearer("opaque-narrow-token"))[0] == 403
+    code, headers, _ = request("GET", url, bearer("caf\xe9-token"))  # not RFC 6750 syntax: never sent on
+    assert code == 401 and 'error="invalid_token"' in challenge(headers)
+    assert not any("caf" in token for token in issuer.introspected)
     assert request("GET", url, bearer("opaque-other-aud"))[0] == 401
+
+
+# -- the control port and the verified-token cache ----------------------------------------------
+
+
+def test_the_control_port_takes_the_same_check_and_leaves_its_probes_open(runtime: Runtime, issuer: Issuer) -> None:
+    audience = f"http://127.0.0.1:{runtime.control}/"
+    assert request("GET", runtime.url(runtime.control, "/health/live"))[0] == 200
+    code, headers, _ = request("GET", runtime.url(runtime.control, "/status"))
+    assert code == 401
+    metadata = f"http://127.0.0.1:{runtime.control}/.well-known/oauth-protected-resource"
+    assert challenge(headers) == f'Bearer resource_metadata="{metadata}"'
+    assert json.loads(request("GET", metadata)[2])["resource"] == audience
+    code, _, body = request(
+        "GET", runtime.url(runtime.control, "/status"), bearer(issuer.sign(aud=audience, scope="ops"))
+    )
+    assert code == 200, body
+    code, _, _ = request("GET", runtime.url(runtime.control, "/status"), bearer(issuer.sign(aud=audience)))
+    assert code == 403
+
+
+def test_the_verified_token_cache_is_bounded_and_forgets_expired_tokens() -> None:
+    cache = TokenCache(3)
+    for index in range(5):
+        cache.keep(f"token-{index}", time.time() + 600)
+    assert [cache.holds(f"token-{index}") for index in range(5)] == [False, False, True, True, True]
+    cache.keep("expired", time.time() - 1)
+    assert not cache.holds("expired")
+    assert all(len(key) == 32 for key in cache._until)  # digests, not the tokens themselves
+
+
+# -- any claims and headers, signed with a real key: 200, 401 or 403, never a 500 ---------------
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+CLAIMS = st.dictionaries(
+    st.sampled_from(["exp", "nbf", "iat", "iss", "aud", "scope", "scp", "sub", "jti", "azp"]), JSON_VALUES, max_size=8
+)
+HEADERS = st.dictionaries(st.sampled_from(["kid", "typ", "cty", "x5u", "jku", "b64"]), JSON_VALUES, max_size=3)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(claims=CLAIMS, header=HEADERS, kid=st.sampled_from(["rsa-1", "ec-1"]), valid_base=st.booleans())
+def test_any_claims_and_headers_are_answered_never_raised(
+    issuer: Issuer, claims: dict[str, Any], header: dict[str, Any], kid: str, valid_base: bool
+) -> None:
+    audience = "https://items.example.com/mcp"
+    checker = ResourceServer(OAuthSettings(issuer.url, audience, audience, ("items:read",)))
+    checker.server.metadata = {"issuer": issuer.url}
+    checker.server.keys = tuple(SigningKey(k, issuer.keys[k].public_key()) for k in issuer.published)
+    checker.server._fetched = time.monotonic()  # the keys are fresh: nothing is fetched
+    base = issuer.claims(aud=audience) if valid_base else {}
+    try:
+        token = jwt.encode(
+            {**base, **claims}, issuer.keys[kid], ALGORITHM[kid.split("-")[0]], headers={"kid": kid, **header}
+        )
+    except (TypeError, ValueError, OverflowError, jwt.PyJWTError):
+        return  # PyJWT cannot write this token (a header it refuses, claims it cannot encode)
+    request = Request("GET", "/", CIMultiDictProxy(CIMultiDict({"Authorization": f"Bearer {token}"})), b"")
+
+    async def verdict() -> Response | None:
+        answer = checker.check(request)
+        return answer if answer is None or isinstance(answer, Response) else await answer
+
+    answer = asyncio.run(verdict())
+    assert answer is None or answer.status in (401, 403), answer.status
 
 
 # -- the official MCP SDK client -----------------------------------------------------------------

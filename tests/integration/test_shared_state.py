@@ -7,7 +7,9 @@ calls that go on when Redis dies and share again when it returns.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -19,8 +21,10 @@ from typing import Any
 
 import pytest
 
+from naftiko.state.rate_limit import LocalBucket, SharedBucket
+from naftiko.state.redis_link import RedisLink
 from redis_server import RedisServer, redis_binary
-from run_process import CREDENTIALS, Naftiko, Upstream
+from run_process import CREDENTIALS, Naftiko, Upstream, run_to_exit
 
 NS = "track-customers"
 HANDSHAKE = "2025-06-18"
@@ -88,6 +92,13 @@ def identify(server: Naftiko, session_id: str) -> dict[str, Any]:
     return reply["result"]
 
 
+def test_a_redis_url_that_is_not_one_is_exit_2_naming_the_flag_and_never_the_password() -> None:
+    code, stderr = run_to_exit("--redis", "http://admin:hunter2@cache:6379")
+    assert code == 2 and "--redis" in stderr and "hunter2" not in stderr, stderr
+    code, stderr = run_to_exit(env={"NAFTIKO_REDIS_URL": "cache:6379"})  # the variable, checked as the flag
+    assert code == 2 and "--redis" in stderr and "Traceback" not in stderr, stderr
+
+
 # -- one rate limit for every process -------------------------------------------------------------
 
 
@@ -120,6 +131,7 @@ def test_three_processes_at_20_per_second_send_about_100_calls_in_5_s_together(r
             thread.join(30)
         elapsed = time.monotonic() - started
         sent = len(upstream.requests)
+    print(f"shared limit 20/s, 3 replicas, {elapsed:.1f} s: {sent} calls sent upstream, answers {dict(statuses)}")
     assert set(statuses) <= {200, 429}, statuses
     assert statuses[200] == sent, (statuses, sent)
     allowed = 20 + 20 * elapsed  # one full bucket, then 20 per second, for all three together
@@ -218,3 +230,35 @@ def test_when_redis_dies_calls_go_on_with_one_warning_and_share_again_when_it_re
         assert mcp(a, fresh, "tools/list")[0] == 200
         assert f"naftiko:rate:{NS}" in redis.keys("naftiko:rate:*")
         assert warnings(a) == 1 and warnings(b) == 1
+
+
+# -- the buckets themselves -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate", [0.5, 5.0])
+async def test_the_shared_bucket_admits_and_refuses_as_the_local_one_does(redis: RedisServer, rate: float) -> None:
+    """Same behaviour alone or shared: a burst of one second's worth (at least one call), then a
+    refusal saying how long until the next token."""
+    link = RedisLink(redis.url)
+    try:
+        buckets = {"local": LocalBucket(rate), "shared": SharedBucket(link, f"parity-{rate}", rate)}
+        for name, bucket in buckets.items():
+            waits = [await bucket.acquire() for _ in range(int(max(rate, 1)) + 1)]
+            assert waits[:-1] == [0.0] * (len(waits) - 1), (name, waits)
+            assert 0 < waits[-1] <= 1 / rate, (name, waits)
+    finally:
+        await link.close()
+
+
+async def test_a_redis_that_accepts_but_never_answers_does_not_hold_a_call() -> None:
+    """A silent peer (a partition, a stopped process): the bounded timeouts hand the call to the
+    per-process bucket instead of waiting on Redis."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    link = RedisLink(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+    try:
+        bucket = SharedBucket(link, "silent", 10)
+        assert await asyncio.wait_for(bucket.acquire(), 10) == 0.0  # answered by the fallback
+        assert await asyncio.wait_for(bucket.acquire(), 10) == 0.0  # at once: Redis left alone a while
+    finally:
+        await link.close()
+        silent.close()

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -125,8 +126,8 @@ class Fleet:
 
 
 @contextmanager
-def fleet(tmp_path: Path, *flags: str, workers: int | None = 2) -> Iterator[Fleet]:
-    with Upstream() as upstream:
+def fleet(tmp_path: Path, *flags: str, workers: int | None = 2, delay: float = 0.0) -> Iterator[Fleet]:
+    with Upstream(delay=delay) as upstream:
         running = Fleet(tmp_path, upstream, *flags, workers=workers)
         try:
             yield running
@@ -198,14 +199,29 @@ def test_both_workers_answer_and_the_control_port_counts_the_whole_fleet(tmp_pat
         assert {line["pid"] for line in running.access("/metrics")} == running.pids
 
 
-def test_sigterm_stops_every_worker_and_exits_0(tmp_path: Path) -> None:
-    with fleet(tmp_path) as running:
-        assert get(running.rest, "/items/1")[0] == 200
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_sigint_drains_and_stops_every_worker_and_exits_0(tmp_path: Path, signum: signal.Signals) -> None:
+    with fleet(tmp_path, delay=1.5) as running:
         children = running.children()
         assert running.pids <= children
-        assert running.stop() == 0
+        answers: list[int] = []
+        in_flight = threading.Thread(target=lambda: answers.append(get(running.rest, "/items/1")[0]))
+        in_flight.start()
+        assert until(lambda: running.upstream.in_flight == 1)
+        running.process.send_signal(signum)
+        in_flight.join(30)
+        assert answers == [200]  # the request in flight when the signal came was answered
+        assert running.process.wait(45) == 0
         assert all(gone(pid) for pid in children), [pid for pid in children if not gone(pid)]
         assert running.stderr().count("stopping: draining in-flight requests") == 2
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    with fleet(tmp_path) as running:
+        running.process.kill()
+        running.process.wait(10)
+        assert until(lambda: all(gone(pid) for pid in running.pids), timeout=40)
+        assert running.stderr().count("the supervisor is gone: stopping this worker") == 2
 
 
 def test_a_killed_worker_is_replaced_and_logged(tmp_path: Path) -> None:
@@ -222,6 +238,24 @@ def test_a_killed_worker_is_replaced_and_logged(tmp_path: Path) -> None:
         assert running.stop() == 0
 
 
+def test_replacements_that_keep_failing_back_off_until_the_file_is_fixed(tmp_path: Path) -> None:
+    with fleet(tmp_path) as running:
+        running.file.write_text("naftiko: 1.0.0-alpha2\ncapability: [broken\n")
+        victim = min(running.pids)
+        os.kill(victim, signal.SIGKILL)
+        pattern = r"worker (\d) \(pid \d+\) exited with code 2; a replacement starts in ([\d.]+) s"
+        until(lambda: len(re.findall(pattern, running.stderr())) >= 3, timeout=60)
+        failures = re.findall(pattern, running.stderr())
+        delays = [float(delay) for _, delay in failures]
+        assert len(delays) >= 3 and delays[:3] == sorted(delays[:3]) and delays[2] >= 2 * delays[0] > 0, failures
+        assert answered_by(running, "/items/{id}", "/items/1", running.pids - {victim})  # the other serves on
+        serving = rf"worker {failures[0][0]} \(pid \d+\) serving"
+        started = len(re.findall(serving, running.stderr()))  # the slot's first worker, before it was killed
+        running.write("items")
+        assert until(lambda: len(re.findall(serving, running.stderr())) > started, timeout=60)
+        assert running.stop() == 0
+
+
 def test_a_reload_on_the_control_port_reaches_every_worker(tmp_path: Path) -> None:
     with fleet(tmp_path) as running:
         running.write("things")
@@ -231,6 +265,10 @@ def test_a_reload_on_the_control_port_reaches_every_worker(tmp_path: Path) -> No
         # The worker that answered had reloaded; the other reloads on the supervisor's SIGHUP.
         assert answered_by(running, "/things/{id}", "/things/1", running.pids)
         assert answered_by(running, "(unmatched)", "/items/1", running.pids, status=404)
+        # SIGHUP to the process started reloads every worker.
+        running.write("stuff")
+        running.process.send_signal(signal.SIGHUP)
+        assert answered_by(running, "/stuff/{id}", "/stuff/1", running.pids)
 
 
 def test_watch_reaches_every_worker(tmp_path: Path) -> None:

@@ -18,7 +18,9 @@ capability's own consumed authentication is), logged, or echoed.
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from .. import json_text
@@ -31,6 +33,7 @@ from .token_cache import TokenCache
 from .tokens import Rejected, granted_scopes, introspect, verify_jwt
 
 log = logging.getLogger("naftiko")
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1
 
 
 class ResourceServer:
@@ -42,7 +45,6 @@ class ResourceServer:
         self.cache = TokenCache(settings.limits.cache_size)
         self.required = frozenset(settings.scopes)
         self._metadata_param = f'resource_metadata="{settings.metadata_url}"'
-        self._unauthorized = self._challenge(401, "unauthorized", "no bearer token was sent", "")
         self.metadata_document = json_text.dumps(self.metadata())
 
     @property
@@ -70,15 +72,17 @@ class ResourceServer:
         """Fetch the authorization server's metadata and keys now (called when the port serves)."""
         self.server.start()
 
-    def check(self, request: Request) -> Response | Any:
-        """A refusal, or None; awaitable unless the answer is known at once."""
+    def check(self, request: Request) -> Response | None | Awaitable[Response | None]:
+        """A refusal, or None; awaitable unless the answer is known at once (a cached token)."""
         token = _bearer(request)
         if token is None:
-            return self._unauthorized
+            return self._challenge(401, "unauthorized", "no bearer token was sent", "")
         if len(token) > self.settings.limits.max_token_bytes:
             return self._invalid("the token is longer than this server accepts")
         if self.cache.holds(token):
             return None
+        if not _B64TOKEN.fullmatch(token):
+            return self._invalid("the token is not an RFC 6750 bearer token")
         return self._verify(token)
 
     async def _verify(self, token: str) -> Response | None:

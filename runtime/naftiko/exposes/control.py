@@ -12,8 +12,8 @@ On its own port:
   (watch.Reloader.reload_all): 200 once the new operations are served; 422 (a broken file)
   or 409 (a conflict) with the errors, the previous configuration still serving.
 * `management.logs`: `/logs`, `/logs/{logger}`, `/logs/stream` (control_logs.py).
-* `management.scripting` present: `GET /scripting` → the scripting governance settings
-  (this runtime has no script engine: `available: false`).
+* `management.scripting` present: `GET /scripting` → the effective scripting settings and
+  counts of script calls (naftiko/scripting).
 * observability enabled (default): `GET /metrics` (`metrics.local.enabled`, default true) →
   Prometheus text with the request figures of every server of the process (label `port`);
   `GET /traces`, `GET /traces/{traceId}` (`traces.local.enabled`, default true;
@@ -238,8 +238,11 @@ class Control:
         return json_response(body)
 
     def scripting_settings(self, request: Request) -> Response:
-        settings = {**SCRIPTING_DEFAULTS, **dict(self.scripting or {})}
-        return json_response({**settings, "available": False, "executions": 0})
+        """The effective settings (the file's, NAFTIKO_SCRIPTING, the defaults) and the calls so far."""
+        runtime = self.capability.scripting
+        if runtime is None:
+            return json_response({**SCRIPTING_DEFAULTS, **dict(self.scripting or {}), "available": False})
+        return json_response({**runtime.settings.as_json(), **runtime.stats()})
 
     def metrics(self, request: Request) -> Response:
         return Response(text=self.plane.render_metrics(self.servers()), content_type="text/plain; version=0.0.4")

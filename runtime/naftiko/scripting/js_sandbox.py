@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
 from py_mini_racer import JSOOMException, JSParseException, JSTimeoutException, MiniRacer
+
+from .js_statements import instrument
 
 HEAP_LIMIT = 64 << 20  # bytes of V8 heap per isolate; array buffers are bounded by the process limit
 
@@ -76,17 +79,23 @@ _LOCKDOWN = r"""
 })();
 """
 
-_HEADER = '(function (context) {\n"use strict";\nvar result;\nreturn (function () {\n'
+_HEADER = (
+    '(function (context) {\n"use strict";\nvar result; let counted = 0; const TICK = function () {'
+    ' if (++counted > LIMIT) throw new RangeError("passed the statement limit (LIMIT)"); };\nreturn (function () {\n'
+)
 _FOOTER = "\nreturn result;\n})();\n})"
 _AT_LINE = re.compile(r"<anonymous>:(\d+):\d+")
 
 
-def program_source(files: list[list[str]]) -> tuple[str, list[tuple[int, str]]]:
-    """The function of one step, and the first line of each file in it (for error messages)."""
-    parts, starts, line = [_HEADER], [], _HEADER.count("\n") + 1
+def program_source(files: list[list[str]], statement_limit: int) -> tuple[str, list[tuple[int, str]]]:
+    """The function of one step, its statements counted, and the first line of each file in
+    it (for error messages). The counter's name is one no script can know."""
+    tick = f"__naftiko_tick_{secrets.token_hex(6)}"
+    header = _HEADER.replace("TICK", tick).replace("LIMIT", str(statement_limit))
+    parts, starts, line = [header], [], header.count("\n") + 1
     for name, text in files:
         starts.append((line, name))
-        parts.append(text + "\n;\n")
+        parts.append(instrument(text, tick) + "\n;\n")
         line += text.count("\n") + 2
     parts.append(_FOOTER)
     return "".join(parts), starts
@@ -111,7 +120,7 @@ def syntax_errors(files: list[list[str]]) -> list[str]:
 
 
 class Isolate:
-    def __init__(self, programs: Mapping[str, list[list[str]]], timeout_ms: int):
+    def __init__(self, programs: Mapping[str, list[list[str]]], timeout_ms: int, statement_limit: int):
         self.timeout_ms = timeout_ms
         self.racer = MiniRacer()
         self.racer.set_hard_memory_limit(HEAP_LIMIT)
@@ -119,7 +128,7 @@ class Isolate:
         self.errors: list[str] = []
         self.racer.eval("globalThis.__naftiko_steps = Object.create(null);")
         for key, files in programs.items():
-            source, self.starts[key] = program_source(files)
+            source, self.starts[key] = program_source(files, statement_limit)
             try:
                 self.racer.eval(f"__naftiko_steps[{json.dumps(key)}] = {source};")
             except JSParseException as exc:
@@ -141,6 +150,8 @@ class Isolate:
     def _located(self, key: str, reply: str) -> str:
         """The error with the script file and line it came from, without V8's stack."""
         failure: dict[str, Any] = json.loads(reply)
+        if failure["error"].startswith("RangeError: passed the statement limit"):
+            failure["kind"] = "statements"
         match = _AT_LINE.search(failure.pop("stack", ""))
         if match:
             line = int(match.group(1))

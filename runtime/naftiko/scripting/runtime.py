@@ -7,7 +7,7 @@ import json
 import subprocess
 from typing import Any
 
-from .pool import Pool, worker_command
+from .pool import Pool, ScriptFailure, worker_command
 from .py_sandbox import compile_files
 from .settings import ScriptingSettings
 from .sources import ScriptFile
@@ -21,6 +21,7 @@ class ScriptRuntime:
         self.settings = settings
         self.programs: dict[str, dict[str, list[list[str]]]] = {"javascript": {}, "python": {}}
         self.pools: dict[str, Pool] = {}
+        self.counts = {"executions": 0, "failures": 0, "timeouts": 0}
 
     def add(self, language: str, key: str, files: list[ScriptFile]) -> None:
         self.programs[language][key] = [[f.name, f.text] for f in files]
@@ -30,7 +31,15 @@ class ScriptRuntime:
         pool = self.pools.get(language)
         if pool is None:
             pool = self.pools[language] = Pool(language, self.programs[language], self.settings, POOL_SIZE)
-        return await pool.call(key, context)
+        self.counts["executions"] += 1
+        try:
+            return await pool.call(key, context)
+        except ScriptFailure as failure:
+            self.counts["timeouts" if failure.kind == "timeout" else "failures"] += 1
+            raise
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.counts)
 
     async def close(self) -> None:
         for pool in self.pools.values():

@@ -53,7 +53,7 @@ def _reply(data: dict[str, Any]) -> None:
 def _serve_javascript(setup: dict[str, Any]) -> None:
     from .js_sandbox import Isolate
 
-    isolate = Isolate(setup["programs"], setup["timeout_ms"])
+    isolate = Isolate(setup["programs"], setup["timeout_ms"], setup["statement_limit"])
     if isolate.errors:
         _reply({"error": "; ".join(isolate.errors)})
         return
@@ -101,3 +101,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # V8's threads would keep a finished interpreter from exiting

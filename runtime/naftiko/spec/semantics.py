@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from ..binds import declare, declared_binds, lookup_declaration
 from ..engine.inputs import placeholder_key
+from ..scripting.settings import SUPPORTED, scripting_spec
 from ..templates import variables_in
 from .diagnostics import JsonPath
 
@@ -64,9 +65,11 @@ def check_semantics(document: Mapping[str, Any], report: Report) -> None:
     for index, exposure in exposes:
         if exposure.get("type") == "control" and "observability" in exposure:
             _check_observability(exposure["observability"], ("capability", "exposes", index, "observability"), report)
+    scripting = scripting_spec(document)
     for path, callable_, route_parameters in _callables(capability):
         _check_callable(callable_, path, route_parameters, operations, functions, report)
         _check_semantics_consistency(callable_, path, functions, report)
+        _check_script_steps(callable_, path, scripting, report)
     _check_templates(consumes, operations, _caller_inputs(capability), declared, expose_namespaces, report)
 
 
@@ -222,6 +225,28 @@ def _callables(capability: dict) -> Iterator[tuple[JsonPath, dict, set[str]]]:
             for f_index, function in _items(aggregate.get("functions")):
                 if isinstance(function, dict):
                     yield ("capability", "aggregates", a_index, "functions", f_index), function, set()
+
+
+def _check_script_steps(callable_: dict, path: JsonPath, scripting: Mapping[str, Any], report: Report) -> None:
+    """Script steps this runtime can run: a supported language (theirs or the control port's
+    `defaultLanguage`) that `allowedLanguages` permits, and a `location` (theirs or the default).
+    Files and syntax are checked when the capability is compiled (engine/steps_compile.py)."""
+    allowed = scripting.get("allowedLanguages")
+    for s_index, step in _items(callable_.get("steps")):
+        if not isinstance(step, dict) or step.get("type") != "script":
+            continue
+        at = (*path, "steps", s_index)
+        language = step.get("language") or scripting.get("defaultLanguage")
+        where = (*at, "language") if "language" in step else at
+        if not language:
+            report("error", "script step without a language, and no management.scripting.defaultLanguage", at)
+        elif language not in SUPPORTED:
+            report("error", f"{language} scripts are not supported by this runtime (javascript and python are)", where)
+        elif isinstance(allowed, list) and language not in allowed:
+            listed = ", ".join(str(a) for a in allowed) or "none"
+            report("error", f"language {language!r} is not in management.scripting.allowedLanguages ({listed})", where)
+        if not (step.get("location") or scripting.get("defaultLocation")):
+            report("error", "script step without a location, and no management.scripting.defaultLocation", at)
 
 
 def _check_callable(

@@ -4,8 +4,11 @@ The process started loads and plans the capabilities (any problem: exit 2 before
 exists), holds each planned port, then spawns N workers (uvicorn's `supervisors/multiprocess.py`
 is the model). Each worker loads the files itself and serves every port with SO_REUSEPORT, so
 the kernel spreads new connections over the workers and a reload that opens a new port opens
-it in every worker, in place (uvicorn's shared socket instead wakes every worker for each
-connection and cannot grow a port). What the workers share is chosen once, at the start:
+it in every worker, in place (uvicorn's shared socket instead can wake every worker for each
+connection and cannot grow a port). With `--watch` (or a folder) each worker watches the files
+itself; a control-port reload lands in one worker, which tells the supervisor, which sends
+SIGHUP to the others (uvicorn restarts its workers instead: ours keep their connections and MCP
+sessions). What the workers share is chosen once, at the start:
 
 * `multiprocess.Supervisor` (the started process): starts, watches and replaces workers
   (with a back-off), relays a reload to all, stops them all on SIGTERM/SIGINT.

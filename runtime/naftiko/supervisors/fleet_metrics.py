@@ -19,16 +19,15 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from ..engine.results import Result
 from ..exposes.control import ServerView, capability_gauge
 from ..exposes.metrics import BUCKETS, UNKNOWN, Metrics, upstream_error_kind
-
-DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
+from .member import METRICS_DIRECTORY
 
 
 class FleetFigures:
     """One worker's share of the fleet's figures: what its servers count, and the sum of all."""
 
     def __init__(self) -> None:
-        if not os.environ.get(DIRECTORY):
-            raise RuntimeError(f"{DIRECTORY} is not set: a fleet worker is started by the supervisor")
+        if not os.environ.get(METRICS_DIRECTORY):
+            raise RuntimeError(f"{METRICS_DIRECTORY} is not set: a fleet worker is started by the supervisor")
         self.requests = Counter(
             "naftiko_requests", "Requests answered, by route and status.", ("port", "method", "route", "status"),
             registry=None,

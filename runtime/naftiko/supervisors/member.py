@@ -24,6 +24,7 @@ from ..exposes.control import ControlPlane
 
 log = logging.getLogger("naftiko")
 READY, RELOADED = "ready", "reloaded"
+METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"  # read when prometheus_client is imported: by workers only
 Reload = Callable[[], Awaitable[Any]]
 
 
@@ -52,7 +53,10 @@ class Member:
         async def reload() -> Any:
             outcome = await reload_all()
             if outcome.status == 200:
-                self.connection.send(RELOADED)
+                try:
+                    self.connection.send(RELOADED)
+                except OSError:  # the supervisor is gone; this worker is stopping
+                    log.warning("the other workers were not told to reload: the supervisor is gone")
             return outcome
 
         return reload

@@ -23,15 +23,15 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, replace
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
 from ..config import RunConfig
 from ..server import PlanError, PortPlan
-from .fleet_metrics import DIRECTORY
-from .member import READY, RELOADED, worker_main
+from .member import METRICS_DIRECTORY, READY, RELOADED, worker_main
 from .ports import hold_ports
 
 log = logging.getLogger("naftiko")
@@ -49,6 +49,7 @@ class _Worker:
     link: Connection
     started: float
     ready: bool = False
+    reload_due: bool = False  # a reload came while it was starting: SIGHUP once it serves
 
 
 @dataclass
@@ -75,7 +76,7 @@ class Supervisor:
                 print(f"naftiko run: {exc}", file=sys.stderr)
                 return 2
             self.config = replace(self.config, ports={**self.config.ports, **chosen})
-            os.environ[DIRECTORY] = held.enter_context(tempfile.TemporaryDirectory(prefix="naftiko-metrics-"))
+            os.environ[METRICS_DIRECTORY] = held.enter_context(tempfile.TemporaryDirectory(prefix="naftiko-metrics-"))
             wakeup = held.enter_context(_SignalQueue())
             for slot in range(len(self.slots)):
                 self._start(slot)
@@ -92,16 +93,15 @@ class Supervisor:
             timeout = max(0.0, min([*due, now + 1.0]) - now)
             sentinels = {w.process.sentinel: w for w in self.workers.values()}
             links = {w.link: w for w in self.workers.values() if not w.link.closed}
-            for ready in wait([signals.reader, *sentinels, *links], timeout):
-                if ready is signals.reader:
-                    for signum in signals.take():
-                        if signum == signal.SIGHUP:
-                            self._relay_reload(None)
-                        else:
-                            log.info("stopping: every worker drains its in-flight requests")
-                            return self._stop(0)
-                elif ready in links:
-                    self._message(links[ready])
+            ready = wait([signals.reader, *sentinels, *links], timeout)
+            for signum in signals.take():  # first: a Ctrl-C also stops the workers, not to be replaced
+                if signum == signal.SIGHUP:
+                    self._relay_reload(None)
+                else:
+                    log.info("stopping: every worker drains its in-flight requests")
+                    return self._stop(0)
+            for link in (r for r in ready if r in links):
+                self._message(links[link])
             for worker in [w for w in sentinels.values() if w.process.exitcode is not None]:
                 if not self.fleet_ready:
                     log.error("worker %d (pid %d) exited while starting: stopping", worker.slot, worker.process.pid)
@@ -112,13 +112,20 @@ class Supervisor:
                     self._start(slot)
 
     def _start(self, slot: int) -> None:
+        self.slots[slot].due = None
         ours, theirs = self.context.Pipe()
         process = self.context.Process(
             target=worker_main, args=(self.config, theirs), name=f"naftiko-worker-{slot}", daemon=False
         )
-        process.start()
-        theirs.close()
-        self.slots[slot].due = None
+        try:
+            process.start()
+        except OSError as exc:  # no memory or process slot left: try again after the back-off
+            ours.close()
+            delay = self._back_off(slot, young=True)
+            log.error("worker %d could not be started (%s); trying again in %.1f s", slot, exc, delay)
+            return
+        finally:
+            theirs.close()
         self.workers[slot] = _Worker(slot, process, ours, time.monotonic())
         if self.fleet_ready:
             log.info("worker %d replaced: pid %d", slot, process.pid)
@@ -132,6 +139,8 @@ class Supervisor:
         if message == READY:
             worker.ready = True
             log.info("worker %d (pid %d) serving", worker.slot, worker.process.pid)
+            if worker.reload_due:  # it may have read the files before they changed
+                _hang_up(worker)
             if not self.fleet_ready and all(w.ready for w in self.workers.values()):
                 self.fleet_ready = True
                 pids = ", ".join(str(w.process.pid) for w in self.workers.values())
@@ -140,19 +149,20 @@ class Supervisor:
             self._relay_reload(worker)
 
     def _relay_reload(self, origin: _Worker | None) -> None:
-        """Every worker but the one that already reloaded reads the files again (SIGHUP)."""
+        """Every worker but the one that already reloaded reads the files again (SIGHUP); one
+        still starting gets it once it serves (before, SIGHUP's default action would end it)."""
         for worker in self.workers.values():
-            if worker is not origin and worker.process.exitcode is None:
-                os.kill(worker.process.pid, signal.SIGHUP)
+            if worker is origin or worker.process.exitcode is not None:
+                continue
+            if worker.ready:
+                _hang_up(worker)
+            else:
+                worker.reload_due = True
 
     def _died(self, worker: _Worker) -> None:
         worker.link.close()
         del self.workers[worker.slot]
-        slot = self.slots[worker.slot]
-        young = time.monotonic() - worker.started < STEADY_SECONDS
-        slot.failures = slot.failures + 1 if young else 0
-        delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (slot.failures - 1)) if slot.failures else 0.0
-        slot.due = time.monotonic() + delay
+        delay = self._back_off(worker.slot, young=time.monotonic() - worker.started < STEADY_SECONDS)
         log.warning(
             "worker %d (pid %d) %s; a replacement starts in %.1f s",
             worker.slot,
@@ -160,6 +170,14 @@ class Supervisor:
             _exit_reason(worker.process.exitcode),
             delay,
         )
+
+    def _back_off(self, slot: int, young: bool) -> float:
+        """Schedule the slot's next start; returns the delay (longer while starts keep failing young)."""
+        state = self.slots[slot]
+        state.failures = state.failures + 1 if young else 0
+        delay = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (state.failures - 1)) if state.failures else 0.0
+        state.due = time.monotonic() + delay
+        return delay
 
     def _stop(self, code: int) -> int:
         """SIGTERM to every worker, then wait for them (SIGKILL to any still there after DRAIN_SECONDS)."""
@@ -180,12 +198,30 @@ class Supervisor:
                 worker.process.join(5)
             worker.link.close()
         self.workers.clear()
+        _stop_resource_tracker()
         return code
+
+
+def _stop_resource_tracker() -> None:
+    """Spawning starts multiprocessing's resource tracker, a child of ours that would exit by
+    itself a moment after we do: stop and reap it, so nothing outlives the supervisor. Its
+    `_stop` is private (there since Python 3.8); without it the tracker still ends alone."""
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        stop()
+
+
+def _hang_up(worker: _Worker) -> None:
+    with suppress(ProcessLookupError):  # it has just died: its replacement reads the files anyway
+        os.kill(worker.process.pid, signal.SIGHUP)
 
 
 def _exit_reason(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
-        return f"was killed by {signal.Signals(-exitcode).name}"
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
     return f"exited with code {exitcode}"
 
 
