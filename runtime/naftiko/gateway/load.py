@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import zlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,8 @@ from ..watch import Stamp
 from .members import Member, members_of
 
 log = logging.getLogger("naftiko")
+PARALLEL_FROM = 64  # files; fewer are read here (starting workers costs more than it saves)
+MAX_READERS = 4
 
 
 @dataclass(eq=False)
@@ -53,11 +57,28 @@ class FileEntry:
 
 def load_file(path: Path, stamp: Stamp | None, config: RunConfig) -> FileEntry:
     """Read, check, compile and build one file; never raises."""
-    entry = FileEntry(path, stamp)
+    return build_entry(path, stamp, config, read_document(path))
+
+
+def read_document(path: Path) -> Document | str:
+    """The checked document, made light to keep (or to send from a worker process): without
+    warnings, its position table replaced by a `LazySource`. Text: why it cannot be read."""
     try:
         document = load_document(path, official=False)
+        raw = path.read_bytes()
     except OSError as exc:
-        entry.problems.append(f"{path}:1:1: error: cannot read the file: {exc.strerror}")
+        return f"{path}:1:1: error: cannot read the file: {exc.strerror}"
+    document.warnings = []
+    if document.valid:
+        document.source = LazySource(document.file, raw)  # type: ignore[assignment]
+    return document
+
+
+def build_entry(path: Path, stamp: Stamp | None, config: RunConfig, document: Document | str) -> FileEntry:
+    """Compile a read document and build its members; never raises."""
+    entry = FileEntry(path, stamp)
+    if isinstance(document, str):
+        entry.problems.append(document)
         return entry
     if not document.valid:
         entry.problems.extend(str(d) for d in document.errors)
@@ -79,8 +100,6 @@ def load_file(path: Path, stamp: Stamp | None, config: RunConfig) -> FileEntry:
         entry.problems.append(f"{path}:1:1: error: {_without_file(str(exc), path)}")
     except Exception as exc:  # noqa: BLE001 - one file must never stop the others, nor print a traceback
         entry.problems.append(f"{path}:1:1: error: cannot be served: {type(exc).__name__}: {exc}")
-    if entry.capability is not None:
-        _slim(document)
     return entry
 
 
@@ -104,9 +123,18 @@ def quiet_collector() -> Iterator[None]:
 
 
 def load_files(paths: Sequence[str], config: RunConfig) -> list[FileEntry]:
-    """Every file under `paths`, in order; raises UnreadablePath for a path that is not there."""
+    """Every file under `paths`, in order; raises UnreadablePath for a path that is not there.
+
+    A large folder is read (parsed, checked) by worker processes while this one compiles what
+    they have read: parsing is most of the cost, and the documents are plain data to send."""
+    files = discover(paths)
+    stamps = [_stamp(path) for path in files]
     with quiet_collector():
-        return [load_file(path, _stamp(path), config) for path in discover(paths)]
+        if len(files) < PARALLEL_FROM or (os.cpu_count() or 1) == 1:
+            return [build_entry(p, s, config, read_document(p)) for p, s in zip(files, stamps)]
+        with ProcessPoolExecutor(min(os.cpu_count() or 1, MAX_READERS)) as pool:
+            documents = pool.map(read_document, files, chunksize=8)
+            return [build_entry(p, s, config, d) for p, s, d in zip(files, stamps, documents)]
 
 
 def _stamp(path: Path) -> Stamp | None:
@@ -149,13 +177,3 @@ class LazySource:
     def diagnostic(self, severity: str, message: str, path: JsonPath, origin: str = "semantic") -> Diagnostic:
         line, column = self.position(path)
         return Diagnostic(severity, message, self.file, line, column, format_path(path), origin)  # type: ignore[arg-type]
-
-
-def _slim(document: Document) -> None:
-    """Drop what serving does not read: warnings, and the position table (kept compressed)."""
-    document.warnings = []
-    try:
-        raw = Path(document.file).read_bytes()
-    except OSError:
-        return
-    document.source = LazySource(document.file, raw)  # type: ignore[assignment]

@@ -24,6 +24,9 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _scalars = yaml.constructor.SafeConstructor()
 _resolver = yaml.resolver.Resolver()
 _TAG = "tag:yaml.org,2002:"
+# first characters of the plain scalars an implicit resolver may type (numbers, booleans, null…)
+_PLAIN_RESOLVED = frozenset(k for k in _resolver.yaml_implicit_resolvers if k is not None) | {""}
+assert None not in _resolver.yaml_implicit_resolvers  # no resolver for any first character
 _SCALAR_BUILDERS = {
     _TAG + "str": lambda node: node.value,
     _TAG + "null": lambda node: None,
@@ -224,6 +227,8 @@ class _Builder:
 
     def scalar_value(self, event: yaml.ScalarEvent, path: JsonPath) -> Any:
         tag = event.tag
+        if tag is None and (not event.implicit[0] or event.value[:1] not in _PLAIN_RESOLVED):
+            return event.value  # quoted, or plain text no implicit type can start with: a string
         if tag is None or tag == "!":
             tag = _resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
         builder = _SCALAR_BUILDERS.get(tag)
