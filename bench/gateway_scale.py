@@ -86,10 +86,10 @@ def wait_for(check, timeout: float) -> float | None:
     return None
 
 
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(resident now, peak) in MB."""
+def rss_mb(pid: int) -> float:
+    """The resident set of a process, in MB."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+    return int(fields["VmRSS"].split()[0]) / 1024
 
 
 def measure(files: list[Path], reload: bool) -> dict[str, float | None]:
@@ -111,7 +111,7 @@ def measure(files: list[Path], reload: bool) -> dict[str, float | None]:
                 log.seek(0)
                 raise RuntimeError(f"the gateway did not get ready:\n{log.read()[-3000:]}")
             figures: dict[str, float | None] = {"ready": time.perf_counter() - started}
-            figures["rss"], figures["peak"] = rss_mb(process.pid)
+            figures["rss"] = rss_mb(process.pid)
             if reload:
                 figures.update(reload_times(folder, files[0], base))
             return figures
@@ -155,13 +155,18 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     files = accepted_files(max(sizes))
     print(f"gateway_scale: {len(files)} files chosen from {CORPUS} ({os.cpu_count()} cores)")
-    print(f"{'files':>6} {'ready s':>8} {'ms/file':>8} {'RSS MB':>7} {'KB/file':>8} {'peak MB':>8}  reload add/edit/delete s")
+    print(
+        f"{'files':>6} {'YAML MB':>8} {'ready s':>8} {'ms/file':>8} {'s/YAML MB':>10} {'RSS MB':>7} {'KB/file':>8}"
+        "  reload add/edit/delete s"
+    )
     for size in sizes:
         figures = measure(files[:size], not args.no_reload)
+        megabytes = sum(p.stat().st_size for p in files[:size]) / 1e6
         reload = "/".join("-" if figures.get(k) is None else f"{figures[k]:.2f}" for k in ("add", "edit", "delete"))
         print(
-            f"{size:>6} {figures['ready']:>8.1f} {1000 * figures['ready'] / size:>8.1f} {figures['rss']:>7.0f} "
-            f"{1024 * figures['rss'] / size:>8.0f} {figures['peak']:>8.0f}  {reload if not args.no_reload else ''}"
+            f"{size:>6} {megabytes:>8.1f} {figures['ready']:>8.1f} {1000 * figures['ready'] / size:>8.1f} "
+            f"{figures['ready'] / megabytes:>10.2f} {figures['rss']:>7.0f} {1024 * figures['rss'] / size:>8.0f}"
+            f"  {reload if not args.no_reload else ''}"
         )
     return 0
 

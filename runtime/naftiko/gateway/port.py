@@ -8,6 +8,7 @@ MCP sessions outlive reloads, of a member whose file changed and of the union al
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,8 +77,13 @@ class GatewayPortServer(PortServer):
 
     def _route(self, request: Request) -> Answer:
         path = request.raw_path.partition("?")[0]
-        if request.oversized or path in ("/health", "/metrics", "/openapi.json"):
+        if request.oversized or path in ("/health", "/metrics") or (path == "/openapi.json" and self.kind != "rest"):
             return super()._route(request)
+        if path == "/openapi.json":
+            request.route = path
+            if request.method not in ("GET", "HEAD"):
+                return _not_allowed(["GET", "HEAD"])
+            return self._merged_openapi(request)
         if self.kind == "mcp":
             return self._route_mcp(request, path)
         head, _, rest = path[1:].partition("/")
@@ -117,9 +123,13 @@ class GatewayPortServer(PortServer):
             return _not_allowed(sorted(handlers))
         return handler(request)
 
-    def _openapi_for(self, request: Request) -> bytes:
+    async def _merged_openapi(self, request: Request) -> Response:
+        """Built in a thread when first asked for (a second or more for thousands of files): the
+        other requests keep being answered meanwhile."""
         public = next((self.settings.public_urls[ns] for ns in self.members if ns in self.settings.public_urls), None)
-        return self.documents.merged(self.members.values(), self._base(request, public))
+        members = list(self.members.values())
+        body = await asyncio.to_thread(self.documents.merged, members, self._base(request, public))
+        return Response(200, body, content_type=_JSON)
 
     def _base(self, request: Request, public: str | None) -> str:
         """The root URL clients use: `--public-url`, else what a trusted proxy says, else ours."""

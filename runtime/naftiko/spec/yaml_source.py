@@ -9,6 +9,7 @@ Only the JSON-compatible core of YAML is produced.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from .diagnostics import Diagnostic, JsonPath, format_path
 MAX_BYTES = 10 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 200
+_INTERNED = 16  # short texts (`string`, `GET`, `query`…) recur in every file: kept once
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _scalars = yaml.constructor.SafeConstructor()
@@ -211,7 +213,7 @@ class _Builder:
         if path is None:
             # Keys stay as written (`200:` is "200", `<<` is the merge key); JSON keys are text.
             frame = self.stack[-1]
-            key = event.value
+            key = sys.intern(event.value)  # the same few keys in every file: one string each
             if key in frame.seen:
                 raise self.fail(
                     event, f"duplicate key {key!r} (first defined at line {frame.seen[key]})", (*frame.path, key)
@@ -228,7 +230,8 @@ class _Builder:
     def scalar_value(self, event: yaml.ScalarEvent, path: JsonPath) -> Any:
         tag = event.tag
         if tag is None and (not event.implicit[0] or event.value[:1] not in _PLAIN_RESOLVED):
-            return event.value  # quoted, or plain text no implicit type can start with: a string
+            value = event.value  # quoted, or plain text no implicit type can start with: a string
+            return sys.intern(value) if len(value) <= _INTERNED else value
         if tag is None or tag == "!":
             tag = _resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
         builder = _SCALAR_BUILDERS.get(tag)
