@@ -26,8 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import ClientSession
+from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from mcp.shared.exceptions import MCPError
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -547,6 +549,47 @@ async def test_the_official_mcp_client_calls_a_tool_with_a_bearer_token(runtime:
         assert [tool.name for tool in tools.tools] == ["get-item"]
         result = await session.call_tool("get-item", {"id": "77"})
         assert not result.is_error, result
+
+
+class MemoryTokens:
+    """The SDK's TokenStorage, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+async def test_the_official_mcp_client_finds_the_authorization_server_from_the_401(
+    runtime: Runtime, issuer: Issuer
+) -> None:
+    """MCP authorization as the SDK does it: 401 → the resource metadata → the issuer's RFC 8414
+    metadata → a client_credentials token for this resource (RFC 8707) → the call again."""
+    issuer.clients["agent-7"] = "client-secret-0123"
+    url = runtime.url(runtime.mcp, "/mcp")
+    provider = ClientCredentialsOAuthProvider(
+        url, MemoryTokens(), "agent-7", "client-secret-0123", scope="items:read", issuer=issuer.url
+    )
+    async with (
+        create_mcp_http_client(auth=provider) as http_client,
+        streamable_http_client(url, http_client=http_client) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        result = await session.call_tool("get-item", {"id": "8"})
+        assert not result.is_error, result
+    assert issuer.token_requests[-1]["resource"] == url
 
 
 async def test_the_official_mcp_client_without_a_token_is_refused(runtime: Runtime) -> None:
