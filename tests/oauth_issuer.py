@@ -34,6 +34,7 @@ class Issuer:
         }
         self.published = ["rsa-1", "ec-1"]
         self.jwks_fetches = 0
+        self.jwks_status = 200  # another status plays a key server that fails
         self.metadata_fetches = 0
         self.active: dict[str, dict[str, Any]] = {}  # opaque token → its introspection answer
         self.introspected: list[str] = []
@@ -103,6 +104,8 @@ class Issuer:
 
     async def _jwks(self, request: web.Request) -> web.Response:
         self.jwks_fetches += 1
+        if self.jwks_status != 200:
+            return web.json_response({"error": "unavailable"}, status=self.jwks_status)
         return web.json_response(self.jwks())
 
     async def _token(self, request: web.Request) -> web.Response:

@@ -667,6 +667,31 @@ def test_an_unreachable_authorization_server_gives_503_until_it_comes_back(upstr
         issuer.close()
 
 
+def test_a_failing_key_set_gives_503_until_it_answers(upstream: Upstream, tmp_path: Path) -> None:
+    issuer = Issuer().start()
+    issuer.jwks_status = 503  # the metadata answers, the JWKS does not
+    served = Runtime(tmp_path, issuer.url, upstream)
+    try:
+        url = served.url(served.mcp, "/mcp")
+        token = bearer(issuer.sign(aud=url))
+        code, headers, body = mcp_post(served, INITIALIZE, token)
+        assert code == 503, body
+        assert headers["content-type"].startswith("application/problem+json")
+        deadline = time.monotonic() + 10
+        while f"{issuer.url}/jwks answered HTTP 503" not in served.output():
+            assert time.monotonic() < deadline, served.output()
+            time.sleep(0.05)
+        issuer.jwks_status = 200
+        deadline = time.monotonic() + 90
+        while (code := mcp_post(served, INITIALIZE, token)[0]) != 200:
+            assert code == 503
+            assert time.monotonic() < deadline, served.output()[-2000:]
+            time.sleep(0.5)
+    finally:
+        served.stop()
+        issuer.close()
+
+
 # -- validate accepts what run serves ------------------------------------------------------------
 
 
