@@ -425,7 +425,10 @@ class McpServer:
 
     @staticmethod
     def _log_level(meta: Any, session: Session | None) -> str | None:
-        return session.log_level if session is not None else request_log_level(meta)
+        """2026-07-28 requests say their level in `_meta` (on stdio too); others use the session's."""
+        if isinstance(meta, dict) and VERSION_KEY in meta:
+            return request_log_level(meta)
+        return session.log_level if session is not None else None
 
     async def _reporting(self, payload: Any, session: Session | None, notify: Notify) -> dict[str, Any] | None:
         token = _NOTIFY.set(notify)
@@ -640,7 +643,7 @@ class McpServer:
             if uri == static.uri and static.root.is_file():
                 return static.root, static.mime_type
             if uri.startswith(static.uri + "/"):
-                return safe_child(static.root, uri[len(static.uri) + 1 :]), static.mime_type
+                return safe_child(static.root, uri[len(static.uri) + 1 :], uri), static.mime_type
         return None
 
     def _dynamic(self, uri: str) -> tuple[DynamicResource, dict[str, str]]:
