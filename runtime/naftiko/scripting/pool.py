@@ -1,8 +1,8 @@
 """Worker processes of one language, seen from the server: start, ask, kill, replace.
 
 A worker answers one call at a time; the pool keeps `size` of them and hands an idle one to
-each call. A call that passes its deadline (the step timeout plus a grace, at most the
-timeout again) kills its worker (SIGKILL, the whole process group) and the next call starts a
+each call. A call that passes its deadline (1.5 times the step timeout: the worker
+itself stops a script at the timeout, unless it is stuck in native code) kills its worker (SIGKILL, the whole process group) and the next call starts a
 fresh one. Answers are bounded (MAX_ANSWER bytes per line).
 """
 
@@ -109,7 +109,7 @@ class Pool:
             {"programs": programs, "timeout_ms": timeout_ms, "statement_limit": settings.statement_limit}
         )
         self.workers = [Worker(language, setup.encode() + b"\n") for _ in range(size)]
-        self.deadline = timeout_ms / 1000 + min(timeout_ms / 1000, 1.0)  # a grace for the worker to answer
+        self.deadline = timeout_ms / 1000 * 1.5  # the worker stops scripts at the timeout; killed here if it cannot
         self.idle: asyncio.Queue[Worker] | None = None
 
     async def call(self, key: str, context: Any) -> Any:

@@ -31,6 +31,8 @@ from RestrictedPython.PrintCollector import PrintCollector
 
 ALLOWED_MODULES = ("math", "statistics", "json", "datetime", "re")
 _EXTRA_BUILTINS = {
+    "range": range,  # limited_builtins caps it at 1000 elements; the worker's memory limit bounds it instead
+    "tuple": tuple,
     "sum": sum,
     "min": min,
     "max": max,
