@@ -32,6 +32,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from mcp.shared.exceptions import MCPError
 from multidict import CIMultiDict, CIMultiDictProxy
+from openapi_spec_validator import validate as validate_openapi
 
 from naftiko.auth.authorization_server import SigningKey
 from naftiko.auth.oauth_settings import OAuthSettings
@@ -608,7 +609,12 @@ async def test_the_official_mcp_client_without_a_token_is_refused(runtime: Runti
 def test_openapi_documents_the_oauth2_scheme(runtime: Runtime, issuer: Issuer) -> None:
     code, _, body = request("GET", runtime.url(runtime.rest, "/openapi.json"))
     assert code == 200
-    schemes = json.loads(body)["components"]["securitySchemes"]
+    document = json.loads(body)
+    validate_openapi(document)
+    operation = document["paths"]["/v1/items/{id}"]["get"]
+    assert operation["security"] == [{"items-rest-oauth2": ["items:read"]}]
+    assert {"401", "403"} <= set(operation["responses"])
+    schemes = document["components"]["securitySchemes"]
     assert list(schemes.values()) == [
         {
             "type": "oauth2",
