@@ -299,6 +299,24 @@ def test_bad_workers_flags_exit_2_naming_the_flag(flags: list[str], message: str
     assert code == 2 and message in stderr and "Traceback" not in stderr
 
 
+def test_workers_are_refused_for_capabilities_served_over_stdio_only(tmp_path: Path) -> None:
+    stdio_only = (
+        CAPABILITY.split("  exposes:")[0]
+        + """  exposes:
+    - type: mcp
+      namespace: items-mcp
+      transport: stdio
+      tools:
+        - name: get-item
+          description: Get one item
+          call: items-api.get-item
+"""
+    )
+    (tmp_path / "stdio.yaml").write_text(stdio_only.format(upstream="http://127.0.0.1:9/api"))
+    code, stderr = run_to_exit("--workers", "2", str(tmp_path / "stdio.yaml"))
+    assert code == 2 and "--workers: the capabilities serve MCP over stdio only" in stderr, stderr
+
+
 def test_a_port_taken_by_another_program_is_refused_before_any_worker_starts(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
