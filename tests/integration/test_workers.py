@@ -197,6 +197,10 @@ def test_both_workers_answer_and_the_control_port_counts_the_whole_fleet(tmp_pat
             if until(lambda: {line["pid"] for line in running.access("/metrics")} == running.pids, timeout=0.1):
                 break
         assert {line["pid"] for line in running.access("/metrics")} == running.pids
+        # The REST port's own /metrics counts that port in every worker too.
+        for _ in range(4):
+            code, body = get(running.rest, "/metrics")
+            assert code == 200 and requests_total(body.decode(), "/items/{id}") == sent
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
