@@ -270,6 +270,21 @@ async def test_the_shared_bucket_admits_and_refuses_as_the_local_one_does(redis:
         await link.close()
 
 
+async def test_calls_arriving_together_share_round_trips_and_never_more_than_the_bucket(redis: RedisServer) -> None:
+    """60 calls at once, two buckets in front of one Redis key (two processes' worth): the
+    batches they form still admit one bucket of 20 between them."""
+    links = [RedisLink(redis.url), RedisLink(redis.url)]
+    try:
+        buckets = [SharedBucket(link, "together", 20) for link in links]
+        waits = await asyncio.gather(*(buckets[i % 2].acquire() for i in range(60)))
+    finally:
+        for link in links:
+            await link.close()
+    admitted = [w for w in waits if w == 0.0]
+    assert 20 <= len(admitted) <= 21, waits  # 21: a token refilled while the 60 were being taken
+    assert all(0 < w <= 1 / 20 for w in waits if w), waits
+
+
 async def test_a_redis_that_accepts_but_never_answers_does_not_hold_a_call() -> None:
     """A silent peer (a partition, a stopped process): the bounded timeouts hand the call to the
     per-process bucket instead of waiting on Redis."""
