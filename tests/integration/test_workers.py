@@ -333,3 +333,12 @@ def test_a_port_taken_by_another_program_is_refused_before_any_worker_starts(tmp
     assert code == 2
     assert f"port {port} on 127.0.0.1 is already in use" in stderr and "--port items-rest=PORT" in stderr
     assert "worker" not in stderr and "Traceback" not in stderr
+
+
+def test_an_address_this_host_does_not_have_is_refused_before_any_worker_starts(tmp_path: Path) -> None:
+    (tmp_path / "items.yaml").write_text(
+        CAPABILITY.format(upstream="http://127.0.0.1:9/api", rest=free_port(), control=free_port(), route="items")
+    )
+    code, stderr = run_to_exit("--workers", "2", "--host", "192.0.2.1", str(tmp_path / "items.yaml"))  # TEST-NET-1
+    assert code == 2 and "naftiko run: cannot bind 192.0.2.1 port" in stderr, stderr
+    assert "worker" not in stderr and "Traceback" not in stderr
