@@ -151,6 +151,9 @@ class Isolate:
                 self.errors.append(f"{' + '.join(n for n, _ in files)}: {str(exc).splitlines()[0]}")
         self.racer.eval(_LOCKDOWN)
 
+    def answer(self, request: dict[str, Any]) -> bytes:
+        return self.run(request["key"], json.dumps(request["context"]))
+
     def run(self, key: str, context_json: str) -> bytes:
         """The reply line: `{"ok": …}` or `{"error": …, "kind": …}`."""
         try:

@@ -146,6 +146,9 @@ class Sandbox:
                 raise ScriptStopped("statements")
         return self._count
 
+    def answer(self, request: dict[str, Any]) -> bytes:
+        return dumps_result(self.run(request["key"], request["context"]))
+
     def run(self, key: str, context: Any) -> dict[str, Any]:
         """`{"ok": result}` or `{"error": message, "kind": ...}`."""
         scope: dict[str, Any] = {

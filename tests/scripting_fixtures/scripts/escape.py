@@ -39,8 +39,8 @@ attempt("socket", import_socket)
 attempt("subprocess", import_subprocess)
 attempt("datetime.sys", lambda: datetime.sys.modules["os"].environ)
 attempt("json.decoder", lambda: json.decoder.scanstring)
-attempt("format", lambda: f"{(1).real}")
+attempt("format", lambda: "{0.real}".format(1))  # noqa: UP030, UP032 - the format-string attack, on purpose
 attempt("globals", lambda: globals())
-attempt("getattr", lambda: attempt.func_globals)
+attempt("getattr", lambda: getattr(attempt, "func_globals"))  # noqa: B009 - getattr itself is the attempt
 attempt("leave-global", lambda: tried.setdefault("note", "a dict of this call only"))
 result = tried
