@@ -61,7 +61,11 @@ def test_the_fixture_scripts_validate(tmp_path: Path) -> None:
     ("steps", "scripting", "expected"),
     [
         (step("groovy", "x.groovy"), "", ":16:49: error: groovy scripts are not supported by this runtime"),
-        (step("python", "shape.py"), ", allowedLanguages: [javascript]", "not in management.scripting.allowedLanguages"),
+        (
+            step("python", "shape.py"),
+            ", allowedLanguages: [javascript]",
+            "not in management.scripting.allowedLanguages",
+        ),
         (step("javascript", "missing.js"), "", ":16:67: error: script step 's': script 'missing.js' not found in"),
         (step("javascript", "../escape.js"), "", "must be relative to the location, its segments"),
         (step("javascript", "lib/../shape.js"), "", "must be relative to the location, its segments"),
