@@ -79,12 +79,18 @@ class Worker:
     async def call(self, key: str, context: Any, deadline: float) -> Any:
         if self.process is None:
             await self.start()
-        request = orjson.dumps({"key": key, "context": context}, option=orjson.OPT_APPEND_NEWLINE)
+        try:
+            request = orjson.dumps({"key": key, "context": context}, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError as exc:
+            raise ScriptFailure(f"its context cannot be given as JSON ({exc})") from None
         try:
             answer = await asyncio.wait_for(self._ask(request), deadline)
         except TimeoutError:
             await self.kill()
             raise ScriptFailure("timed out", "timeout") from None
+        except asyncio.CancelledError:  # the caller went away: its answer must not reach the next call
+            self._kill_now()
+            raise
         if "ok" in answer:
             return answer["ok"]
         kind = str(answer.get("kind", "error"))
@@ -92,14 +98,18 @@ class Worker:
             await self.kill()
         raise ScriptFailure(str(answer.get("error")), kind)
 
-    async def kill(self) -> None:
+    def _kill_now(self) -> asyncio.subprocess.Process | None:
         process, self.process = self.process, None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), 5)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        return process
+
+    async def kill(self) -> None:
+        process = self._kill_now()
+        if process is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 5)
 
 
 class Pool:
