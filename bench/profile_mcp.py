@@ -1,7 +1,8 @@
 """Profile our MCP server's hot path under tools/call load with py-spy (from bench/.venv-peers).
 
-Run: python bench/profile_mcp.py [--seconds 20] [--concurrency 16] [--tool delete-customer|identify-customer|both]
-Starts the fake upstream and `naftiko run` on capabilities/track-customers.yaml, drives tools/call
+Run: python bench/profile_mcp.py [--seconds 20] [--concurrency 16] [--tool delete-customer|identify-customer|both] [--traced]
+Starts the fake upstream and `naftiko run` on capabilities/track-customers.yaml (with `--traced`,
+its copy that samples every trace and exports to a local OTLP receiver, as bench/tracing_cost.py), drives tools/call
 while `py-spy record` samples the server, then prints the functions with the most samples
 (self and inclusive) and writes the raw collapsed stacks and a flame graph to /tmp.
 """
@@ -95,6 +96,7 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", default="/tmp/naftiko-mcp-profile")
+    parser.add_argument("--traced", action="store_true", help="trace every call, export to a local OTLP receiver")
     args = parser.parse_args()
     if not PY_SPY.exists():
         print("py-spy missing: bash bench/setup_peers.sh", file=sys.stderr)
@@ -117,6 +119,14 @@ def main() -> int:
         )
         wait_until(http_answers(f"http://127.0.0.1:{up_port}/__bench/stats"), 30, upstream)
         env = {**os.environ, **SECRETS}
+        capability = TRACK_CAPABILITY
+        if args.traced:
+            from tracing_cost import RECEIVER, traced_copy
+
+            receiver_port = free_port()
+            receiver = procs.start("receiver", [sys.executable, str(RECEIVER), str(receiver_port)], cpus=client_cpus)
+            wait_until(http_answers(f"http://127.0.0.1:{receiver_port}/count"), 30, receiver)
+            capability = traced_copy(tmp, f"http://127.0.0.1:{receiver_port}", free_port())
         argv = naftiko_argv() + [
             "run",
             "--upstream",
@@ -125,7 +135,7 @@ def main() -> int:
             f"track-customers-mcp={mcp_port}",
             "--port",
             f"track-customers-rest={rest_port}",
-            str(TRACK_CAPABILITY),
+            str(capability),
         ]
         server = procs.start("naftiko", argv, env=env, cpus=server_cpus)
         wait_until(http_answers(f"http://127.0.0.1:{mcp_port}/health"), 30, server)

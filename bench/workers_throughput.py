@@ -2,6 +2,10 @@
 
 Run: python bench/workers_throughput.py [--seconds 10] [--connections 64] [--threads 1] [--repeats 3]
 
+Last, what a worker adds per request for the fleet's `/metrics` (supervisors/fleet_metrics.py):
+the local `Metrics.observe` against `FleetMetrics.observe`, 100,000 calls each, timed in a
+process of its own with prometheus-client's multiprocess folder set.
+
 The route calls a local upstream: nginx answering `{}` from memory when nginx is installed (it
 costs the machine least), else bench/fake_upstream.py. The load comes from `wrk` (C, epoll, its
 own process); wrk is required. Each repeat starts a fresh server of each kind, one after the
@@ -168,6 +172,30 @@ def main() -> None:
     for workers, run in medians.items():
         print(f"median --workers {workers}: {describe(run)}")
     print(f"requests/s ratio (--workers 2 / 1): x{medians[2].rate / medians[1].rate:.2f}")
+    print(observe_cost())
+
+
+OBSERVE_COST = """
+import time
+from naftiko.exposes.metrics import Metrics
+from naftiko.supervisors.fleet_metrics import FleetFigures
+for name, metrics in (("local", Metrics()), ("fleet", FleetFigures().metrics("rest", 8080))):
+    started = time.perf_counter()
+    for _ in range(100_000):
+        metrics.observe("GET", "/items/{id}", 200, 0.001, None)
+    print(f"{name} {(time.perf_counter() - started) * 10:.2f}")
+"""
+
+
+def observe_cost() -> str:
+    """One request's bookkeeping, local and fleet (µs), in a process of its own."""
+    with tempfile.TemporaryDirectory(prefix="naftiko-observe-") as folder:
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": folder}
+        output = subprocess.run(
+            [sys.executable, "-c", OBSERVE_COST], capture_output=True, text=True, env=env, check=True
+        )
+    costs = dict(line.split() for line in output.stdout.splitlines())
+    return f"metrics per request: local {costs['local']} µs, with the fleet's counters {costs['fleet']} µs"
 
 
 def describe(run: Run) -> str:

@@ -6,10 +6,12 @@ here. It signs access tokens (RFC 9068) with PyJWT, and can go down and come bac
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 import time
 import uuid
 from typing import Any
+from urllib.parse import unquote_plus
 
 import jwt
 from aiohttp import web
@@ -32,9 +34,12 @@ class Issuer:
         }
         self.published = ["rsa-1", "ec-1"]
         self.jwks_fetches = 0
+        self.jwks_status = 200  # another status plays a key server that fails
         self.metadata_fetches = 0
         self.active: dict[str, dict[str, Any]] = {}  # opaque token → its introspection answer
         self.introspected: list[str] = []
+        self.clients: dict[str, str] = {}  # client id → secret, for the client_credentials grant
+        self.token_requests: list[dict[str, str]] = []
         self.loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -88,15 +93,37 @@ class Issuer:
             {
                 "issuer": self.url,
                 "jwks_uri": f"{self.url}/jwks",
+                "authorization_endpoint": f"{self.url}/authorize",  # required by RFC 8414 readers; unused here
                 "token_endpoint": f"{self.url}/token",
                 "introspection_endpoint": f"{self.url}/introspect",
                 "response_types_supported": ["code"],
+                "grant_types_supported": ["client_credentials"],
+                "token_endpoint_auth_methods_supported": ["client_secret_basic"],
             }
         )
 
     async def _jwks(self, request: web.Request) -> web.Response:
         self.jwks_fetches += 1
+        if self.jwks_status != 200:
+            return web.json_response({"error": "unavailable"}, status=self.jwks_status)
         return web.json_response(self.jwks())
+
+    async def _token(self, request: web.Request) -> web.Response:
+        """The client_credentials grant (client_secret_basic): a token for the RFC 8707 `resource`."""
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.token_requests.append(form)
+        try:
+            client, _, secret = (
+                base64.b64decode(request.headers["Authorization"].split(" ", 1)[1]).decode().partition(":")
+            )
+        except (KeyError, IndexError, ValueError):
+            return web.json_response({"error": "invalid_client"}, status=401)
+        if form.get("grant_type") != "client_credentials" or self.clients.get(unquote_plus(client)) != unquote_plus(
+            secret
+        ):
+            return web.json_response({"error": "invalid_client"}, status=401)
+        token = self.sign(aud=form.get("resource", ""), scope=form.get("scope", ""), sub=client)
+        return web.json_response({"access_token": token, "token_type": "Bearer", "expires_in": 600})
 
     async def _introspect(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -110,6 +137,7 @@ class Issuer:
             app.router.add_get("/.well-known/oauth-authorization-server", self._metadata)
             app.router.add_get("/jwks", self._jwks)
             app.router.add_post("/introspect", self._introspect)
+            app.router.add_post("/token", self._token)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, "127.0.0.1", self.port).start()

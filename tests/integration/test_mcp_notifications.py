@@ -259,9 +259,16 @@ async def test_stdio_writes_notifications_between_the_answers(capability_file: P
     answers = [json.loads(await asyncio.wait_for(process.stdout.readline(), 30)) for _ in range(2)]
     assert [a["id"] for a in answers] == [1, 2]
     process.stdin.write(json.dumps(call).encode() + b"\n")
-    process.stdin.close()
-    out, _ = await asyncio.wait_for(process.communicate(), 30)
-    messages = [json.loads(line) for line in out.splitlines()]
+    messages = [json.loads(await asyncio.wait_for(process.stdout.readline(), 30)) for _ in range(9)]
     assert messages[-1]["id"] == 3 and messages[-1]["result"]["structuredContent"] == {"done": True}
     assert [m["method"] for m in messages[:-1]] == ["notifications/progress", "notifications/message"] * 4
     assert [m["params"]["progress"] for m in messages[:-1] if m["method"] == "notifications/progress"] == [0, 1, 2, 2]
+    # a 2026-07-28 request says its own level (none at warning here), whatever the session's
+    modern = {**call, "id": 4, "params": {"name": "two-steps", "_meta": {**ENVELOPE, "progressToken": 8}}}
+    modern["params"]["_meta"]["io.modelcontextprotocol/logLevel"] = "warning"
+    process.stdin.write(json.dumps(modern).encode() + b"\n")
+    process.stdin.close()
+    out, _ = await asyncio.wait_for(process.communicate(), 30)
+    messages = [json.loads(line) for line in out.splitlines()]
+    assert messages[-1]["id"] == 4 and messages[-1]["result"]["structuredContent"] == {"done": True}
+    assert [m["method"] for m in messages[:-1]] == ["notifications/progress"] * 4

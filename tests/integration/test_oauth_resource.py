@@ -26,10 +26,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import ClientSession
+from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from mcp.shared.exceptions import MCPError
 from multidict import CIMultiDict, CIMultiDictProxy
+from openapi_spec_validator import validate as validate_openapi
 
 from naftiko.auth.authorization_server import SigningKey
 from naftiko.auth.oauth_settings import OAuthSettings
@@ -549,6 +552,47 @@ async def test_the_official_mcp_client_calls_a_tool_with_a_bearer_token(runtime:
         assert not result.is_error, result
 
 
+class MemoryTokens:
+    """The SDK's TokenStorage, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+async def test_the_official_mcp_client_finds_the_authorization_server_from_the_401(
+    runtime: Runtime, issuer: Issuer
+) -> None:
+    """MCP authorization as the SDK does it: 401 → the resource metadata → the issuer's RFC 8414
+    metadata → a client_credentials token for this resource (RFC 8707) → the call again."""
+    issuer.clients["agent-7"] = "client-secret-0123"
+    url = runtime.url(runtime.mcp, "/mcp")
+    provider = ClientCredentialsOAuthProvider(
+        url, MemoryTokens(), "agent-7", "client-secret-0123", scope="items:read", issuer=issuer.url
+    )
+    async with (
+        create_mcp_http_client(auth=provider) as http_client,
+        streamable_http_client(url, http_client=http_client) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        result = await session.call_tool("get-item", {"id": "8"})
+        assert not result.is_error, result
+    assert issuer.token_requests[-1]["resource"] == url
+
+
 async def test_the_official_mcp_client_without_a_token_is_refused(runtime: Runtime) -> None:
     with pytest.raises(BaseExceptionGroup) as refused:  # the SDK's error for the 401, in its task groups
         async with (
@@ -565,7 +609,12 @@ async def test_the_official_mcp_client_without_a_token_is_refused(runtime: Runti
 def test_openapi_documents_the_oauth2_scheme(runtime: Runtime, issuer: Issuer) -> None:
     code, _, body = request("GET", runtime.url(runtime.rest, "/openapi.json"))
     assert code == 200
-    schemes = json.loads(body)["components"]["securitySchemes"]
+    document = json.loads(body)
+    validate_openapi(document)
+    operation = document["paths"]["/v1/items/{id}"]["get"]
+    assert operation["security"] == [{"items-rest-oauth2": ["items:read"]}]
+    assert {"401", "403"} <= set(operation["responses"])
+    schemes = document["components"]["securitySchemes"]
     assert list(schemes.values()) == [
         {
             "type": "oauth2",
@@ -619,6 +668,31 @@ def test_an_unreachable_authorization_server_gives_503_until_it_comes_back(upstr
             assert time.monotonic() < deadline, served.output()[-2000:]
             time.sleep(0.5)
         assert "ready" in served.output()
+    finally:
+        served.stop()
+        issuer.close()
+
+
+def test_a_failing_key_set_gives_503_until_it_answers(upstream: Upstream, tmp_path: Path) -> None:
+    issuer = Issuer().start()
+    issuer.jwks_status = 503  # the metadata answers, the JWKS does not
+    served = Runtime(tmp_path, issuer.url, upstream)
+    try:
+        url = served.url(served.mcp, "/mcp")
+        token = bearer(issuer.sign(aud=url))
+        code, headers, body = mcp_post(served, INITIALIZE, token)
+        assert code == 503, body
+        assert headers["content-type"].startswith("application/problem+json")
+        deadline = time.monotonic() + 10
+        while f"{issuer.url}/jwks answered HTTP 503" not in served.output():
+            assert time.monotonic() < deadline, served.output()
+            time.sleep(0.05)
+        issuer.jwks_status = 200
+        deadline = time.monotonic() + 90
+        while (code := mcp_post(served, INITIALIZE, token)[0]) != 200:
+            assert code == 503
+            assert time.monotonic() < deadline, served.output()[-2000:]
+            time.sleep(0.5)
     finally:
         served.stop()
         issuer.close()

@@ -410,7 +410,7 @@ def test_official_examples_one_by_one_validate_as_run_serves_them() -> None:
         "aggregate-invalid-ref.yaml",  # must fail
         "avro-capability.yaml",
         "proto-capability.yaml",
-        "script-step.yml",  # features run does not have
+        "script-step.yml",  # names scripts in file:///app/capabilities/scripts it does not ship
     }
 
 

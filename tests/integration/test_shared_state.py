@@ -190,6 +190,26 @@ def test_a_session_initialized_on_one_replica_works_on_the_others_and_ends_on_al
         assert http("DELETE", c.mcp_port, "/mcp", headers={"Mcp-Session-Id": session})[0] == 404
 
 
+def test_a_log_level_set_on_one_replica_applies_to_the_sessions_calls_on_another(redis: RedisServer) -> None:
+    """The session's portable fields (version, client info and capabilities, log level) travel
+    with it: `logging/setLevel` on A, and B's tool call streams log notifications to the client."""
+    with replicas(2, "--redis", redis.url) as (a, b):
+        session = initialize(a)
+        assert mcp(a, session, "logging/setLevel", {"level": "info"})[0] == 200
+        call = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "identify-customer", "arguments": {"identifier": "c1"}},
+        }
+        headers = {"Accept": "application/json, text/event-stream", "Mcp-Session-Id": session}
+        status, answer_headers, body = http("POST", b.mcp_port, "/mcp", call, headers)
+    assert status == 200 and answer_headers["Content-Type"].startswith("text/event-stream"), (status, body)
+    messages = [json.loads(line[len("data: ") :]) for line in body.decode().splitlines() if line.startswith("data: ")]
+    assert any(m.get("method") == "notifications/message" for m in messages), messages
+    assert messages[-1]["id"] == 7 and "result" in messages[-1], messages
+
+
 # -- Redis goes away, then comes back ------------------------------------------------------------
 
 
@@ -248,6 +268,21 @@ async def test_the_shared_bucket_admits_and_refuses_as_the_local_one_does(redis:
             assert 0 < waits[-1] <= 1 / rate, (name, waits)
     finally:
         await link.close()
+
+
+async def test_calls_arriving_together_share_round_trips_and_never_more_than_the_bucket(redis: RedisServer) -> None:
+    """60 calls at once, two buckets in front of one Redis key (two processes' worth): the
+    batches they form still admit one bucket of 20 between them."""
+    links = [RedisLink(redis.url), RedisLink(redis.url)]
+    try:
+        buckets = [SharedBucket(link, "together", 20) for link in links]
+        waits = await asyncio.gather(*(buckets[i % 2].acquire() for i in range(60)))
+    finally:
+        for link in links:
+            await link.close()
+    admitted = [w for w in waits if w == 0.0]
+    assert 20 <= len(admitted) <= 21, waits  # 21: a token refilled while the 60 were being taken
+    assert all(0 < w <= 1 / 20 for w in waits if w), waits
 
 
 async def test_a_redis_that_accepts_but_never_answers_does_not_hold_a_call() -> None:

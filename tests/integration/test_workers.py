@@ -197,6 +197,10 @@ def test_both_workers_answer_and_the_control_port_counts_the_whole_fleet(tmp_pat
             if until(lambda: {line["pid"] for line in running.access("/metrics")} == running.pids, timeout=0.1):
                 break
         assert {line["pid"] for line in running.access("/metrics")} == running.pids
+        # The REST port's own /metrics counts that port in every worker too.
+        for _ in range(4):
+            code, body = get(running.rest, "/metrics")
+            assert code == 200 and requests_total(body.decode(), "/items/{id}") == sent
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -299,6 +303,24 @@ def test_bad_workers_flags_exit_2_naming_the_flag(flags: list[str], message: str
     assert code == 2 and message in stderr and "Traceback" not in stderr
 
 
+def test_workers_are_refused_for_capabilities_served_over_stdio_only(tmp_path: Path) -> None:
+    stdio_only = (
+        CAPABILITY.split("  exposes:")[0]
+        + """  exposes:
+    - type: mcp
+      namespace: items-mcp
+      transport: stdio
+      tools:
+        - name: get-item
+          description: Get one item
+          call: items-api.get-item
+"""
+    )
+    (tmp_path / "stdio.yaml").write_text(stdio_only.format(upstream="http://127.0.0.1:9/api"))
+    code, stderr = run_to_exit("--workers", "2", str(tmp_path / "stdio.yaml"))
+    assert code == 2 and "--workers: the capabilities serve MCP over stdio only" in stderr, stderr
+
+
 def test_a_port_taken_by_another_program_is_refused_before_any_worker_starts(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -310,4 +332,13 @@ def test_a_port_taken_by_another_program_is_refused_before_any_worker_starts(tmp
         code, stderr = run_to_exit("--workers", "2", str(tmp_path / "items.yaml"))
     assert code == 2
     assert f"port {port} on 127.0.0.1 is already in use" in stderr and "--port items-rest=PORT" in stderr
+    assert "worker" not in stderr and "Traceback" not in stderr
+
+
+def test_an_address_this_host_does_not_have_is_refused_before_any_worker_starts(tmp_path: Path) -> None:
+    (tmp_path / "items.yaml").write_text(
+        CAPABILITY.format(upstream="http://127.0.0.1:9/api", rest=free_port(), control=free_port(), route="items")
+    )
+    code, stderr = run_to_exit("--workers", "2", "--host", "192.0.2.1", str(tmp_path / "items.yaml"))  # TEST-NET-1
+    assert code == 2 and "naftiko run: cannot bind 192.0.2.1 port" in stderr, stderr
     assert "worker" not in stderr and "Traceback" not in stderr

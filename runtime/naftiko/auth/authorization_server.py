@@ -74,7 +74,7 @@ class AuthorizationServer:
             if not self.known():
                 raise Unavailable(self.reason)
         elif self.needs_keys and now - self._fetched > self.limits.keys_ttl and now >= self._next_try:
-            await self._refresh()  # a failure keeps the keys we have
+            self._begin()  # in the background: the keys we have serve meanwhile, and stay on a failure
 
     async def key_for(self, kid: str | None, alg: str) -> SigningKey | None:
         """The key a token names (or, with no `kid`, the first that fits `alg`); fetched again
@@ -92,8 +92,8 @@ class AuthorizationServer:
             asyncio.get_running_loop()
         except RuntimeError:
             return  # not serving (validate, tests of the document): the first call will fetch
-        if self._running is None and not self.known():
-            self._running = asyncio.ensure_future(self._fetch())
+        if not self.known():
+            self._begin()
 
     def _find(self, kid: str | None, alg: str) -> SigningKey | None:
         for key in self.keys or ():
@@ -102,9 +102,13 @@ class AuthorizationServer:
         return None
 
     async def _refresh(self) -> None:
+        await asyncio.shield(self._begin())
+
+    def _begin(self) -> asyncio.Future[None]:
+        """The fetch under way, or a new one: one at a time, whoever asks."""
         if self._running is None:
             self._running = asyncio.ensure_future(self._fetch())
-        await asyncio.shield(self._running)
+        return self._running
 
     async def _fetch(self) -> None:
         first = self.metadata is None

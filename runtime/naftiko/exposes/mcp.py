@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from .. import __version__, state
+from .. import __version__, json_text, state
 from ..engine.capability import Capability, Exposure, Target
 from ..engine.inputs import compile_source
 from ..engine.progress import observing_steps
@@ -368,20 +368,21 @@ class McpServer:
     async def keep_shared(self, session: Session) -> str:
         assert self.shared is not None
         session_id = self.keep(session)
-        await self.shared.save(session_id, session.version)
+        await self.shared.save(session_id, _portable(session))
         return session_id
 
     async def shared_session(self, session_id: str) -> Session | None:
         assert self.shared is not None
         local = self.session(session_id)
-        version = await self.shared.version(session_id, local.version if local is not None else None)
-        if version is None:  # unknown, or ended on some replica
+        record = await self.shared.find(session_id, _portable(local) if local is not None else None)
+        if record is None:  # unknown, or ended on some replica
             if local is not None:
                 self.end_session(session_id)
             return None
         if local is None:
-            local = Session(version=version)
+            local = Session()
             self.keep(local, session_id)
+        _restore(local, record)  # what another replica may have changed (logging/setLevel)
         return local
 
     async def end_shared(self, session_id: str) -> bool:
@@ -424,7 +425,10 @@ class McpServer:
 
     @staticmethod
     def _log_level(meta: Any, session: Session | None) -> str | None:
-        return session.log_level if session is not None else request_log_level(meta)
+        """2026-07-28 requests say their level in `_meta` (on stdio too); others use the session's."""
+        if isinstance(meta, dict) and VERSION_KEY in meta:
+            return request_log_level(meta)
+        return session.log_level if session is not None else None
 
     async def _reporting(self, payload: Any, session: Session | None, notify: Notify) -> dict[str, Any] | None:
         token = _NOTIFY.set(notify)
@@ -552,6 +556,8 @@ class McpServer:
             raise JsonRpcError(INVALID_PARAMS, f"Invalid params: level must be one of {', '.join(LOG_LEVELS)}")
         if session is not None:  # tool calls of this session now log to the client at this level
             session.log_level = level
+            if self.shared is not None and session.id is not None:  # on every replica
+                await self.shared.save(session.id, _portable(session))
         return {}
 
     async def _complete(self, params: dict[str, Any], session: Session | None, _: Any) -> dict[str, Any]:
@@ -637,7 +643,7 @@ class McpServer:
             if uri == static.uri and static.root.is_file():
                 return static.root, static.mime_type
             if uri.startswith(static.uri + "/"):
-                return safe_child(static.root, uri[len(static.uri) + 1 :]), static.mime_type
+                return safe_child(static.root, uri[len(static.uri) + 1 :], uri), static.mime_type
         return None
 
     def _dynamic(self, uri: str) -> tuple[DynamicResource, dict[str, str]]:
@@ -724,6 +730,28 @@ def _uri(params: Mapping[str, Any]) -> str:
     if not isinstance(uri, str) or not uri:
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: uri is required")
     return uri
+
+
+# -- sessions: the portable fields, as state/sessions.py stores them ------------------------------
+
+
+def _portable(session: Session) -> str:
+    return dumps_text(
+        {
+            "version": session.version,
+            "clientInfo": session.client_info,
+            "clientCapabilities": session.client_capabilities,
+            "logLevel": session.log_level,
+        }
+    )
+
+
+def _restore(session: Session, record: str) -> None:
+    fields = json_text.loads(record)
+    session.version = fields["version"]
+    session.client_info = fields.get("clientInfo")
+    session.client_capabilities = fields.get("clientCapabilities")
+    session.log_level = fields.get("logLevel")
 
 
 # -- tools: schemas and results ---------------------------------------------------------------

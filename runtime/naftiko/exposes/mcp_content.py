@@ -78,14 +78,15 @@ def guess_mime_type(path: Path) -> str:
     )
 
 
-def safe_child(root: Path, relative: str) -> Path:
-    """`relative` under `root`, or -32602: each segment is a plain name and the result stays inside."""
+def safe_child(root: Path, relative: str, uri: str) -> Path:
+    """`relative` (the end of `uri`) under `root`, or -32602: each segment is a plain name and the
+    result stays inside."""
     segments = relative.split("/")
     path = root.joinpath(*segments).resolve()
     if not all(_SAFE_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments) or not path.is_relative_to(root):
         raise JsonRpcError(INVALID_PARAMS, f"Invalid params: resource URI escapes its directory: {relative}")
     if not path.is_file():
-        raise JsonRpcError(INVALID_PARAMS, f"Unknown resource URI: {relative}")
+        raise JsonRpcError(INVALID_PARAMS, f"Resource not found: {uri}", {"uri": uri})
     return path
 
 

@@ -146,7 +146,10 @@ def mcp_routes(server: McpServer, auth: CallerAuth | None, allowed_origins: Sequ
                 content_type="text/plain",
                 headers={"Allow": "POST, DELETE"},
             )
-        session = server.session(session_id)
+        if server.shared is None:
+            session = server.session(session_id)
+        else:
+            session = await server.shared_session(session_id)  # opened on another replica, maybe
         if session is None:
             return _reply(error_response(None, INVALID_REQUEST, "Session not found: initialize again"), status=404)
         if not _takes_sse(request):

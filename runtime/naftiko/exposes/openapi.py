@@ -34,11 +34,17 @@ def build_openapi(routes: Sequence[Route], server_url: str) -> dict[str, Any]:
         if auth is not None:
             scheme_name = f"{tag}-{auth.scheme}"
             schemes[scheme_name] = _security_scheme(auth)
-            operation["security"] = [{scheme_name: []}]
+            oauth = auth.scheme == "oauth2"
+            operation["security"] = [{scheme_name: list(auth.settings.scopes) if oauth else []}]
             operation["responses"]["401"] = {
                 "description": "Missing or invalid credentials.",
                 "content": {"application/problem+json": {"schema": _PROBLEM}},
             }
+            if oauth:
+                operation["responses"]["403"] = {
+                    "description": "The access token lacks a required scope.",
+                    "content": {"application/problem+json": {"schema": _PROBLEM}},
+                }
         paths.setdefault(path, {})[route.method.lower()] = operation
     info = _info(routes)
     document = {

@@ -4,7 +4,8 @@ At start, each program (dependencies then file, one function scope, strict mode)
 into a function of a registry; then every global the embedding adds (timers, `console`) and
 the ones no data shaping needs (`WebAssembly`, `SharedArrayBuffer`, `Atomics`, weak refs) are
 deleted, and every object reachable from `globalThis` (intrinsics and their prototypes, the
-global object itself) is frozen. A call therefore starts from the same state as the one
+global object itself) is frozen; a prototype's methods become accessors so that a script can
+still give its own objects a `constructor` or `toString` key. A call therefore starts from the same state as the one
 before it: its variables live in its own function scope, and it cannot change a global or a
 prototype. The answer is built in JavaScript (`JSON.stringify` with a check for functions,
 symbols and non-finite numbers), so the worker forwards one string.
@@ -63,19 +64,34 @@ _LOCKDOWN = r"""
       return JSON.stringify({error: "the result is not JSON: " + (e && e.message), kind: "result"});
     }
   };
+  // A frozen prototype's data property would make `obj.constructor = x` or `counts["toString"] = 1`
+  // throw (the "override mistake"); as in SES, it becomes an accessor whose setter gives the
+  // object written to an own property instead.
+  const tame = function (proto, key, value) {
+    Object.defineProperty(proto, key, {
+      get: function () { return value; },
+      set: function (v) {
+        if (this === proto) throw new TypeError("Cannot assign to read only property " + String(key));
+        Object.defineProperty(this, key, {value: v, writable: true, enumerable: true, configurable: true});
+      },
+    });
+  };
   const seen = new Set();
-  const freeze = function (o) {
+  const freeze = function (o, isPrototype) {
     if ((typeof o !== "object" && typeof o !== "function") || o === null || seen.has(o)) return;
     seen.add(o);
-    Object.freeze(o);
     for (const k of Reflect.ownKeys(o)) {
       const d = Object.getOwnPropertyDescriptor(o, k);
       if (d === undefined) continue;
-      if ("value" in d) freeze(d.value); else { freeze(d.get); freeze(d.set); }
+      if ("value" in d) {
+        freeze(d.value, k === "prototype");
+        if (isPrototype && d.writable && d.configurable) tame(o, k, d.value);
+      } else { freeze(d.get, false); freeze(d.set, false); }
     }
-    freeze(Object.getPrototypeOf(o));
+    freeze(Object.getPrototypeOf(o), true);
+    Object.freeze(o);
   };
-  freeze(globalThis);
+  freeze(globalThis, false);
 })();
 """
 
@@ -134,6 +150,9 @@ class Isolate:
             except JSParseException as exc:
                 self.errors.append(f"{' + '.join(n for n, _ in files)}: {str(exc).splitlines()[0]}")
         self.racer.eval(_LOCKDOWN)
+
+    def answer(self, request: dict[str, Any]) -> bytes:
+        return self.run(request["key"], json.dumps(request["context"]))
 
     def run(self, key: str, context_json: str) -> bytes:
         """The reply line: `{"ok": …}` or `{"error": …, "kind": …}`."""

@@ -1,8 +1,8 @@
 """Worker processes of one language, seen from the server: start, ask, kill, replace.
 
 A worker answers one call at a time; the pool keeps `size` of them and hands an idle one to
-each call. A call that passes its deadline (the step timeout plus a grace, at most the
-timeout again) kills its worker (SIGKILL, the whole process group) and the next call starts a
+each call. A call that passes its deadline (1.5 times the step timeout: the worker
+itself stops a script at the timeout, unless it is stuck in native code) kills its worker (SIGKILL, the whole process group) and the next call starts a
 fresh one. Answers are bounded (MAX_ANSWER bytes per line).
 """
 
@@ -79,12 +79,18 @@ class Worker:
     async def call(self, key: str, context: Any, deadline: float) -> Any:
         if self.process is None:
             await self.start()
-        request = orjson.dumps({"key": key, "context": context}, option=orjson.OPT_APPEND_NEWLINE)
+        try:
+            request = orjson.dumps({"key": key, "context": context}, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError as exc:
+            raise ScriptFailure(f"its context cannot be given as JSON ({exc})") from None
         try:
             answer = await asyncio.wait_for(self._ask(request), deadline)
         except TimeoutError:
             await self.kill()
             raise ScriptFailure("timed out", "timeout") from None
+        except asyncio.CancelledError:  # the caller went away: its answer must not reach the next call
+            self._kill_now()
+            raise
         if "ok" in answer:
             return answer["ok"]
         kind = str(answer.get("kind", "error"))
@@ -92,14 +98,18 @@ class Worker:
             await self.kill()
         raise ScriptFailure(str(answer.get("error")), kind)
 
-    async def kill(self) -> None:
+    def _kill_now(self) -> asyncio.subprocess.Process | None:
         process, self.process = self.process, None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), 5)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        return process
+
+    async def kill(self) -> None:
+        process = self._kill_now()
+        if process is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 5)
 
 
 class Pool:
@@ -109,7 +119,7 @@ class Pool:
             {"programs": programs, "timeout_ms": timeout_ms, "statement_limit": settings.statement_limit}
         )
         self.workers = [Worker(language, setup.encode() + b"\n") for _ in range(size)]
-        self.deadline = timeout_ms / 1000 + min(timeout_ms / 1000, 1.0)  # a grace for the worker to answer
+        self.deadline = timeout_ms / 1000 * 1.5  # the worker stops scripts at the timeout; killed here if it cannot
         self.idle: asyncio.Queue[Worker] | None = None
 
     async def call(self, key: str, context: Any) -> Any:

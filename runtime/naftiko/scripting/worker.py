@@ -25,6 +25,7 @@ import sys
 from typing import Any
 
 DATA_BUDGET = {"javascript": 160 << 20, "python": 128 << 20}
+_OUT_OF_MEMORY = b'{"error":"ran out of memory"'
 
 
 def _data_in_use() -> int:
@@ -50,39 +51,20 @@ def _reply(data: dict[str, Any]) -> None:
     sys.stdout.buffer.flush()
 
 
-def _serve_javascript(setup: dict[str, Any]) -> None:
-    from .js_sandbox import Isolate
-
-    isolate = Isolate(setup["programs"], setup["timeout_ms"], setup["statement_limit"])
-    if isolate.errors:
-        _reply({"error": "; ".join(isolate.errors)})
-        return
-    _limit("javascript")
-    _reply({"ready": True})
-    out = sys.stdout.buffer
-    for line in sys.stdin.buffer:
-        request = json.loads(line)
-        reply = isolate.run(request["key"], json.dumps(request["context"]))
-        out.write(reply)
-        out.flush()
-        if reply.startswith(b'{"error":"ran out of memory"'):
-            return  # a fresh isolate, in a fresh process, for the next call
-
-
-def _serve_python(setup: dict[str, Any]) -> None:
-    from .py_sandbox import Sandbox, dumps_result
-
-    sandbox = Sandbox(setup["programs"], setup["statement_limit"], setup["timeout_ms"])
+def _serve(language: str, sandbox: Any) -> None:
+    """Answer calls until stdin ends; `sandbox` has `errors` (from compiling) and `answer(request)`."""
     if sandbox.errors:
         _reply({"error": "; ".join(sandbox.errors)})
         return
-    _limit("python")
+    _limit(language)
     _reply({"ready": True})
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
-        request = json.loads(line)
-        out.write(dumps_result(sandbox.run(request["key"], request["context"])))
+        answer = sandbox.answer(json.loads(line))
+        out.write(answer)
         out.flush()
+        if answer.startswith(_OUT_OF_MEMORY):
+            return  # a fresh process for the next call
 
 
 def main() -> None:
@@ -94,9 +76,13 @@ def main() -> None:
 
         _reply({"errors": syntax_errors(setup.get("files", []))})
     elif language == "javascript":
-        _serve_javascript(setup)
+        from .js_sandbox import Isolate
+
+        _serve(language, Isolate(setup["programs"], setup["timeout_ms"], setup["statement_limit"]))
     elif language == "python":
-        _serve_python(setup)
+        from .py_sandbox import Sandbox
+
+        _serve(language, Sandbox(setup["programs"], setup["statement_limit"], setup["timeout_ms"]))
 
 
 if __name__ == "__main__":

@@ -4,16 +4,19 @@ prometheus-client's multiprocess mode keeps each worker's counters in a memory-m
 its own, in the directory the supervisor names (`PROMETHEUS_MULTIPROC_DIR`, read when
 prometheus_client is imported, so only workers import it); `MultiProcessCollector` adds the
 files up when `/metrics` is asked, including those of workers that have died, so a counter
-never goes back. Each server still keeps its local `Metrics` (its own `/metrics`, `/status`):
-a worker's request costs that plus one counter and one histogram update (about 3 µs).
+never goes back. A serving port's own `/metrics` gives the fleet's figures for that port. Each
+server still keeps its local `Metrics` (for `/status` and the operation names): a worker's
+request costs that plus one counter and one histogram update (4–6 µs,
+bench/workers_throughput.py prints it).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from ..engine.results import Result
@@ -48,9 +51,28 @@ class FleetFigures:
         return Metrics() if kind == "control" else FleetMetrics(self, str(port))
 
     def render(self, servers: Sequence[ServerView]) -> str:
+        """The control port's `/metrics`: every worker, every port."""
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
         return "\n".join(capability_gauge(servers)) + "\n" + generate_latest(registry).decode()
+
+    def render_port(self, port: str) -> str:
+        """A serving port's own `/metrics`: every worker, this port."""
+        registry = CollectorRegistry()
+        registry.register(_OnePort(port))
+        return generate_latest(registry).decode()
+
+
+class _OnePort:
+    """The fleet's samples labelled with one port."""
+
+    def __init__(self, port: str):
+        self.port = port
+
+    def collect(self) -> Iterator[Metric]:
+        for family in MultiProcessCollector(None).collect():
+            family.samples = [sample for sample in family.samples if sample.labels.get("port") == self.port]
+            yield family
 
 
 class FleetMetrics(Metrics):
@@ -77,3 +99,6 @@ class FleetMetrics(Metrics):
         kind = None if result is None else upstream_error_kind(result)
         if kind is not None:
             self.figures.upstream_errors.labels(self.port, kind).inc()
+
+    def render(self) -> str:
+        return self.figures.render_port(self.port)

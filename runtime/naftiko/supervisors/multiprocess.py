@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -71,11 +71,10 @@ class Supervisor:
     def run(self) -> int:
         with ExitStack() as held:
             try:
-                chosen = hold_ports(self.plans, held)
+                hold_ports(self.plans, held)
             except PlanError as exc:
                 print(f"naftiko run: {exc}", file=sys.stderr)
                 return 2
-            self.config = replace(self.config, ports={**self.config.ports, **chosen})
             os.environ[METRICS_DIRECTORY] = held.enter_context(tempfile.TemporaryDirectory(prefix="naftiko-metrics-"))
             wakeup = held.enter_context(_SignalQueue())
             for slot in range(len(self.slots)):

@@ -2,8 +2,8 @@
 
 A held socket is bound with SO_REUSEPORT but never listens, so it takes no connection: the
 workers' listening sockets (SO_REUSEPORT too) share the port with it. Holding it refuses at
-the start a port another program uses (exit 2, as one process would), fixes a port the
-system chooses (`port: 0`) once for every worker, and keeps the port for a replacement worker.
+the start a port another program uses (exit 2, as one process would), and keeps the port for
+a replacement worker. (Ports are fixed numbers: the schema and `--port` refuse 0.)
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from contextlib import ExitStack
 from ..server import PlanError, PortPlan, port_in_use
 
 
-def hold_ports(plans: Sequence[PortPlan], held: ExitStack) -> dict[str, int]:
-    """Bind every plan's port (closed with `held`); returns `--port` values for the ports the
-    system chose. Raises PlanError naming the port and its flag when one is taken."""
-    chosen: dict[str, int] = {}
+def hold_ports(plans: Sequence[PortPlan], held: ExitStack) -> None:
+    """Bind every plan's port (closed with `held`); raises PlanError naming the port and its
+    flag when one is taken."""
     for port_plan in plans:
         try:
             family, kind, proto, _, address = socket.getaddrinfo(
@@ -33,7 +32,3 @@ def hold_ports(plans: Sequence[PortPlan], held: ExitStack) -> dict[str, int]:
             if exc.errno == errno.EADDRINUSE:
                 raise port_in_use(port_plan) from None
             raise PlanError(f"cannot bind {port_plan.address} port {port_plan.port}: {exc}") from None
-        if port_plan.port == 0:
-            port = sock.getsockname()[1]
-            chosen.update({exposure.namespace or exposure.kind: port for _, exposure in port_plan.entries})
-    return chosen
