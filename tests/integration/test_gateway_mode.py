@@ -33,6 +33,33 @@ MODERN = "2026-07-28"
 ENVELOPE = {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}}
 
 
+UNSERVABLE = """naftiko: 1.0.0-alpha2
+capability:
+  consumes:
+    - type: http
+      namespace: api
+      baseUri: https://api.example.com
+      resources:
+        - name: things
+          path: /things
+          operations:
+            - name: list
+              method: GET
+  exposes:
+    - type: mcp
+      namespace: prompt-mcp
+      port: 9090
+      tools:
+        - name: list
+          description: List things
+          call: api.list
+      prompts:
+        - name: hello
+          description: Say hello
+          location: ./missing-prompt.md
+"""
+
+
 @dataclass
 class Gateway:
     process: subprocess.Popen
@@ -104,6 +131,7 @@ def gateway(corpus: list[Path]) -> Iterator[Gateway]:
         folder = Path(tmp)
         copies = copy_flat(corpus, folder)
         (folder / "zz-broken.yaml").write_text("naftiko: 1.0.0-alpha2\ncapability:\n  exposes: [\n")
+        (folder / "zz-unservable.yaml").write_text(UNSERVABLE)  # valid, but its prompt file is missing
         rest_port, mcp_port = free_port(), free_port()
         process = start(folder, port_flags(copies, rest_port, mcp_port), rest_port, log)
         try:
@@ -132,8 +160,9 @@ def test_the_folder_collides_without_the_gateway(corpus: list[Path]) -> None:
 def test_a_broken_file_is_reported_with_its_place_and_the_others_serve(gateway: Gateway) -> None:
     log = gateway.output()
     assert re.search(r"zz-broken\.yaml:\d+:\d+: error: ", log), log[-2000:]
+    assert re.search(r"zz-unservable\.yaml:14:7: error: MCP prompt 'hello': cannot read ", log), log[-2000:]
     assert "Traceback" not in log
-    assert f"{FILES + 1} files loaded" in log and f"{FILES} served, 1 not served" in log
+    assert f"{FILES + 2} files loaded" in log and f"{FILES} served, 2 not served" in log
 
 
 async def test_every_rest_operation_answers_under_its_prefix_only(gateway: Gateway) -> None:
@@ -247,6 +276,7 @@ def test_inspect_gateway_shows_the_prefixed_routes_and_the_tool_names(gateway: G
     assert result.returncode == 1, result.stderr  # the broken file is not served
     found = json.loads(result.stdout)
     assert any("zz-broken.yaml" in problem for problem in found["not_served"])
+    assert any("zz-unservable.yaml:14:7: " in problem for problem in found["not_served"])
     mine = [t for t in found["tools"] if t["namespace"] == namespace]
     assert [t["name"] for t in mine] == declared
     assert [t["union"] for t in mine] == [f"{namespace}.{name}" for name in declared]

@@ -30,7 +30,7 @@ from ..spec.document import Document, load_document
 from ..spec.yaml_source import YamlError, parse_yaml
 from ..validation import discover
 from ..watch import Stamp
-from .members import Member, members_of
+from .members import Member, MemberError, members_of
 
 log = logging.getLogger("naftiko")
 PARALLEL_FROM = 64  # files; fewer are read here (starting workers costs more than it saves)
@@ -93,6 +93,8 @@ def build_entry(path: Path, stamp: Stamp | None, config: RunConfig, document: Do
         entry.members = members_of(entry.plans)
     except CapabilityError as exc:
         entry.problems.extend(str(d) for d in exc.diagnostics)
+    except MemberError as exc:
+        entry.problems.append(f"{exc.where}: error: {exc}")
     except RouteConflict as exc:
         first = exc.groups[0][0]
         entry.problems.append(f"{first.capability.where(first.target.at)}: error: {exc}")

@@ -115,6 +115,7 @@ class GatewayPortServer(PortServer):
             if member is None:
                 return _not_found("no MCP server of that namespace on this port")
             handlers = member.handlers
+            path = "/mcp" + prefix(member.namespace)  # one metrics series however the path was spelled
         else:
             return _not_found("MCP is served at /mcp and /mcp/NAMESPACE")
         request.route = path
