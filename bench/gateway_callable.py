@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 
 from corpus_callable import Tally, Values, call_operation, reason_kind
-from gateway_scale import CORPUS, HOST, accepted_files, answers, copy_flat, wait_for
+from gateway_scale import CORPUS, HOST, answers, copy_flat, corpus_files, wait_for
 
 _SERVING = re.compile(r"serving (http://\S+) \(rest gateway")
 MODERN = "2026-07-28"
@@ -127,7 +127,7 @@ def main() -> int:
     if not CORPUS.is_dir():
         print(f"corpus not found at {CORPUS}", file=sys.stderr)
         return 2
-    files = accepted_files(args.files)
+    files = corpus_files(CORPUS, args.files)
     with tempfile.TemporaryDirectory(prefix="gateway-callable-") as tmp, tempfile.TemporaryFile("w+") as log:
         copy_flat(files, Path(tmp))
         inspect = [sys.executable, "-m", "naftiko.cli", "inspect", "--gateway", "--format", "json", tmp]

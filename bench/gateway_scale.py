@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,42 +26,12 @@ from pathlib import Path
 
 import yaml
 
-from naftiko.validation import check_files, discover
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from gateway_corpus import copy_flat, corpus_files  # noqa: E402 - the tests' choice of files, shared
 
 CORPUS = Path(os.environ.get("NAFTIKO_SHARED") or Path(__file__).resolve().parents[2] / "shared") / "corpus" / "alpha2"
 HOST = "127.0.0.9"  # not 127.0.0.1: the corpus files all want 8080 and 9090, which others may hold there
 _SERVING = re.compile(r"serving (http://\S+) \(rest gateway")
-
-
-def accepted_files(count: int, corpus: Path = CORPUS) -> list[Path]:
-    """The first `count` validate-accepted corpus files, no exposure namespace taken twice."""
-    chosen: list[Path] = []
-    taken: set[str] = set()
-    files = discover([str(corpus)])
-    for start in range(0, len(files), 256):
-        batch = files[start : start + 256]
-        for path, report in zip(batch, check_files(batch, together=False)):
-            names = _namespaces(path) if report.valid else None
-            if names is None or names & taken:
-                continue
-            taken |= names
-            chosen.append(path)
-            if len(chosen) == count:
-                return chosen
-    return chosen
-
-
-def _namespaces(path: Path) -> set[str] | None:
-    data = yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)
-    capability = data.get("capability") if isinstance(data, dict) else None
-    if not isinstance(capability, dict):
-        return None
-    return {str(e.get("namespace")) for e in capability.get("exposes") or [] if isinstance(e, dict)}
-
-
-def copy_flat(files: list[Path], folder: Path) -> None:
-    for path in files:
-        shutil.copyfile(path, folder / f"{path.parent.name}__{path.name}")
 
 
 def answers(url: str) -> int | None:
@@ -153,7 +122,7 @@ def main() -> int:
         print(f"corpus not found at {CORPUS}", file=sys.stderr)
         return 2
     sizes = [int(s) for s in args.sizes.split(",")]
-    files = accepted_files(max(sizes))
+    files = corpus_files(CORPUS, max(sizes))
     print(f"gateway_scale: {len(files)} files chosen from {CORPUS} ({os.cpu_count()} cores)")
     print(
         f"{'files':>6} {'YAML MB':>8} {'ready s':>8} {'ms/file':>8} {'s/YAML MB':>10} {'RSS MB':>7} {'KB/file':>8}"
