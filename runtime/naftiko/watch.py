@@ -24,7 +24,7 @@ from .engine.capability import Capability
 from .engine.compile import CompileOptions, compile_capability
 from .server import PlanError, PortPlan, Runtime
 from .spec.diagnostics import CapabilityError
-from .spec.document import load_document
+from .spec.document import imported_files, load_document
 from .validation import UnreadablePath, discover
 
 log = logging.getLogger("naftiko")
@@ -145,15 +145,16 @@ class Reloader:
             return
         self.seen = current
         candidate = {p: c for p, c in self.capabilities.items() if p in current}
-        shared_changed = False
+        shared: set[Path] = set()
         for path in changed:
             capability, is_capability = self._load(path)
-            shared_changed |= not is_capability
+            if not is_capability:
+                shared.add(path.resolve())
             if capability is not None:
                 candidate[path] = capability
-        if shared_changed:  # an imported consumes file: everything that may import it reloads
-            for path in list(candidate):
-                if path not in changed:
+        if shared:  # a consumes file others import: they reload, the other files are not read again
+            for path, served in list(candidate.items()):
+                if path not in changed and imported_files(served.document) & shared:
                     capability, _ = self._load(path)
                     if capability is not None:
                         candidate[path] = capability

@@ -26,7 +26,7 @@ from ..engine.compile import compile_capability
 from ..exposes.rest import RouteConflict
 from ..server import PlanError, PortPlan, plan
 from ..spec.diagnostics import CapabilityError, Diagnostic, JsonPath, format_path
-from ..spec.document import Document, load_document
+from ..spec.document import Document, imported_files, load_document
 from ..spec.yaml_source import YamlError, parse_yaml
 from ..validation import discover
 from ..watch import Stamp
@@ -86,7 +86,7 @@ def build_entry(path: Path, stamp: Stamp | None, config: RunConfig, document: Do
     if "capability" not in (document.data or {}):
         entry.shared = True
         return entry
-    entry.imports = _imports(document)
+    entry.imports = imported_files(document)
     try:
         entry.capability = compile_capability(document, config.compile)
         entry.plans = plan([entry.capability], config.host, config.ports)
@@ -145,16 +145,6 @@ def _stamp(path: Path) -> Stamp | None:
     except OSError:
         return None
     return (stat.st_mtime_ns, stat.st_size)
-
-
-def _imports(document: Document) -> frozenset[Path]:
-    capability = document.data.get("capability") if isinstance(document.data, dict) else None
-    consumes = capability.get("consumes") if isinstance(capability, dict) else None
-    return frozenset(
-        (document.base_dir / entry["location"]).resolve()
-        for entry in consumes or ()
-        if isinstance(entry, dict) and isinstance(entry.get("location"), str)
-    )
 
 
 def _without_file(message: str, path: Path) -> str:

@@ -89,6 +89,17 @@ def _kind(value: Any) -> str:
     return {list: "a list", str: "a string", type(None): "empty"}.get(type(value), type(value).__name__)
 
 
+def imported_files(document: Document) -> frozenset[Path]:
+    """The consumes files `document` imports (`{location, import}` entries), resolved."""
+    capability = document.data.get("capability") if isinstance(document.data, dict) else None
+    consumes = capability.get("consumes") if isinstance(capability, dict) else None
+    return frozenset(
+        (document.base_dir / entry["location"]).resolve()
+        for entry in (consumes if isinstance(consumes, list) else ())
+        if isinstance(entry, dict) and isinstance(entry.get("location"), str)
+    )
+
+
 def _resolve_imports(document: Document, report: Any) -> Any:
     """The data with each `{location, import, as}` consumes entry replaced by what it names."""
     capability = document.data.get("capability")

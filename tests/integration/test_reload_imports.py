@@ -1,0 +1,124 @@
+"""A changed consumes file that others import reloads those files, and only those: the watcher
+of `naftiko run DIR` and of `run --gateway DIR` alike (real servers on 127.0.0.1, real HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from naftiko.config import RunConfig
+from naftiko.engine.compile import CompileOptions
+from naftiko.gateway import reload as gateway_reload
+from naftiko.gateway.catalogue import assemble
+from naftiko.gateway.load import load_files
+from naftiko.gateway.reload import GatewayReloader
+from naftiko.gateway.runtime import GatewayRuntime
+from naftiko.run_command import load_capabilities
+from naftiko.server import Runtime, plan
+from naftiko.watch import Reloader
+from support import free_port
+
+SHARED = """naftiko: 1.0.0-alpha2
+consumes:
+  - type: http
+    namespace: things-api
+    baseUri: https://{region}.example.com
+    resources:
+      - name: things
+        path: /things/{{{{id}}}}
+        operations:
+          - name: get-thing
+            method: GET
+"""
+CAPABILITY = """naftiko: 1.0.0-alpha2
+capability:
+  consumes:
+{consumes}
+  exposes:
+    - type: rest
+      namespace: {name}-rest
+      port: {port}
+      resources:
+        - path: /{name}/{{{{id}}}}
+          operations:
+            - method: GET
+              name: get-thing
+              call: things-api.get-thing
+"""
+IMPORTED = "    - location: ./shared.yaml\n      import: things-api"
+OWN = SHARED.split("consumes:\n", 1)[1].replace("\n  ", "\n    ").replace("  - type", "    - type", 1).rstrip()
+
+
+def folder(tmp_path: Path) -> int:
+    """shared.yaml, a.yaml importing it, b.yaml with its own consumes; one REST port (routes /a/{id}, /b/{id})."""
+    port = free_port()
+    (tmp_path / "shared.yaml").write_text(SHARED.format(region="us"))
+    (tmp_path / "a.yaml").write_text(CAPABILITY.format(consumes=IMPORTED, name="a", port=port))
+    (tmp_path / "b.yaml").write_text(CAPABILITY.format(consumes=OWN.format(region="b"), name="b", port=port))
+    return port
+
+
+async def upstream_url(url: str) -> str:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        answer = await response.json()
+    assert response.status == 200, answer
+    return answer["request"]["url"]
+
+
+def counting(load: Callable[..., Any], reads: list[str]) -> Callable[..., Any]:
+    def counted(path: Path, *args: Any) -> Any:
+        reads.append(path.name)
+        return load(path, *args)
+
+    return counted
+
+
+async def test_the_watcher_reads_again_only_the_files_importing_a_changed_consumes_file(tmp_path: Path) -> None:
+    port = folder(tmp_path)
+    options = CompileOptions(dry_run=True)
+    loaded = load_capabilities([str(tmp_path)], options)
+    runtime = Runtime()
+    await runtime.start(plan(list(loaded.values())))
+    reloader = Reloader([str(tmp_path)], options, runtime, plan, loaded)
+    reads: list[str] = []
+    reloader._load = counting(reloader._load, reads)  # type: ignore[method-assign]
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert (await upstream_url(f"{base}/a/1")).startswith("https://us.example.com/")
+        (tmp_path / "shared.yaml").write_text(SHARED.format(region="eu-west"))
+        await reloader.reload()
+        assert sorted(reads) == ["a.yaml", "shared.yaml"]
+        assert (await upstream_url(f"{base}/a/1")).startswith("https://eu-west.example.com/")
+    finally:
+        await runtime.stop()
+        for capability in reloader.capabilities.values():
+            await capability.close()
+
+
+async def test_the_gateway_reads_again_only_the_files_importing_a_changed_consumes_file(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    port = folder(tmp_path)
+    config = RunConfig(paths=(str(tmp_path),), compile=CompileOptions(dry_run=True))
+    entries = load_files(config.paths, config)
+    runtime = GatewayRuntime()
+    await runtime.start(assemble(entries).plans)
+    reloader = GatewayReloader(config, runtime, {e.path: e for e in entries}, [e.path for e in entries if e.served])
+    reads: list[str] = []
+    monkeypatch.setattr(gateway_reload, "load_file", counting(gateway_reload.load_file, reads))
+    try:
+        assert (await upstream_url(f"http://127.0.0.1:{port}/a-rest/a/1")).startswith("https://us.example.com/")
+        (tmp_path / "shared.yaml").write_text(SHARED.format(region="eu-west"))
+        outcome = await reloader.reload_all()
+        assert outcome.status == 200, outcome
+        assert sorted(reads) == ["a.yaml", "shared.yaml"]
+        url = await upstream_url(f"http://127.0.0.1:{port}/a-rest/a/1")
+        assert url.startswith("https://eu-west.example.com/")
+        assert (await upstream_url(f"http://127.0.0.1:{port}/b-rest/b/1")).startswith("https://b.example.com/")
+    finally:
+        await runtime.stop()
+        for capability in reloader.capabilities.values():
+            await capability.close()
