@@ -86,6 +86,15 @@ class Target:
     def key(self) -> str:
         return f"{self.namespace}.{self.name}"
 
+    @property
+    def calls(self) -> str:
+        """What the target runs, for people: `ns.op`, `steps: a, lookup b, python script c`, or `mock`."""
+        if self.operation is not None:
+            return self.operation.key
+        if isinstance(self.plan, StepsPlan):
+            return "steps: " + ", ".join(step.summary for step in self.plan.steps)
+        return "mock"
+
 
 @dataclass
 class Exposure:

@@ -213,6 +213,11 @@ class StepState:
 class Step(Protocol):
     name: str
 
+    @property
+    def summary(self) -> str:
+        """What the step does, for people (`naftiko inspect`)."""
+        ...
+
     async def run(self, host: StepHost, state: StepState) -> Result | None:
         """Run once: store the output in `state` and answer None to go on, or a Result that ends the call."""
         ...

@@ -46,6 +46,10 @@ class CallStep:
     target: Target  # kind "step": the consumed operation and the step's `with`
     outputs: tuple[ConsumedOutput, ...]
 
+    @property
+    def summary(self) -> str:
+        return self.target.operation.key
+
     async def run(self, host: StepHost, state: StepState) -> Result | None:
         if host.dry_run:
             described = await host.describe(self.target, state.params)
@@ -69,6 +73,10 @@ class LookupStep:
     match: str
     value: JsonPath | Template
     fields: tuple[str, ...]
+
+    @property
+    def summary(self) -> str:
+        return f"lookup {self.index}"
 
     async def run(self, host: StepHost, state: StepState) -> Result | None:
         found = self.find(state.context, host.lookup(state.target, state.params, {}))

@@ -28,6 +28,10 @@ class ScriptStep:
     runtime: ScriptRuntime
     refusal: str | None  # why governance refuses it (scripting disabled, language not allowed)
 
+    @property
+    def summary(self) -> str:
+        return f"{self.language} script {self.name}"
+
     async def run(self, host: StepHost, state: StepState) -> Result | None:
         if self.refusal is not None:
             return Failed(f"script step {self.name!r} refused: {self.refusal}")

@@ -1,7 +1,8 @@
 """JavaScript script steps, inside the worker process: one V8 isolate (mini-racer, no Node).
 
 At start, each program (dependencies then file, one function scope, strict mode) is compiled
-into a function of a registry; then every global the embedding adds (timers, `console`) and
+into a function of a registry; then every global the embedding adds (timers; `console` becomes
+one whose output is discarded) and
 the ones no data shaping needs (`WebAssembly`, `SharedArrayBuffer`, `Atomics`, weak refs) are
 deleted, and every object reachable from `globalThis` (intrinsics and their prototypes, the
 global object itself) is frozen; a prototype's methods become accessors so that a script can
@@ -36,6 +37,8 @@ _LOCKDOWN = r"""
     if (d === undefined) continue;
     if (d.configurable) delete globalThis[name]; else globalThis[name] = undefined;  // mini-racer's timers
   }
+  const discard = function () {};  // console output goes nowhere, as Python's print does
+  globalThis.console = {log: discard, info: discard, warn: discard, error: discard, debug: discard};
   const check = function (key, value) {
     const at = key === "" ? "" : " at key " + JSON.stringify(key);
     if (typeof value === "function") throw new TypeError("it holds a function" + at);
