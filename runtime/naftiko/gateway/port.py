@@ -19,7 +19,7 @@ from ..exposes.mcp_http import mcp_routes
 from ..exposes.origin_policy import OriginPolicy
 from ..exposes.problems import problem
 from ..http import Answer, Request, Responder, Response
-from ..server import PortPlan, PortServer, _Served
+from ..server import PortPlan, PortServer, _not_allowed, _Served
 from .members import GatewayPortPlan, Member
 from .openapi import Documents, prefix, prefixed_routes
 from .union import McpUnion
@@ -139,9 +139,3 @@ class GatewayPortServer(PortServer):
 
 def _not_found(detail: str) -> Response:
     return problem(404, "not-found", "Not found", detail)
-
-
-def _not_allowed(allowed: list[str]) -> Response:
-    response = problem(405, "method-not-allowed", "Method not allowed", f"allowed methods: {','.join(allowed)}")
-    response.headers["Allow"] = ",".join(allowed)
-    return response
