@@ -3,6 +3,8 @@ of `naftiko run DIR` and of `run --gateway DIR` alike (real servers on 127.0.0.1
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from naftiko.config import RunConfig
+from naftiko.consumes.client import ClientSettings
 from naftiko.engine.compile import CompileOptions
 from naftiko.gateway import reload as gateway_reload
 from naftiko.gateway.catalogue import assemble
@@ -118,6 +121,36 @@ async def test_the_gateway_reads_again_only_the_files_importing_a_changed_consum
         url = await upstream_url(f"http://127.0.0.1:{port}/a-rest/a/1")
         assert url.startswith("https://eu-west.example.com/")
         assert (await upstream_url(f"http://127.0.0.1:{port}/b-rest/b/1")).startswith("https://b.example.com/")
+    finally:
+        await runtime.stop()
+        for capability in reloader.capabilities.values():
+            await capability.close()
+
+
+async def test_files_replaced_after_a_frozen_load_are_collected_once_enough_were(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Frozen objects in cycles are never collected by themselves: the gateway collects them
+    after enough reloads (here: after every one), once their grace period is over."""
+    port = folder(tmp_path)
+    quick = ClientSettings(total_timeout=0.1)
+    config = RunConfig(paths=(str(tmp_path),), compile=CompileOptions(dry_run=True, settings=quick))
+    entries = load_files(config.paths, config)  # freezes what it loaded
+    runtime = GatewayRuntime()
+    await runtime.start(assemble(entries).plans)
+    reloader = GatewayReloader(config, runtime, {e.path: e for e in entries}, [e.path for e in entries if e.served])
+    monkeypatch.setattr(gateway_reload, "RETIRED_BEFORE_COLLECTING", 1)
+    old = weakref.ref(next(e.capability for e in entries if e.path.name == "b.yaml"))
+    del entries
+    try:
+        (tmp_path / "b.yaml").write_text(CAPABILITY.format(consumes=OWN.format(region="c"), name="b", port=port))
+        assert (await reloader.reload_all()).status == 200
+        assert (await upstream_url(f"http://127.0.0.1:{port}/b-rest/b/1")).startswith("https://c.example.com/")
+        for _ in range(200):  # the grace period (5.1 s here), then the collection
+            if old() is None:
+                break
+            await asyncio.sleep(0.05)
+        assert old() is None
     finally:
         await runtime.stop()
         for capability in reloader.capabilities.values():

@@ -16,12 +16,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..config import RunConfig
+from ..engine.capability import Capability
 from ..server import PlanError, Runtime
 from ..watch import Reloader, ReloadOutcome, stamps
 from .catalogue import assemble
-from .load import FileEntry, load_file, report
+from .load import FileEntry, collect_frozen, load_file, report
 
 log = logging.getLogger("naftiko")
+RETIRED_BEFORE_COLLECTING = 50
 
 
 class GatewayReloader(Reloader):
@@ -33,6 +35,7 @@ class GatewayReloader(Reloader):
         self.serving = {p: self.entries[p] for p in serving}
         self.capabilities = {p: e.capability for p, e in self.serving.items() if e.capability is not None}
         self.seen = {p: e.stamp for p, e in self.entries.items() if e.stamp is not None}
+        self._retired = 0  # capabilities replaced since the last collection of frozen objects
 
     async def reload(self) -> None:
         await self._sync()
@@ -91,6 +94,17 @@ class GatewayReloader(Reloader):
         self._close_later([e.capability for e in loaded.values() if not e.served and e.capability is not None])
         detail = "the files changed on disk are served" if not errors else "served, except the files listed"
         return ReloadOutcome(200, detail, errors, changes, applied)
+
+    def _close_later(self, capabilities: list[Capability]) -> None:
+        """Close the replaced capabilities after the grace period; once a twentieth of the
+        folder (at least RETIRED_BEFORE_COLLECTING files) has been replaced since the last time,
+        collect what they leave behind (`collect_frozen`): a bounded leak, an occasional pause."""
+        super()._close_later(capabilities)
+        self._retired += len(capabilities)
+        if capabilities and self._retired >= max(RETIRED_BEFORE_COLLECTING, len(self.serving) // 20):
+            self._retired = 0
+            grace = self.options.settings.total_timeout + 5
+            asyncio.get_running_loop().call_later(grace + 1, collect_frozen)
 
     def _to_read(self, changed: list[Path], removed: list[Path]) -> list[Path]:
         """The changed files, and those importing a consumes file that changed or went away."""
