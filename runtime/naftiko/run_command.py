@@ -16,6 +16,7 @@ from .consumes.proxy import ProxyConfigError
 from .consumes.tls import UpstreamTlsError
 from .engine.capability import Capability
 from .engine.compile import CompileOptions, compile_capability
+from .observability import server_tracing
 from .server import PlanError, PortPlan, Runtime, plan
 from .spec.diagnostics import CapabilityError
 from .spec.document import load_document
@@ -186,8 +187,10 @@ async def _serve_stdio(capabilities: list[Capability]) -> int:
     if not entries:
         print("naftiko run: --stdio needs an mcp exposure", file=sys.stderr)
         return 2
+    server = McpServer(entries)
+    tracing = server_tracing(entries)  # a SERVER span per tools/call when a capability traces
     try:
-        await run_stdio(McpServer(entries))
+        await run_stdio(server, tracing.stdio_layer(server.handle) if tracing is not None else server.handle)
     finally:
         for capability in capabilities:
             await capability.close()

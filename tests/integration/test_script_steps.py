@@ -301,7 +301,8 @@ async def test_failures_are_problems_naming_the_step_and_the_server_keeps_servin
     with serving(file, ports):
         for name, line in (("throws-js", "throws.js line 3"), ("throws-py", "throws.py line 3")):
             status, content_type, body, _ = await post(ports["rest"], "/" + name, {"n": -7})
-            assert status >= 500 and content_type.startswith("application/problem+json"), body
+            assert status == 500 and content_type.startswith("application/problem+json"), body
+            assert body["type"].endswith("/script-failure") and body["step"] == f"run-{name}", body
             assert f"script step 'run-{name}'" in body["detail"] and "reading -7 is negative" in body["detail"]
             assert line in body["detail"] and "Traceback" not in body["detail"]
         for name, kind, says in (
@@ -321,6 +322,7 @@ async def test_failures_are_problems_naming_the_step_and_the_server_keeps_servin
         for name in ("backtrack-js", "backtrack-py"):
             status, _, body, elapsed = await post(ports["rest"], "/" + name, {})
             assert status == 504 and f"script step 'run-{name}' timed out after 1000 ms" in body["detail"], body
+            assert body["type"].endswith("/script-timeout") and body["title"] == "Script step timed out", body
             assert elapsed < 2 * TIMEOUT_MS / 1000, elapsed  # the bound the issue sets, not a speed goal
         async with Client(f"http://127.0.0.1:{ports['mcp']}/mcp", mode="legacy") as client:
             thrown = await client.call_tool("throws-py", {"n": -1})

@@ -627,6 +627,61 @@ async def test_naftiko_run_exports_to_the_otel_environment_endpoint_without_a_co
     assert sorted(s.kind for s in spans) == ["CLIENT", "SERVER"]
 
 
+async def test_a_tools_call_over_stdio_is_a_server_span_continuing_the_trace_in_meta(
+    upstream: FakeUpstream, receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    """No HTTP request carries the caller's trace over stdio: `params._meta.traceparent` does (SEP-414)."""
+    path = capability_file(tmp_path, "stdio", f"exporters: {{otlp: {{endpoint: '{receiver.url}'}}}}")
+    argv = [sys.executable, "-m", "naftiko.cli", "run", "--stdio", str(path), "--upstream", f"up={upstream.url}"]
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        env={**_environment(None), **FAST_EXPORT},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    meta = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "get-item", "arguments": {"id": "7"}, "_meta": meta},
+        },
+    ]
+    try:
+        process.stdin.write(b"".join(json.dumps(m).encode() + b"\n" for m in messages))
+        await process.stdin.drain()
+        replies = [json.loads(await asyncio.wait_for(process.stdout.readline(), 30)) for _ in range(2)]
+        assert replies[1]["id"] == 1 and replies[1]["result"]["isError"] is False, replies
+        spans = await receiver.wait_for(lambda s: len(s) >= 2, timeout=10)
+    finally:
+        process.stdin.close()
+        await asyncio.wait_for(process.wait(), 15)
+    [server], [client] = by_kind(spans, "SERVER"), by_kind(spans, "CLIENT")
+    assert server.name == "tools/call get-item" and server.trace_id == TRACE_ID and server.parent_span_id == PARENT_ID
+    assert server.attributes == {
+        "mcp.method.name": "tools/call",
+        "network.transport": "pipe",
+        "gen_ai.tool.name": "get-item",
+    }
+    assert client.parent_span_id == server.span_id and client.trace_id == TRACE_ID
+    [sent] = upstream.requests
+    assert sent.headers["traceparent"] == f"00-{TRACE_ID}-{client.span_id}-01"
+
+
 def test_tracing_options_read_the_block_and_the_environment_wins() -> None:
     from naftiko.observability import tracing_options
 

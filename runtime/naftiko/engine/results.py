@@ -60,13 +60,23 @@ class Failed:
 
 
 @dataclass(frozen=True, slots=True)
+class ScriptFailed:
+    """A script step threw, assigned a `result` JSON cannot carry, went past a limit
+    (`timed_out` for `management.scripting.timeout`), or is refused by the scripting settings."""
+
+    step: str
+    message: str
+    timed_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class DryRun:
     """The request that would have been sent, secrets masked."""
 
     request: dict[str, Any]
 
 
-Result = Success | UpstreamError | Unreachable | TimedOut | RateLimited | InvalidInput | Failed | DryRun
+Result = Success | UpstreamError | Unreachable | TimedOut | RateLimited | InvalidInput | Failed | ScriptFailed | DryRun
 
 
 def is_media(content_type: str | None) -> bool:
@@ -91,6 +101,13 @@ def result_as_json(result: Result) -> dict[str, Any]:
             return {"ok": False, "error": "invalid_input", "input": name, "message": reason}
         case Failed(message):
             return {"ok": False, "error": "failed", "message": message}
+        case ScriptFailed(step, message, timed_out):
+            return {
+                "ok": False,
+                "error": "script_timeout" if timed_out else "script_failed",
+                "step": step,
+                "message": message,
+            }
         case DryRun(request):
             return {"ok": True, "dryRun": True, "request": request}
     raise TypeError(result)

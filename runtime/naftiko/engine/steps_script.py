@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..scripting.pool import ScriptFailure
 from ..scripting.runtime import ScriptRuntime
 from .plans import StepHost, StepState
-from .results import Failed, Result, TimedOut
+from .results import Result, ScriptFailed
 
 if TYPE_CHECKING:
     from .capability import Target
@@ -34,17 +34,19 @@ class ScriptStep:
 
     async def run(self, host: StepHost, state: StepState) -> Result | None:
         if self.refusal is not None:
-            return Failed(f"script step {self.name!r} refused: {self.refusal}")
+            return ScriptFailed(self.name, f"script step {self.name!r} refused: {self.refusal}")
         context = {**state.params, **state.context, **host.wire(self.target, state.params)}
         try:
             result = await self.runtime.run(self.language, self.key, context)
         except ScriptFailure as failure:
             if failure.kind == "timeout":
                 timeout = self.runtime.settings.timeout_ms
-                return TimedOut(
-                    f"script step {self.name!r} timed out after {timeout} ms (management.scripting.timeout)"
+                return ScriptFailed(
+                    self.name,
+                    f"script step {self.name!r} timed out after {timeout} ms (management.scripting.timeout)",
+                    timed_out=True,
                 )
-            return Failed(f"script step {self.name!r} failed: {failure}")
+            return ScriptFailed(self.name, f"script step {self.name!r} failed: {failure}")
         state.store(self.name, result)
         if host.dry_run:
             state.described.append({"step": self.name, "result": result})

@@ -21,6 +21,7 @@ from .mcp_jsonrpc import PARSE_ERROR, encode, error_response
 MAX_LINE = 4 * 1024 * 1024 + 1024
 
 Write = Callable[[bytes], Awaitable[None]]
+Handle = Callable[..., Awaitable[Any]]  # McpServer.handle(payload, session, notify)
 
 
 class _Stdout:
@@ -36,7 +37,9 @@ class _Stdout:
         pass  # stdout outlives the session
 
 
-async def run_stdio(server: McpServer) -> None:
+async def run_stdio(server: McpServer, handle: Handle | None = None) -> None:
+    """Serve `server` on stdin/stdout; `handle` is its `handle`, or that wrapped (tracing)."""
+    handle = handle or server.handle
     async with _reader(sys.stdin.buffer) as reader, _writer(sys.stdout.buffer) as (write, push):
         session = server.new_session()
         session.open_outlet(stdout := _Stdout(push))
@@ -44,7 +47,7 @@ async def run_stdio(server: McpServer) -> None:
 
         async def answer(payload: Any) -> None:
             notify = stdout.send if server.reports(payload, session) else None
-            reply = await server.handle(payload, session, notify)
+            reply = await handle(payload, session, notify)
             if reply is not None:
                 await write(encode(reply) + b"\n")
 

@@ -26,6 +26,7 @@ from ..engine.results import (
     InvalidInput,
     RateLimited,
     Result,
+    ScriptFailed,
     Success,
     TimedOut,
     Unreachable,
@@ -339,6 +340,10 @@ def respond(result: Result) -> Response:
             )
         case Failed(message):
             return problem(502, "upstream-failure", "Upstream answer unusable", message)
+        case ScriptFailed(step, message, timed_out):
+            if timed_out:
+                return problem(504, "script-timeout", "Script step timed out", message, step=step)
+            return problem(500, "script-failure", "Script step failed", message, step=step)
         case DryRun(request):
             return _json({"dryRun": True, "request": request}, 200)
     raise TypeError(result)

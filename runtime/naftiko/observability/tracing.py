@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -78,6 +78,7 @@ log = logging.getLogger("naftiko")
 UNTRACED_PATHS = frozenset({"/health", "/metrics", "/openapi.json"})
 SECRET_NAME = re.compile(r"(?i)(pass|secret|token|key|credential|auth|private|sig)")
 _ROOT = context_api.Context()
+McpHandler = Callable[..., Awaitable[Any]]  # McpServer.handle(payload, session, notify)
 _JSONRPC_ERROR = re.compile(rb'"error":\{"code":(-?\d+)')
 _PROPAGATORS = {
     "tracecontext": TraceContextTextMapPropagator,
@@ -200,6 +201,44 @@ class Tracing:
             return traced(request)
 
         return layer
+
+    def stdio_layer(self, inner: McpHandler) -> McpHandler:
+        """`McpServer.handle` with a SERVER span around each `tools/call` read from stdin. With no
+        HTTP request to carry it, the caller's trace comes in the request's `params._meta`
+        (`traceparent`, `tracestate`: SEP-414, the OpenTelemetry MCP conventions)."""
+        start, parent_of = self.recorder.start, self.parent_of
+
+        async def traced(payload: Any, session: Any, notify: Any = None) -> Any:
+            if not (isinstance(payload, dict) and payload.get("method") == "tools/call"):
+                return await inner(payload, session, notify)
+            params = payload.get("params")
+            params = params if isinstance(params, dict) else {}
+            tool = params.get("name") if isinstance(params.get("name"), str) else None
+            meta = params.get("_meta")
+            parent, parent_context = parent_of(meta) if isinstance(meta, dict) else (None, _ROOT)
+            span = start(f"tools/call {tool}" if tool else "tools/call", SpanKind.SERVER, parent, parent_context)
+            token = enter(span)
+            try:
+                reply = await inner(payload, session, notify)
+            except BaseException as exc:
+                span.attributes = {"mcp.method.name": "tools/call", "error.type": type(exc).__qualname__}
+                span.error = True
+                raise
+            else:
+                if span.recording:
+                    span.attributes = attributes = {"mcp.method.name": "tools/call", "network.transport": "pipe"}
+                    if tool:
+                        attributes["gen_ai.tool.name"] = tool
+                    error = _reply_error(reply)
+                    if error is not None:
+                        attributes["error.type"] = error
+                        span.error = True
+                return reply
+            finally:
+                leave(token)
+                span.end()
+
+        return traced
 
     # -- outbound --------------------------------------------------------------------------------
 
@@ -347,6 +386,17 @@ def _mcp_outcome(request: Request, response: Response, span: LiveSpan, attribute
     else:
         return
     span.error = True
+
+
+def _reply_error(reply: Any) -> str | None:
+    """`error.type` of a JSON-RPC reply: the error code, `tool_error` for an `isError` result."""
+    if not isinstance(reply, dict):
+        return None
+    error = reply.get("error")
+    if isinstance(error, dict):
+        return str(error.get("code"))
+    result = reply.get("result")
+    return "tool_error" if isinstance(result, dict) and result.get("isError") is True else None
 
 
 def _sampler(options: TracingOptions) -> Sampler:
