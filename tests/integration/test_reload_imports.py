@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,30 +102,38 @@ async def test_the_watcher_reads_again_only_the_files_importing_a_changed_consum
             await capability.close()
 
 
-async def test_the_gateway_reads_again_only_the_files_importing_a_changed_consumes_file(
-    tmp_path: Path, monkeypatch: Any
-) -> None:
-    port = folder(tmp_path)
-    config = RunConfig(paths=(str(tmp_path),), compile=CompileOptions(dry_run=True))
-    entries = load_files(config.paths, config)
+@asynccontextmanager
+async def gateway(folder: Path, settings: ClientSettings | None = None) -> AsyncIterator[GatewayReloader]:
+    """The gateway's servers and reloader over `folder`, in this process, as `run --gateway` makes them."""
+    options = CompileOptions(dry_run=True, settings=settings or ClientSettings())
+    config = RunConfig(paths=(str(folder),), compile=options)
+    entries = load_files(config.paths, config)  # freezes what it loaded
     runtime = GatewayRuntime()
     await runtime.start(assemble(entries).plans)
     reloader = GatewayReloader(config, runtime, {e.path: e for e in entries}, [e.path for e in entries if e.served])
-    reads: list[str] = []
-    monkeypatch.setattr(gateway_reload, "load_file", counting(gateway_reload.load_file, reads))
+    del entries
     try:
-        assert (await upstream_url(f"http://127.0.0.1:{port}/a-rest/a/1")).startswith("https://us.example.com/")
-        (tmp_path / "shared.yaml").write_text(SHARED.format(region="eu-west"))
-        outcome = await reloader.reload_all()
-        assert outcome.status == 200, outcome
-        assert sorted(reads) == ["a.yaml", "shared.yaml"]
-        url = await upstream_url(f"http://127.0.0.1:{port}/a-rest/a/1")
-        assert url.startswith("https://eu-west.example.com/")
-        assert (await upstream_url(f"http://127.0.0.1:{port}/b-rest/b/1")).startswith("https://b.example.com/")
+        yield reloader
     finally:
         await runtime.stop()
         for capability in reloader.capabilities.values():
             await capability.close()
+
+
+async def test_the_gateway_reads_again_only_the_files_importing_a_changed_consumes_file(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    base = f"http://127.0.0.1:{folder(tmp_path)}"
+    async with gateway(tmp_path) as reloader:
+        reads: list[str] = []
+        monkeypatch.setattr(gateway_reload, "load_file", counting(gateway_reload.load_file, reads))
+        assert (await upstream_url(f"{base}/a-rest/a/1")).startswith("https://us.example.com/")
+        (tmp_path / "shared.yaml").write_text(SHARED.format(region="eu-west"))
+        outcome = await reloader.reload_all()
+        assert outcome.status == 200, outcome
+        assert sorted(reads) == ["a.yaml", "shared.yaml"]
+        assert (await upstream_url(f"{base}/a-rest/a/1")).startswith("https://eu-west.example.com/")
+        assert (await upstream_url(f"{base}/b-rest/b/1")).startswith("https://b.example.com/")
 
 
 async def test_files_replaced_after_a_frozen_load_are_collected_once_enough_were(
@@ -133,16 +142,9 @@ async def test_files_replaced_after_a_frozen_load_are_collected_once_enough_were
     """Frozen objects in cycles are never collected by themselves: the gateway collects them
     after enough reloads (here: after every one), once their grace period is over."""
     port = folder(tmp_path)
-    quick = ClientSettings(total_timeout=0.1)
-    config = RunConfig(paths=(str(tmp_path),), compile=CompileOptions(dry_run=True, settings=quick))
-    entries = load_files(config.paths, config)  # freezes what it loaded
-    runtime = GatewayRuntime()
-    await runtime.start(assemble(entries).plans)
-    reloader = GatewayReloader(config, runtime, {e.path: e for e in entries}, [e.path for e in entries if e.served])
     monkeypatch.setattr(gateway_reload, "RETIRED_BEFORE_COLLECTING", 1)
-    old = weakref.ref(next(e.capability for e in entries if e.path.name == "b.yaml"))
-    del entries
-    try:
+    async with gateway(tmp_path, ClientSettings(total_timeout=0.1)) as reloader:
+        old = weakref.ref(reloader.capabilities[tmp_path / "b.yaml"])
         (tmp_path / "b.yaml").write_text(CAPABILITY.format(consumes=OWN.format(region="c"), name="b", port=port))
         assert (await reloader.reload_all()).status == 200
         assert (await upstream_url(f"http://127.0.0.1:{port}/b-rest/b/1")).startswith("https://c.example.com/")
@@ -151,7 +153,3 @@ async def test_files_replaced_after_a_frozen_load_are_collected_once_enough_were
                 break
             await asyncio.sleep(0.05)
         assert old() is None
-    finally:
-        await runtime.stop()
-        for capability in reloader.capabilities.values():
-            await capability.close()
