@@ -126,7 +126,7 @@ async def test_the_gateway_reads_again_only_the_files_importing_a_changed_consum
     base = f"http://127.0.0.1:{folder(tmp_path)}"
     async with gateway(tmp_path) as reloader:
         reads: list[str] = []
-        monkeypatch.setattr(gateway_reload, "load_file", counting(gateway_reload.load_file, reads))
+        monkeypatch.setattr(gateway_reload, "read_document", counting(gateway_reload.read_document, reads))
         assert (await upstream_url(f"{base}/a-rest/a/1")).startswith("https://us.example.com/")
         (tmp_path / "shared.yaml").write_text(SHARED.format(region="eu-west"))
         outcome = await reloader.reload_all()

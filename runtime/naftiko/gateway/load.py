@@ -3,8 +3,8 @@ left out, the others serve.
 
 What stays in memory per file is what serving needs: the compiled capability and its members.
 The official schema (warnings only) is not checked, the YAML positions of every node are
-dropped after compiling (a `LazySource` finds them again, from the file's compressed text,
-when a message needs one), and the collector is kept out of the way while thousands of
+dropped once the file is checked (a `LazySource` finds them again, from the file's compressed
+text, when a message needs one), and the collector is kept out of the way while thousands of
 long-lived objects are made (`quiet_collector`).
 """
 
@@ -53,11 +53,6 @@ class FileEntry:
     @property
     def served(self) -> bool:
         return self.capability is not None and not self.problems
-
-
-def load_file(path: Path, stamp: Stamp | None, config: RunConfig) -> FileEntry:
-    """Read, check, compile and build one file; never raises."""
-    return build_entry(path, stamp, config, read_document(path))
 
 
 def read_document(path: Path) -> Document | str:

@@ -20,7 +20,7 @@ from ..engine.capability import Capability
 from ..server import PlanError, Runtime
 from ..watch import Reloader, ReloadOutcome, stamps
 from .catalogue import assemble
-from .load import FileEntry, collect_frozen, load_file, report
+from .load import FileEntry, build_entry, collect_frozen, read_document, report
 
 log = logging.getLogger("naftiko")
 RETIRED_BEFORE_COLLECTING = 50
@@ -52,7 +52,9 @@ class GatewayReloader(Reloader):
         if not changed and not removed:
             return ReloadOutcome(200, "nothing changed on disk")
         self.seen = current
-        loaded = {p: load_file(p, current[p], self.config) for p in self._to_read(changed, removed)}
+        to_read = self._to_read(changed, removed)
+        documents = await asyncio.to_thread(lambda: [read_document(p) for p in to_read])  # parsing: off the loop
+        loaded = {p: build_entry(p, current[p], self.config, d) for p, d in zip(to_read, documents)}
         for path in removed:
             self.entries.pop(path, None)
         self.entries.update(loaded)
