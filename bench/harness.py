@@ -10,6 +10,7 @@ keep the Mcp-Session-Id, send `notifications/initialized`, then `tools/call`.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -30,6 +31,29 @@ PROTOCOL_VERSION = "2025-06-18"
 
 
 # ---------------------------------------------------------------- processes
+
+
+def cost_parser(description: str) -> argparse.ArgumentParser:
+    """The options of a same-run on/off cost bench (tracing_cost.py, oauth_cost.py)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--calls", type=int, default=3000, help="calls per batch (default 3000)")
+    parser.add_argument("--concurrency", type=int, default=16, help="sessions of the concurrent batches (default 16)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="batches of each mode per server; the median is reported"
+    )
+    parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the servers to the last CPU")
+    return parser
+
+
+def pin_servers(no_pin: bool) -> set[int] | None:
+    """The CPUs for the servers measured (the last one), this process (the load) kept off it;
+    None when there is one CPU or `--no-pin`."""
+    ncpu = os.cpu_count() or 1
+    if ncpu < 2 or no_pin:
+        return None
+    os.sched_setaffinity(0, set(range(ncpu - 1)))
+    return {ncpu - 1}
 
 
 def free_port() -> int:

@@ -16,7 +16,6 @@ apart, in this process, with the runtime's own verifier.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -31,7 +30,7 @@ import yaml
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(1, str(BENCH.parent / "tests"))
-from harness import Processes, free_port, http_answers, wait_for_quiet, wait_until  # noqa: E402
+from harness import Processes, cost_parser, free_port, http_answers, pin_servers, wait_for_quiet, wait_until  # noqa: E402
 from oauth_issuer import Issuer  # noqa: E402
 from run_all import SECRETS, TRACK_CAPABILITY, mcp_load, naftiko_argv, track_tools  # noqa: E402
 
@@ -92,20 +91,8 @@ def cached_check_us(issuer: Issuer, audience: str, rounds: int = 100_000) -> flo
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=3000, help="calls per batch (default 3000)")
-    parser.add_argument("--concurrency", type=int, default=16, help="sessions of the concurrent batches (default 16)")
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="batches of each mode per server; the median is reported"
-    )
-    parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--no-pin", action="store_true", help="do not pin the servers to the last CPU")
-    args = parser.parse_args()
-
-    ncpu = os.cpu_count() or 1
-    server_cpus = {ncpu - 1} if ncpu >= 2 and not args.no_pin else None
-    if server_cpus:
-        os.sched_setaffinity(0, set(range(ncpu - 1)))
+    args = cost_parser(__doc__.split("\n\n")[0]).parse_args()
+    server_cpus = pin_servers(args.no_pin)
     tmp = Path(tempfile.mkdtemp(prefix="naftiko-oauth-cost-"))
     env = {**os.environ, **SECRETS, "PYTHONUNBUFFERED": "1"}
     issuer = Issuer().start()

@@ -16,8 +16,8 @@ and CLIENT).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -30,7 +30,7 @@ import yaml
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from harness import Processes, free_port, http_answers, wait_for_quiet, wait_until  # noqa: E402
+from harness import Processes, cost_parser, free_port, http_answers, pin_servers, wait_for_quiet, wait_until  # noqa: E402
 from run_all import SECRETS, TRACK_CAPABILITY, mcp_load, naftiko_argv, track_tools  # noqa: E402
 
 RECEIVER = BENCH.parent / "tests" / "otlp_receiver.py"
@@ -59,28 +59,15 @@ async def receiver_count(url: str) -> dict[str, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=3000, help="calls per batch (default 3000)")
-    parser.add_argument("--concurrency", type=int, default=16, help="sessions of the concurrent batches (default 16)")
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="batches of each mode per server; the median is reported"
-    )
-    parser.add_argument("--warmup", type=int, default=300)
+    parser = cost_parser(__doc__.split("\n\n")[0])
     parser.add_argument(
         "--sampling",
         type=float,
         default=1.0,
         help="traces.sampling of the traced server (default 1.0, the DESIGN bar's)",
     )
-    parser.add_argument("--no-pin", action="store_true", help="do not pin the servers to the last CPU")
     args = parser.parse_args()
-
-    import os
-
-    ncpu = os.cpu_count() or 1
-    server_cpus = {ncpu - 1} if ncpu >= 2 and not args.no_pin else None
-    if server_cpus:
-        os.sched_setaffinity(0, set(range(ncpu - 1)))
+    server_cpus = pin_servers(args.no_pin)
     tmp = Path(tempfile.mkdtemp(prefix="naftiko-tracing-cost-"))
     env = {**os.environ, **SECRETS, "PYTHONUNBUFFERED": "1"}
     with Processes(tmp) as procs:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import json_text
+from ..auth import CallerAuth
 from ..consumes.auth import AuthError, DigestAuth, OAuth2ClientCredentials
 from ..consumes.body import JsonValueBody, multipart_form
 from ..consumes.client import (
@@ -26,7 +27,6 @@ from ..consumes.formats import BodyDecodeError
 from ..consumes.operation import ConsumedOperation, ConsumedParameter
 from ..consumes.request import OutgoingRequest
 from ..consumes.url import PathValueError, join_url, request_target, split_origin
-from ..exposes.server_auth import ServerAuth
 from ..spec.document import Document
 from ..templates import MISSING, as_text
 from .inputs import InputField, InputRef, Literal, Source, check_inputs
@@ -102,7 +102,7 @@ class Exposure:
     namespace: str
     spec: Mapping[str, Any]  # the exposes entry as written
     targets: list[Target]
-    auth: ServerAuth | None = None
+    auth: CallerAuth | None = None  # bearer/apikey/basic (exposes/server_auth.py) or oauth2 (auth/)
 
     @property
     def port(self) -> int | None:

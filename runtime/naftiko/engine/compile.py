@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..auth import CallerAuth
 from ..binds import BindError, BindResolver, declare, declared_binds, lookup_declaration
 from ..consumes.auth import AuthConfigError, build_authenticator
 from ..consumes.body import BodyCompileError
@@ -26,7 +27,7 @@ from ..consumes.operation import (
 from ..consumes.proxy import ProxyRules
 from ..consumes.tls import UpstreamTls, UpstreamTlsError, cert_file_of, client_context
 from ..consumes.transport import UpstreamTransport
-from ..exposes.server_auth import ServerAuth, ServerAuthConfigError, build_server_auth
+from ..exposes.server_auth import ServerAuthConfigError, build_server_auth
 from ..observability import client_tracing
 from ..scripting.runtime import ScriptRuntime
 from ..scripting.settings import effective_settings, scripting_spec
@@ -464,7 +465,7 @@ class _Compiler:
         )
         return StepsPlan(tuple(steps), mappings, compile_mock(view.get("outputParameters")))
 
-    def _server_auth(self, spec: Mapping[str, Any], at: JsonPath) -> ServerAuth | None:
+    def _server_auth(self, spec: Mapping[str, Any], at: JsonPath) -> CallerAuth | None:
         try:
             auth = build_server_auth(spec.get("authentication"), lambda text: self._render_binds(text, at, secret=True))
         except ServerAuthConfigError as exc:
