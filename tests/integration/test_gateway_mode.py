@@ -286,7 +286,7 @@ def test_without_paths_gateway_is_a_usage_error() -> None:
 
 
 async def test_one_file_reloads_in_a_large_folder_and_the_others_keep_answering(tmp_path: Path) -> None:
-    files = corpus_files(shared_path("corpus", "alpha2"), 200)
+    files = corpus_files(shared_path("corpus", "alpha2"), 500)
     copies = copy_flat(files, tmp_path)
     rest_port, mcp_port = free_port(), free_port()
     with tempfile.TemporaryFile("w+") as log:
