@@ -18,6 +18,7 @@ from ..exposes.rest import Route
 from .members import Member
 
 CACHED_DOCUMENTS = 64
+CACHED_MERGED = 4
 
 
 def prefix(namespace: str) -> str:
@@ -34,25 +35,32 @@ def member_url(base: str, namespace: str) -> str:
 
 
 class Documents:
-    """Built documents by (namespace or "" for the merged one, server URL), the most recent kept."""
+    """Built documents by server URL, the most recently used kept: CACHED_DOCUMENTS of single
+    exposures, CACHED_MERGED merged ones (those run to megabytes for thousands of files)."""
 
     def __init__(self) -> None:
-        self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._members: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._merged: OrderedDict[tuple[str, str], bytes] = OrderedDict()
 
-    def get(self, key: tuple[str, str], build: Callable[[], dict]) -> bytes:
-        document = self._cache.get(key)
+    @staticmethod
+    def _get(
+        cache: OrderedDict[tuple[str, str], bytes], size: int, key: tuple[str, str], build: Callable[[], dict]
+    ) -> bytes:
+        document = cache.get(key)
         if document is None:
             document = json.dumps(build(), ensure_ascii=False).encode()
-            self._cache[key] = document
-            if len(self._cache) > CACHED_DOCUMENTS:
-                self._cache.popitem(last=False)
+            cache[key] = document
+            if len(cache) > size:
+                cache.popitem(last=False)
         else:
-            self._cache.move_to_end(key)
+            cache.move_to_end(key)
         return document
 
     def member(self, member: Member, base: str) -> bytes:
         url = member_url(base, member.namespace)
-        return self.get((member.namespace, url), lambda: build_openapi(member.routes, url))
+        return self._get(
+            self._members, CACHED_DOCUMENTS, (member.namespace, url), lambda: build_openapi(member.routes, url)
+        )
 
     def merged(self, members: Iterable[Member], base: str) -> bytes:
-        return self.get(("", base), lambda: build_openapi(prefixed_routes(members), base))
+        return self._get(self._merged, CACHED_MERGED, ("", base), lambda: build_openapi(prefixed_routes(members), base))
