@@ -68,5 +68,9 @@ def inspect_gateway(paths: Sequence[str], output_format: str) -> int:
     except UnreadablePath as exc:
         print(f"naftiko inspect: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(found, indent=2, ensure_ascii=False) if output_format == "json" else render_text(found))
+    try:
+        print(json.dumps(found, indent=2, ensure_ascii=False) if output_format == "json" else render_text(found))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader has seen enough
+        sys.stdout = None  # type: ignore[assignment] - nothing more to flush at exit
     return 2 if found["conflicts"] else 1 if found["not_served"] else 0
