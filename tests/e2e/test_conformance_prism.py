@@ -751,9 +751,20 @@ def test_observability_config() -> None:
 
 
 def test_script_steps() -> None:
-    """script-step.yml: scripting is not implemented, so the file is refused at load, naming the step."""
-    with pytest.raises(CapabilityError, match="steps of type 'script' are not supported"):
+    """script-step.yml names scripts the example does not ship (under file:///app/capabilities/scripts):
+    refused at load, each missing script at its step's line and column (tests/integration/
+    test_script_steps.py runs the example with the scripts written)."""
+    with pytest.raises(CapabilityError) as refused:
         compiled("script-step.yml")
+    message = str(refused.value)
+    for step, script in (
+        ("filter-active", "filter-active.js"),
+        ("filter-active", "lib/array-utils.js"),
+        ("analyze", "analyze-readings.py"),
+    ):
+        assert re.search(
+            rf"script-step\.yml:\d+:\d+: error: script step '{step}': script '{re.escape(script)}' not found", message
+        ), message
 
 
 def test_spectral_semantics_rule() -> None:
