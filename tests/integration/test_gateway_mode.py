@@ -59,6 +59,31 @@ capability:
 """
 
 
+LONG_NAMESPACE = "long-namespace-" + "n" * 50 + "-mcp"
+LONG_TOOL = "a-very-long-tool-name-" + "t" * 60  # with its namespace: 149 characters, over MCP's 128
+LONG = f"""naftiko: 1.0.0-alpha2
+capability:
+  consumes:
+    - type: http
+      namespace: long-api
+      baseUri: https://api.example.com
+      resources:
+        - name: things
+          path: /things
+          operations:
+            - name: list
+              method: GET
+  exposes:
+    - type: mcp
+      namespace: {LONG_NAMESPACE}
+      port: 9090
+      tools:
+        - name: {LONG_TOOL}
+          description: List things
+          call: long-api.list
+"""
+
+
 @dataclass
 class Gateway:
     process: subprocess.Popen
@@ -112,8 +137,10 @@ def gateway(corpus: list[Path]) -> Iterator[Gateway]:
         copies = copy_flat(corpus, folder)
         (folder / "zz-broken.yaml").write_text("naftiko: 1.0.0-alpha2\ncapability:\n  exposes: [\n")
         (folder / "zz-unservable.yaml").write_text(UNSERVABLE)  # valid, but its prompt file is missing
+        (folder / "zz-long.yaml").write_text(LONG)
         rest_port, mcp_port = free_port(), free_port()
-        process = start(folder, port_flags(copies, rest_port, mcp_port), rest_port, log)
+        flags = [*port_flags(copies, rest_port, mcp_port), "--port", f"{LONG_NAMESPACE}={mcp_port}"]
+        process = start(folder, flags, rest_port, log)
         try:
             yield Gateway(process, log, folder, copies, f"http://127.0.0.1:{rest_port}", f"http://127.0.0.1:{mcp_port}")
         finally:
@@ -142,7 +169,7 @@ def test_a_broken_file_is_reported_with_its_place_and_the_others_serve(gateway: 
     assert re.search(r"zz-broken\.yaml:\d+:\d+: error: ", log), log[-2000:]
     assert re.search(r"zz-unservable\.yaml:14:7: error: MCP prompt 'hello': cannot read ", log), log[-2000:]
     assert "Traceback" not in log
-    assert f"{FILES + 2} files loaded" in log and f"{FILES} served, 2 not served" in log
+    assert f"{FILES + 3} files loaded" in log and f"{FILES + 1} served, 2 not served" in log
 
 
 async def test_every_rest_operation_answers_under_its_prefix_only(gateway: Gateway) -> None:
@@ -224,9 +251,13 @@ async def test_the_union_lists_every_tool_as_namespace_dot_tool_paginated_and_ca
                 break
         assert pages > 1
         assert all(VALID_TOOL_NAME.fullmatch(name) for name in listed)
-        assert len(listed) == len(set(listed)) == len(expected)
+        assert len(listed) == len(set(listed)) == len(expected) + 1
         plain = [n for n in expected if VALID_TOOL_NAME.fullmatch(n)]
         assert set(plain) <= set(listed)  # valid names are kept as they are
+        (long,) = [n for n in listed if n.startswith(LONG_NAMESPACE)]
+        assert len(long) == 128 and long.startswith(f"{LONG_NAMESPACE}.a-very-long-tool-name-ttt")
+        result = await client.call_tool(long, {})
+        assert not result.is_error and result.structured_content["url"] == "https://api.example.com/things"
         tools = {t.name: t for t in (await client.list_tools()).tools}
         for name in list(tools)[:5]:
             result = await client.call_tool(name, value_of(tools[name].input_schema))
