@@ -331,6 +331,13 @@ async def test_one_file_reloads_in_a_large_folder_and_the_others_keep_answering(
             added.write_text(variant(original, "zz-", rest_port, mcp_port))
             assert eventually(lambda: status(f"{rest}/zz-{rest_name}/openapi.json") == 200)
             assert status(f"{rest}/{kept}/openapi.json") == 200
+            mcp_name, tools = _tools_of(copies[0])
+            mcp = f"http://127.0.0.1:{mcp_port}/mcp"
+            async with Client(f"{mcp}/zz-{mcp_name}") as client:  # the new file's own MCP server
+                assert [t.name for t in (await client.list_tools()).tools] == tools
+            async with Client(mcp) as client:  # and its tools in the union, beside the others'
+                listed = await _all_tools(client)
+            assert {f"zz-{mcp_name}.{t}" for t in tools} | {f"{mcp_name}.{t}" for t in tools} <= listed
             added.write_text(variant(original, "zy-", rest_port, mcp_port))
             assert eventually(lambda: status(f"{rest}/zy-{rest_name}/openapi.json") == 200)
             assert status(f"{rest}/zz-{rest_name}/openapi.json") == 404
@@ -345,6 +352,17 @@ async def test_one_file_reloads_in_a_large_folder_and_the_others_keep_answering(
             assert reloads and all(line == f"reloaded: {added}" for line in reloads), reloads
         finally:
             stop(process)
+
+
+async def _all_tools(client: Client) -> set[str]:
+    names: set[str] = set()
+    cursor = None
+    while True:
+        page = await client.list_tools(cursor=cursor)
+        names |= {t.name for t in page.tools}
+        cursor = page.next_cursor
+        if cursor is None:
+            return names
 
 
 def variant(document: dict[str, Any], prefix: str, rest_port: int, mcp_port: int) -> str:

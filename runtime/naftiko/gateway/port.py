@@ -50,7 +50,9 @@ class GatewayPortServer(PortServer):
         public = [settings.public_urls[ns] for ns in members if ns in settings.public_urls]
         policy = OriginPolicy(self.address, settings.allow_origins, settings.forwarded_allow_ips, public)
         served = _GatewayServed(policy, entries=list(port_plan.entries), members=members)
-        if self.kind == "mcp":
+        if self.kind == "mcp" and self.union is not None and _same(members, self.members):
+            served.union, served.union_handlers = self.union, self.union_handlers  # nothing changed here
+        elif self.kind == "mcp":
             for member in members.values():
                 self._serve_mcp(member)
             served.union = McpUnion(list(members.values()))
@@ -135,6 +137,10 @@ class GatewayPortServer(PortServer):
     def _base(self, request: Request, public: str | None) -> str:
         """The root URL clients use: `--public-url`, else what a trusted proxy says, else ours."""
         return public or self.policy.forwarded_base(request) or self.base_url
+
+
+def _same(members: Mapping[str, Member], others: Mapping[str, Member]) -> bool:
+    return members.keys() == others.keys() and all(m is others[ns] for ns, m in members.items())
 
 
 def _not_found(detail: str) -> Response:
