@@ -8,6 +8,8 @@ import json
 import os
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +62,28 @@ class FakeUpstream:
         if self.respond is not None:
             return self.respond(request, body)
         return web.Response(status=200)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 2.0) -> bool:
+    """Polls `check` every 50 ms until it holds or `timeout` seconds passed (hot reload promises
+    changes within 2 s, the default); its last answer otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def status(url: str) -> int:
+    """The HTTP status of a GET to `url`; 0 while nothing listens there."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return 0
 
 
 def free_port() -> int:

@@ -37,7 +37,7 @@ from naftiko.observability.trace_config import shown_url
 from naftiko.run_command import _mcp_route_factory, load_capabilities
 from naftiko.server import Runtime, plan
 from naftiko.watch import Reloader
-from support import FakeUpstream, free_port
+from support import FakeUpstream, free_port, status
 
 TOKEN = "gateway-token-SECRET-789"  # the control port's bearer token (tests/conftest.py TEST_SECRETS)
 UPSTREAM_KEY = "s3cr3t/value+0123456789=&x"  # URL-encoding and base64 both differ from the plain value
@@ -481,23 +481,15 @@ def test_naftiko_run_reloads_on_post_without_watching(tmp_path: Path) -> None:
                 time.sleep(0.05)
         path.write_text(capability("/things/{{id}}"))
         time.sleep(1.2)  # a file on its own is not watched: nothing changes until asked
-        assert _status(f"http://127.0.0.1:{rest}/things/1") == 404
+        assert status(f"http://127.0.0.1:{rest}/things/1") == 404
         request = urllib.request.Request(f"http://127.0.0.1:{control}/config/reload", method="POST", headers=AUTH)
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 200
-        assert _status(f"http://127.0.0.1:{rest}/things/1") == 200
+        assert status(f"http://127.0.0.1:{rest}/things/1") == 200
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0 and TOKEN not in err
-
-
-def _status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
 
 
 # -- /logs -------------------------------------------------------------------------------------

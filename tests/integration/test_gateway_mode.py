@@ -21,10 +21,9 @@ import pytest
 import yaml
 from gateway_corpus import copy_flat, corpus_files, exposure_namespaces, port_flags, request_for, value_of
 from mcp import Client
-from test_hot_reload import eventually, status
 
 from run_process import run_to_exit
-from support import free_port, shared_path
+from support import eventually, free_port, shared_path, status
 
 FILES = 36
 VALID_TOOL_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")

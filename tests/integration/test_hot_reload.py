@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from support import free_port
+from support import eventually, free_port, status
 
 CAPABILITY = """naftiko: 1.0.0-alpha2
 capability:
@@ -37,26 +37,6 @@ capability:
               name: get-item
               call: {name}-api.get-item
 """
-
-
-def status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0  # not listening yet
-
-
-def eventually(check, timeout: float = 2.0) -> bool:
-    """Hot reload promises changes within 2 s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def test_add_edit_break_and_delete_files_in_a_served_folder(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from run_process import Upstream, run_to_exit
-from support import free_port
+from support import eventually, free_port
 
 CAPABILITY = """\
 naftiko: 1.0.0-alpha2
@@ -146,15 +146,6 @@ def get(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def until(check: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
-
 def answered_by(running: Fleet, route: str, path: str, pids: set[int], status: int = 200) -> bool:
     """Send requests to `path` until every pid of `pids` has answered `route` with `status`."""
 
@@ -164,7 +155,7 @@ def answered_by(running: Fleet, route: str, path: str, pids: set[int], status: i
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         get(running.rest, path)
-        if until(lambda: pids <= seen(), timeout=0.1):  # the access log is written every 50 ms
+        if eventually(lambda: pids <= seen(), timeout=0.1):  # the access log is written every 50 ms
             return True
     return False
 
@@ -194,7 +185,7 @@ def test_both_workers_answer_and_the_control_port_counts_the_whole_fleet(tmp_pat
             code, body = get(running.control, "/metrics")
             assert code == 200
             assert requests_total(body.decode(), "/items/{id}") == sent
-            if until(lambda: {line["pid"] for line in running.access("/metrics")} == running.pids, timeout=0.1):
+            if eventually(lambda: {line["pid"] for line in running.access("/metrics")} == running.pids, timeout=0.1):
                 break
         assert {line["pid"] for line in running.access("/metrics")} == running.pids
         # The REST port's own /metrics counts that port in every worker too.
@@ -211,7 +202,7 @@ def test_sigterm_or_sigint_drains_and_stops_every_worker_and_exits_0(tmp_path: P
         answers: list[int] = []
         in_flight = threading.Thread(target=lambda: answers.append(get(running.rest, "/items/1")[0]))
         in_flight.start()
-        assert until(lambda: running.upstream.in_flight == 1)
+        assert eventually(lambda: running.upstream.in_flight == 1, timeout=15)
         running.process.send_signal(signum)
         in_flight.join(30)
         assert answers == [200]  # the request in flight when the signal came was answered
@@ -224,7 +215,7 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
     with fleet(tmp_path) as running:
         running.process.kill()
         running.process.wait(10)
-        assert until(lambda: all(gone(pid) for pid in running.pids), timeout=40)
+        assert eventually(lambda: all(gone(pid) for pid in running.pids), timeout=40)
         assert running.stderr().count("the supervisor is gone: stopping this worker") == 2
 
 
@@ -248,7 +239,7 @@ def test_replacements_that_keep_failing_back_off_until_the_file_is_fixed(tmp_pat
         victim = min(running.pids)
         os.kill(victim, signal.SIGKILL)
         pattern = r"worker (\d) \(pid \d+\) exited with code 2; a replacement starts in ([\d.]+) s"
-        until(lambda: len(re.findall(pattern, running.stderr())) >= 3, timeout=60)
+        eventually(lambda: len(re.findall(pattern, running.stderr())) >= 3, timeout=60)
         failures = re.findall(pattern, running.stderr())
         delays = [float(delay) for _, delay in failures]
         assert len(delays) >= 3 and delays[:3] == sorted(delays[:3]) and delays[2] >= 2 * delays[0] > 0, failures
@@ -256,7 +247,7 @@ def test_replacements_that_keep_failing_back_off_until_the_file_is_fixed(tmp_pat
         serving = rf"worker {failures[0][0]} \(pid \d+\) serving"
         started = len(re.findall(serving, running.stderr()))  # the slot's first worker, before it was killed
         running.write("items")
-        assert until(lambda: len(re.findall(serving, running.stderr())) > started, timeout=60)
+        assert eventually(lambda: len(re.findall(serving, running.stderr())) > started, timeout=60)
         assert running.stop() == 0
 
 
