@@ -147,21 +147,19 @@ async def get(url: str, **headers: str) -> tuple[int, Any]:
         return response.status, await response.read()
 
 
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}},
+}
+
+
 async def mcp_call(url: str, tool: str, arguments: dict[str, Any], **headers: str) -> dict[str, Any]:
     """initialize, notifications/initialized, then tools/call, as plain JSON-RPC over HTTP."""
     base = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     async with aiohttp.ClientSession() as http:
-        init = {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "0"},
-            },
-        }
-        async with http.post(url, json=init, headers=base) as response:
+        async with http.post(url, json=INITIALIZE, headers=base) as response:
             session = {"Mcp-Session-Id": response.headers["Mcp-Session-Id"], "MCP-Protocol-Version": "2025-11-25"}
         async with http.post(
             url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers={**base, **session}
@@ -643,16 +641,7 @@ async def test_a_tools_call_over_stdio_is_a_server_span_continuing_the_trace_in_
     assert process.stdin is not None and process.stdout is not None
     meta = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
     messages = [
-        {
-            "jsonrpc": "2.0",
-            "id": 0,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "t", "version": "0"},
-            },
-        },
+        INITIALIZE,
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {
             "jsonrpc": "2.0",
