@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -39,7 +40,7 @@ def cost_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--calls", type=int, default=3000, help="calls per batch (default 3000)")
     parser.add_argument("--concurrency", type=int, default=16, help="sessions of the concurrent batches (default 16)")
     parser.add_argument(
-        "--repeats", type=int, default=3, help="batches of each mode per server; the median is reported"
+        "--repeats", type=int, default=9, help="pairs of batches (off, on) of each mode; medians are reported"
     )
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--no-pin", action="store_true", help="do not pin the servers to the last CPU")
@@ -54,6 +55,49 @@ def pin_servers(no_pin: bool) -> set[int] | None:
         return None
     os.sched_setaffinity(0, set(range(ncpu - 1)))
     return {ncpu - 1}
+
+
+@dataclass
+class OnOff:
+    """Server CPU per call of the same load on an `off` and an `on` server, batch after batch."""
+
+    per_call: dict[tuple[str, str], list[float]]  # (server, mode) → ms per call of each batch
+    ratios: dict[str, list[float]]  # mode → on/off of each pair of neighbouring batches
+
+    def line(self, mode: str, label: str, on_name: str = "on") -> str:
+        """One report line: the median per call of each server, and the cost as the median of
+        the pairs' ratios (neighbouring batches share the machine's mood) with the middle half
+        of them, so a reader sees how far one run may be from the next."""
+        off, on = statistics.median(self.per_call[("off", mode)]), statistics.median(self.per_call[("on", mode)])
+        ratios = sorted(self.ratios[mode])
+        low, high = ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]
+        return (
+            f"  {label:<18} off {off:.3f} ms  {on_name} {on:.3f} ms  {(on - off) * 1000:+.1f} µs"
+            f"  cost {statistics.median(ratios) - 1:+.1%} (middle half of {len(ratios)} pairs {low - 1:+.1%} … {high - 1:+.1%})"
+        )
+
+
+def alternate_on_off(
+    run: Callable[[str, int], tuple[LoadResult, dict[str, float]]], concurrency: int, repeats: int
+) -> OnOff:
+    """`repeats` × (a sequential then a `concurrency` batch) on each of the `off` and `on` servers:
+    `run(server, concurrency)` drives one batch and returns its result and CPU readings. The two
+    batches of a pair run back to back, in turns off-first and on-first, so neither server is
+    always the one measured after the other's work; the machine is let quiet before each."""
+    per_call: dict[tuple[str, str], list[float]] = {}
+    ratios: dict[str, list[float]] = {}
+    for repeat in range(repeats):
+        for mode, sessions in (("seq", 1), ("conc", concurrency)):
+            pair = {}
+            for name in ("off", "on") if repeat % 2 == 0 else ("on", "off"):
+                wait_for_quiet()
+                result, readings = run(name, sessions)
+                if result.errors:
+                    raise SystemExit(f"{name} {mode}: {result.errors} errors, first: {result.first_error}")
+                pair[name] = readings["server"] / result.calls * 1000
+                per_call.setdefault((name, mode), []).append(pair[name])
+            ratios.setdefault(mode, []).append(pair["on"] / pair["off"])
+    return OnOff(per_call, ratios)
 
 
 def free_port() -> int:
@@ -85,16 +129,24 @@ def process_tree(pid: int) -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU seconds of the process and its descendants: utime+stime of each live one, plus the
-    cutime+cstime (reaped children) of each, so a child that exits mid-window is not lost."""
-    total = 0
+    """CPU seconds of the process and its descendants: the scheduler's run time of each live
+    thread (/proc/PID/task/TID/schedstat, in ns: utime+stime count whole 10 ms ticks, too coarse
+    for a batch of a few hundred ms), plus the cutime+cstime (reaped children) of each process,
+    so a child that exits mid-window is not lost. A thread that ends mid-window is."""
+    ticks, nanoseconds = 0, 0
     for one in process_tree(pid):
         try:
             fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            tasks = os.listdir(f"/proc/{one}/task")
         except OSError:
             continue
-        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime (stat fields 14-17)
-    return total / CLK_TCK
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime (stat fields 16-17)
+        for task in tasks:
+            try:
+                nanoseconds += int(Path(f"/proc/{one}/task/{task}/schedstat").read_text().split()[0])
+            except (OSError, IndexError, ValueError):
+                continue
+    return ticks / CLK_TCK + nanoseconds / 1e9
 
 
 def rss_mb(pid: int) -> float:

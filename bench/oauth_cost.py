@@ -2,13 +2,14 @@
 resource server (`authentication: {type: oauth2}`, every call carrying an RS256 bearer token)
 and without authentication, in the same run.
 
-Run: python bench/oauth_cost.py [--calls 3000] [--concurrency 16] [--repeats 3]
+Run: python bench/oauth_cost.py [--calls 3000] [--concurrency 16] [--repeats 9]
 
 Starts the fake upstream (bench/fake_upstream.py), an authorization server (tests/oauth_issuer.py:
 RFC 8414 metadata and a JWKS, in a thread of this process) and two `naftiko run` of
 capabilities/track-customers.yaml: one as it is, one whose MCP exposure declares oauth2. Batches
 alternate between the two servers (N sequential then N concurrent `delete-customer` calls each,
-per repeat); CPU is utime+stime from /proc/PID/stat around each batch (bench/harness.py). A
+per repeat, in turns off-first and on-first: harness.alternate_on_off); CPU is the scheduler's
+run time of the server's threads around each batch (bench/harness.py). A
 client sends the same token on every call, as MCP clients do, so after the first call each check
 is a cache hit; the cost of one full verification (a token seen for the first time) is measured
 apart, in this process, with the runtime's own verifier.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -30,7 +30,15 @@ import yaml
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(1, str(BENCH.parent / "tests"))
-from harness import Processes, cost_parser, free_port, http_answers, pin_servers, wait_for_quiet, wait_until  # noqa: E402
+from harness import (  # noqa: E402
+    Processes,
+    alternate_on_off,
+    cost_parser,
+    free_port,
+    http_answers,
+    pin_servers,
+    wait_until,
+)
 from oauth_issuer import Issuer  # noqa: E402
 from run_all import SECRETS, TRACK_CAPABILITY, mcp_load, naftiko_argv, track_tools  # noqa: E402
 
@@ -121,38 +129,24 @@ def main() -> int:
             tool, args_for = track_tools()["delete"]
             for name in files:
                 asyncio.run(mcp_load(urls[name], headers[name], tool, args_for, args.warmup, 4, 60))
-            cpu: dict[tuple[str, str], list[float]] = {}
-            for _ in range(args.repeats):
-                for mode, concurrency in (("seq", 1), ("conc", args.concurrency)):
-                    for name in files:
-                        wait_for_quiet()
-                        result, readings = asyncio.run(
-                            mcp_load(
-                                urls[name], headers[name], tool, args_for, args.calls, concurrency, 120,
-                                (servers[name], upstream),
-                            )
-                        )  # fmt: skip
-                        if result.errors:
-                            raise SystemExit(f"{name} {mode}: {result.errors} errors, first: {result.first_error}")
-                        cpu.setdefault((name, mode), []).append(readings["server"] / result.calls * 1000)
+
+            def batch(name: str, concurrency: int) -> tuple[Any, dict[str, float]]:
+                return asyncio.run(
+                    mcp_load(
+                        urls[name], headers[name], tool, args_for, args.calls, concurrency, 120,
+                        (servers[name], upstream),
+                    )
+                )  # fmt: skip
+
+            costs = alternate_on_off(batch, args.concurrency, args.repeats)
         rs256 = verification_us(issuer, urls["on"], "rsa-1")
         es256 = verification_us(issuer, urls["on"], "ec-1")
         cached = cached_check_us(issuer, urls["on"])
     finally:
         issuer.close()
-    print(
-        f"oauth cost, server CPU per MCP tools/call ({tool}, {args.calls} calls per batch, median of {args.repeats}):"
-    )
-    summary: dict[str, Any] = {}
-    for mode in ("seq", "conc"):
-        off, on = statistics.median(cpu[("off", mode)]), statistics.median(cpu[("on", mode)])
-        summary[mode] = on - off
-        label = "sequential" if mode == "seq" else f"concurrent (c{args.concurrency})"
-        runs = lambda key: ", ".join(f"{v:.3f}" for v in cpu[key])  # noqa: E731
-        print(
-            f"  {label:<18} off {off:.3f} ms [{runs(('off', mode))}]  oauth2 {on:.3f} ms [{runs(('on', mode))}]"
-            f"  {(on - off) * 1000:+.1f} µs ({on / off - 1:+.1%})"
-        )
+    print(f"oauth cost, server CPU per MCP tools/call ({tool}, {args.calls} calls per batch, {args.repeats} pairs):")
+    print(costs.line("seq", "sequential", "oauth2"))
+    print(costs.line("conc", f"concurrent (c{args.concurrency})", "oauth2"))
     print(
         f"  in this process: a known token's check {cached:.1f} µs; a new token's (cache miss) RS256 {rs256:.0f} µs, ES256 {es256:.0f} µs"
     )

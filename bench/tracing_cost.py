@@ -1,24 +1,24 @@
 """What tracing costs: server CPU per MCP `tools/call` with tracing on (sampling 1.0, OTLP export
 to a local receiver) and off, in the same run (DESIGN §6: ≤ +25 %).
 
-Run: python bench/tracing_cost.py [--calls 3000] [--concurrency 16] [--repeats 3] [--sampling 1.0]
+Run: python bench/tracing_cost.py [--calls 3000] [--concurrency 16] [--repeats 9] [--sampling 1.0]
 
-Starts the fake upstream (bench/fake_upstream.py), an OTLP/HTTP receiver that decodes every
-export (tests/otlp_receiver.py, in its own process), and two `naftiko run` of
+Starts the fake upstream (bench/fake_upstream.py), an OTLP/HTTP receiver that parses every
+export and counts its spans (tests/otlp_receiver.py, in its own process), and two `naftiko run` of
 capabilities/track-customers.yaml: one as it is, one with a control exposure whose
 `observability` block samples every trace and exports to the receiver. Batches alternate
 between the two servers (N sequential then N concurrent `delete-customer` calls each, per
-repeat), so a noisy moment of the shared machine hits both; CPU is utime+stime from
-/proc/PID/stat around each batch (bench/harness.py), including the export thread. Prints the
-median CPU per call of each, the ratio, and the spans the receiver got (two per call: SERVER
-and CLIENT).
+repeat, in turns off-first and on-first: harness.alternate_on_off), so a noisy moment of the
+shared machine hits both; CPU is the scheduler's run time of every thread around each batch
+(bench/harness.py), the export thread included. Prints the median CPU per call of each, the
+cost as the median on/off ratio of the pairs with the middle half of them, and the spans the
+receiver got (two per call: SERVER and CLIENT).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -30,7 +30,15 @@ import yaml
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from harness import Processes, cost_parser, free_port, http_answers, pin_servers, wait_for_quiet, wait_until  # noqa: E402
+from harness import (  # noqa: E402
+    Processes,
+    alternate_on_off,
+    cost_parser,
+    free_port,
+    http_answers,
+    pin_servers,
+    wait_until,
+)
 from run_all import SECRETS, TRACK_CAPABILITY, mcp_load, naftiko_argv, track_tools  # noqa: E402
 
 RECEIVER = BENCH.parent / "tests" / "otlp_receiver.py"
@@ -96,35 +104,23 @@ def main() -> int:
         time.sleep(1.5)  # the warm-up's spans exported
         spans_before = asyncio.run(receiver_count(receiver_url))["spans"]
         calls_on = 0
-        cpu: dict[tuple[str, str], list[float]] = {}
-        for _ in range(args.repeats):
-            for mode, concurrency in (("seq", 1), ("conc", args.concurrency)):
-                for name in files:
-                    wait_for_quiet()
-                    result, readings = asyncio.run(
-                        mcp_load(
-                            urls[name], {}, tool, args_for, args.calls, concurrency, 120, (servers[name], upstream)
-                        )
-                    )
-                    if result.errors:
-                        raise SystemExit(f"{name} {mode}: {result.errors} errors, first: {result.first_error}")
-                    if name == "on":
-                        calls_on += result.calls
-                    cpu.setdefault((name, mode), []).append(readings["server"] / result.calls * 1000)
+
+        def batch(name: str, concurrency: int) -> tuple[Any, dict[str, float]]:
+            nonlocal calls_on
+            result = asyncio.run(
+                mcp_load(urls[name], {}, tool, args_for, args.calls, concurrency, 120, (servers[name], upstream))
+            )
+            calls_on += result[0].calls if name == "on" else 0
+            return result
+
+        costs = alternate_on_off(batch, args.concurrency, args.repeats)
         time.sleep(2.0)  # the last batches exported (schedule delay 1 s)
         spans = asyncio.run(receiver_count(receiver_url))["spans"] - spans_before
     print(
-        f"tracing cost, server CPU per MCP tools/call ({tool}, sampling {args.sampling:g}, {args.calls} calls per batch, median of {args.repeats}):"
+        f"tracing cost, server CPU per MCP tools/call ({tool}, sampling {args.sampling:g}, {args.calls} calls per batch, {args.repeats} pairs):"
     )
-    summary: dict[str, Any] = {}
-    for mode in ("seq", "conc"):
-        off, on = statistics.median(cpu[("off", mode)]), statistics.median(cpu[("on", mode)])
-        summary[mode] = on / off - 1
-        label = "sequential" if mode == "seq" else f"concurrent (c{args.concurrency})"
-        runs = lambda key: ", ".join(f"{v:.3f}" for v in cpu[key])  # noqa: E731
-        print(
-            f"  {label:<18} off {off:.3f} ms [{runs(('off', mode))}]  on {on:.3f} ms [{runs(('on', mode))}]  {summary[mode]:+.1%}"
-        )
+    print(costs.line("seq", "sequential", "traced"))
+    print(costs.line("conc", f"concurrent (c{args.concurrency})", "traced"))
     print(
         f"  spans received: {spans} for {calls_on} calls to the traced server ({spans / max(calls_on, 1):.2f} per call; {2 * args.sampling:.2g} expected)"
     )

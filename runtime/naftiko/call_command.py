@@ -13,6 +13,7 @@ from .consumes.proxy import ProxyConfigError
 from .consumes.tls import UpstreamTlsError
 from .engine.compile import CompileOptions, compile_capability
 from .engine.results import DryRun, Success, result_as_json
+from .observability import close_all
 from .spec.diagnostics import CapabilityError
 from .spec.document import load_document
 
@@ -68,6 +69,7 @@ def run_call(file: str, target_name: str, args: Sequence[str], json_text: str | 
             return await capability.invoke(target, inputs)
         finally:
             await capability.close()
+            await close_all()  # its spans, when the file traces
 
     result = asyncio.run(invoke())
     print(json.dumps(result_as_json(result), indent=2, ensure_ascii=False))

@@ -1,13 +1,15 @@
-"""Recording the runtime's two kinds of span cheaply, as the SDK's own `ReadableSpan`s.
+"""The runtime's spans: recorded as small slotted objects and handed, once ended, to sinks.
 
 The SDK's `Tracer.start_span` builds a general-purpose mutable `Span` (a lock, bounded
-attributes, events, links, a `Context` to attach): about 20 µs a span here, twice per MCP call.
-The runtime's spans are simpler: a SERVER span per request and a CLIENT span per upstream
-attempt, with a handful of attributes known when they end. `SpanRecorder` gives each one ids
-(the provider's id generator), asks the provider's sampler for local roots, and on `end` hands
-one immutable `ReadableSpan` (the type every SDK span processor and exporter takes) to the
-provider's processors. Children follow their local parent's sampling decision, which is what
-every sampler the SDK ships decides for them anyway.
+attributes, events, links, a `Context` to attach), and its `BatchSpanProcessor` then queues
+each ended span for a thread: together about 60 µs an MCP call here, more than half of the
+call itself (bench/tracing_cost.py). The runtime's spans are simpler: a SERVER span per
+request and a CLIENT span per upstream attempt, a handful of attributes known when they end,
+no events, no links. `SpanRecorder` gives each one ids (the SDK's id generator), asks the SDK's
+sampler for local roots, and on `end` hands the span itself to its sinks: the control port's
+ring buffer (trace_buffer.py) and the OTLP exporter (otlp_export.py). An ended span is not
+changed any more. Children follow their local parent's sampling decision, which is what every
+sampler the SDK ships decides for them anyway.
 
 The current span of a request is kept in a context variable of our own (`current()`), not in
 OpenTelemetry's `Context`: nothing else in the process reads it, and attaching a `Context`
@@ -17,84 +19,119 @@ costs more than the rest of a span.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, Sampler
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags, TraceState
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
-_UNSET = Status(StatusCode.UNSET)
-_ERROR = Status(StatusCode.ERROR)
 _RECORDED = (Decision.RECORD_AND_SAMPLE, Decision.RECORD_ONLY)
 
 _CURRENT: ContextVar[LiveSpan | None] = ContextVar("naftiko_current_span", default=None)
 
 
 class LiveSpan:
-    """A span being timed. `attributes` and `status` may be changed until `end()`."""
+    """A span: `attributes`, `name` and `error` may be changed until `end()`; after it, the
+    span is what the sinks read. Ids are plain ints (`parent_id` 0 for a root; `remote_parent`
+    when the parent came with the request); times are ns since the epoch. `calls` counts the
+    CLIENT spans started under it. `descendants` is one list shared by a local root and every
+    span started under it: the spans of the trace made in this process besides the root (those
+    not ended yet have `end_time` 0), which is how the ring buffer gets a whole trace at once."""
 
-    __slots__ = ("recorder", "context", "parent", "name", "kind", "start", "attributes", "error", "recording")
+    __slots__ = (
+        "sinks",
+        "trace_id",
+        "span_id",
+        "parent_id",
+        "remote_parent",
+        "sampled",
+        "trace_state",
+        "name",
+        "kind",
+        "start_time",
+        "end_time",
+        "attributes",
+        "error",
+        "recording",
+        "calls",
+        "descendants",
+    )
 
     def __init__(
         self,
-        recorder: SpanRecorder,
-        context: SpanContext,
-        parent: SpanContext | None,
+        sinks: tuple[Sink, ...],
+        trace_id: int,
+        span_id: int,
+        parent_id: int,
+        remote_parent: bool,
+        sampled: bool,
+        trace_state: TraceState | None,
         name: str,
         kind: SpanKind,
-        recording: bool,
+        descendants: list[LiveSpan],
     ):
-        self.recorder = recorder
-        self.context = context
-        self.parent = parent
+        self.sinks = sinks
+        self.descendants = descendants
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent_id
+        self.remote_parent = remote_parent
+        self.sampled = sampled
+        self.recording = sampled
+        self.trace_state = trace_state
         self.name = name
         self.kind = kind
-        self.recording = recording
         self.attributes: dict[str, Any] = {}
         self.error = False
-        self.start = time.time_ns()
+        self.calls = 0
+        self.end_time = 0
+        self.start_time = time.time_ns()
 
     def end(self) -> None:
         if self.recording:
             self.recording = False
-            self.recorder.finished(self, time.time_ns())
+            self.end_time = time.time_ns()
+            for sink in self.sinks:
+                sink(self)
+
+    def span_context(self) -> SpanContext:
+        """The OpenTelemetry `SpanContext` of this span (for a propagator to inject)."""
+        return SpanContext(
+            self.trace_id, self.span_id, False, _SAMPLED if self.sampled else _NOT_SAMPLED, self.trace_state
+        )
+
+
+Sink = Callable[[LiveSpan], None]
 
 
 class SpanRecorder:
-    """Starts `LiveSpan`s and hands the finished ones to `processors` as `ReadableSpan`s."""
+    """Starts `LiveSpan`s; each sampled one is handed to every sink when it ends."""
 
     def __init__(
         self,
         sampler: Sampler,
         ids: IdGenerator,
-        resource: Resource,
-        scope: InstrumentationScope,
-        processors: Sequence[SpanProcessor],
+        sinks: Sequence[Sink],
+        root_sinks: Sequence[Sink] = (),
         always_sample_roots: bool = False,
     ):
+        """`sinks` get every span, `root_sinks` too but only local roots (with their descendants)."""
         self.sampler = sampler
         self.ids = ids
-        self.resource = resource
-        self.scope = scope
-        self.processors = tuple(processors)
+        self.sinks = tuple(sinks)
+        self.root_sinks = tuple(root_sinks) + self.sinks
         self.always_sample_roots = always_sample_roots  # the sampler is ParentBased(ALWAYS_ON)
 
-    def start(self, name: str, kind: SpanKind, parent: SpanContext | None, parent_context: Context | None) -> LiveSpan:
-        """A span under `parent` (a remote parent, or a local span's context), or a new root when
-        it is None. `parent_context` is the `Context` the sampler reads for a remote parent."""
-        if parent is not None and not parent.is_remote:  # a local child: same trace, same decision
-            sampled = parent.trace_flags.sampled
-            trace_id, trace_state = parent.trace_id, parent.trace_state
-        elif self.always_sample_roots:
+    def root(self, name: str, kind: SpanKind, parent: SpanContext | None, parent_context: Context | None) -> LiveSpan:
+        """A local root: under `parent` when the request came with one (`parent_context` is the
+        extracted `Context` the sampler reads), else the first span of a new trace."""
+        if self.always_sample_roots:
             sampled = parent.trace_flags.sampled if parent is not None else True
             trace_id = parent.trace_id if parent is not None else self.ids.generate_trace_id()
             trace_state = parent.trace_state if parent is not None else None
@@ -103,26 +140,29 @@ class SpanRecorder:
             result = self.sampler.should_sample(parent_context, trace_id, name, kind)
             sampled = result.decision in _RECORDED
             trace_state = result.trace_state
-        context = SpanContext(
-            trace_id, self.ids.generate_span_id(), False, _SAMPLED if sampled else _NOT_SAMPLED, trace_state
+        parent_id = parent.span_id if parent is not None else 0
+        span_id = self.ids.generate_span_id()
+        return LiveSpan(
+            self.root_sinks, trace_id, span_id, parent_id, parent is not None, sampled, trace_state, name, kind, []
         )
-        return LiveSpan(self, context, parent, name, kind, sampled)
 
-    def finished(self, span: LiveSpan, end: int) -> None:
-        readable = ReadableSpan(
-            span.name,
-            context=span.context,
-            parent=span.parent,
-            resource=self.resource,
-            attributes=span.attributes,
-            kind=span.kind,
-            status=_ERROR if span.error else _UNSET,
-            start_time=span.start,
-            end_time=end,
-            instrumentation_scope=self.scope,
+    def child(self, parent: LiveSpan, name: str, kind: SpanKind) -> LiveSpan:
+        """A span under a local one: same trace, same sampling decision."""
+        span = LiveSpan(
+            self.sinks,
+            parent.trace_id,
+            self.ids.generate_span_id(),
+            parent.span_id,
+            False,
+            parent.sampled,
+            parent.trace_state,
+            name,
+            kind,
+            parent.descendants,
         )
-        for processor in self.processors:
-            processor.on_end(readable)
+        if span.sampled:
+            span.descendants.append(span)
+        return span
 
 
 def current() -> LiveSpan | None:
@@ -141,4 +181,4 @@ def leave(token: Any) -> None:
 
 def in_context(span: LiveSpan, base: Context | None = None) -> Context:
     """An OpenTelemetry `Context` holding `span`'s ids, for a propagator to inject."""
-    return trace_api.set_span_in_context(trace_api.NonRecordingSpan(span.context), base)
+    return trace_api.set_span_in_context(trace_api.NonRecordingSpan(span.span_context()), base)

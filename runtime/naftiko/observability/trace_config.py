@@ -32,10 +32,10 @@ request path. As in the reference engine, the variables win over the file:
 | `OTEL_PROPAGATORS` | what is sent upstream (`tracecontext`, `b3`, `b3multi`, `baggage`), instead of `propagation` |
 | `OTEL_SERVICE_NAME` | `service.name` (default `naftiko-<info.label>`, as the reference engine) |
 | `OTEL_BSP_SCHEDULE_DELAY` | milliseconds between batch exports (default here 1000, the SDK's is 5000) |
+| `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_MAX_QUEUE_SIZE` | spans per export (512), spans waiting at most (2048) |
 
 The SDK itself reads the other exporter variables (`OTEL_EXPORTER_OTLP_HEADERS`, `…_TIMEOUT`,
-`…_COMPRESSION`, `…_CERTIFICATE`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_MAX_QUEUE_SIZE`…) from
-the process environment.
+`…_COMPRESSION`, `…_CERTIFICATE`, `OTEL_RESOURCE_ATTRIBUTES`…) from the process environment.
 
 One `Tracing` (tracer provider, exporter, ring buffer) is made per distinct `TracingOptions`
 and shared by every capability configured alike; the engine asks for it when it builds a
@@ -45,9 +45,10 @@ namespace's client (`client_tracing`), the server when it builds a port's layers
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,8 @@ SAMPLERS = (
 )
 DEFAULT_BUFFER_SIZE = 100
 DEFAULT_SCHEDULE_DELAY_MS = 1000.0
+DEFAULT_MAX_BATCH = 512
+DEFAULT_MAX_QUEUE = 2048
 TRACES_PATH = "/v1/traces"
 _TRUE = ("true", "1", "yes", "on")
 
@@ -85,6 +88,8 @@ class TracingOptions:
     traces_url: str | None = None  # OTLP/HTTP URL spans are posted to; None: no export
     buffer_size: int | None = DEFAULT_BUFFER_SIZE  # the ring buffer's traces; None: no ring buffer
     schedule_delay_ms: float = DEFAULT_SCHEDULE_DELAY_MS
+    max_batch: int = DEFAULT_MAX_BATCH
+    max_queue: int = DEFAULT_MAX_QUEUE
 
 
 Render = Callable[[str, tuple], str]  # (text, JSON path of the text) → text with binds resolved
@@ -128,6 +133,8 @@ def tracing_options(
         traces_url=traces_url,
         buffer_size=buffer_size,
         schedule_delay_ms=_number(environ.get("OTEL_BSP_SCHEDULE_DELAY"), DEFAULT_SCHEDULE_DELAY_MS, minimum=1),
+        max_batch=int(_number(environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"), DEFAULT_MAX_BATCH, minimum=1)),
+        max_queue=int(_number(environ.get("OTEL_BSP_MAX_QUEUE_SIZE"), DEFAULT_MAX_QUEUE, minimum=1)),
     )
 
 
@@ -291,15 +298,33 @@ def server_tracing(entries: Iterable[tuple[Any, Any]]) -> Tracing | None:
     return None
 
 
-def retire_unused(capabilities: Iterable[Any]) -> None:
-    """After a reload: flush and shut down (export thread included) every `Tracing` that none of
+def retire_unused(capabilities: Iterable[Any]) -> list[asyncio.Task[None]]:
+    """After a reload, on the event loop: flush and close every `Tracing` that none of
     `capabilities`, the ones now served, uses any more — a file whose `observability` changed
-    leaves one behind. Done on a thread of its own: a flush may wait on the collector."""
+    leaves one behind. Returns the tasks doing it (a flush may wait on the collector)."""
     in_use = {id(tracing) for capability in capabilities if (tracing := capability_tracing(capability)) is not None}
+    retired = []
     for options, tracing in list(_tracings.items()):
         if id(tracing) not in in_use:
             del _tracings[options]
-            threading.Thread(target=tracing.shutdown, name="naftiko-tracing-retired", daemon=True).start()
+            task = asyncio.get_running_loop().create_task(tracing.close())
+            _retiring.add(task)  # the loop keeps only a weak reference
+            task.add_done_callback(_retiring.discard)
+            retired.append(task)
+    return retired
+
+
+_retiring: set[asyncio.Task[None]] = set()
+
+
+async def close_all(timeout: float = 5.0) -> None:
+    """Before the process stops: export every span ended so far (they are batched on the event
+    loop: nothing exports them once it is gone) and close the exporters, `timeout` s at most."""
+    if _tracings or _retiring:
+        closing = [tracing.close() for tracing in _tracings.values()] + list(_retiring)
+        _tracings.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout)
 
 
 def trace_buffer(capability: Any) -> TraceBuffer | None:

@@ -30,8 +30,12 @@ ask): named after the method, child of the current server span, with `http.reque
 (any copy the caller forwarded is replaced) before the inner transport serializes it, so the
 upstream sees the trace id with the CLIENT span as parent.
 
-Export: `BatchSpanProcessor` (one thread, batches of up to 512, every `OTEL_BSP_SCHEDULE_DELAY`
-ms, 1000 by default) into `QuietOtlpExporter` (otlp_export.py), plus the `TraceBuffer`.
+Ended spans go to the `TraceBuffer` and to `OtlpExporter` (otlp_export.py: batches of up to
+`OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (512) spans every `OTEL_BSP_SCHEDULE_DELAY` ms (1000 by
+default), encoded on the event loop and posted by the SDK exporter's HTTP client).
+The SDK gives the sampler, the id generator, the resource (`OTEL_RESOURCE_ATTRIBUTES` …), the
+propagators and the exporter's configuration and transport; the span objects and the batching
+are the runtime's own (spans.py says why).
 Sampling is `ParentBased(TraceIdRatioBased(sampling))` unless `OTEL_TRACES_SAMPLER` says
 otherwise: a sampled inbound trace is always continued, an unsampled one never recorded.
 """
@@ -41,7 +45,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as context_api
@@ -51,8 +54,7 @@ from opentelemetry.propagators.b3 import B3MultiFormat, B3SingleFormat
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -68,7 +70,8 @@ from .. import __version__
 from ..consumes.request import OutgoingRequest
 from ..consumes.transport import UpstreamResponse, UpstreamTransport
 from ..http import Answer, Request, Responder, Response
-from .otlp_export import QuietOtlpExporter
+from .otlp_encode import SpanEncoder
+from .otlp_export import OtlpExporter
 from .spans import LiveSpan, SpanRecorder, current, enter, in_context, leave
 from .trace_buffer import TraceBuffer
 from .trace_config import TracingOptions
@@ -89,36 +92,32 @@ _PROPAGATORS = {
 
 
 class Tracing:
-    """One tracer provider (its resource, sampler, batch exporter and ring buffer), the span
-    recorder feeding it, the inbound extractors and the outbound propagator. `buffer` is the
-    ring buffer (None when `traces.local.enabled: false`)."""
+    """One tracing configuration: its sampler, span recorder, ring buffer and OTLP exporter, the
+    inbound extractors and the outbound propagator. `buffer` is the ring buffer (None when
+    `traces.local.enabled: false`), `exporter` None when spans are not exported."""
 
     def __init__(self, options: TracingOptions):
         self.options = options
-        resource = _Resource(Resource.create({"service.name": options.service_name, "service.version": __version__}))
+        resource = Resource.create({"service.name": options.service_name, "service.version": __version__})
         sampler = _sampler(options)
-        self.provider = TracerProvider(resource=resource, sampler=sampler)
-        processors = []
+        sinks, root_sinks = [], []
         self.buffer = TraceBuffer(options.buffer_size) if options.buffer_size is not None else None
         if self.buffer is not None:
-            processors.append(self.buffer)
-        self.exporter = QuietOtlpExporter(options.traces_url) if options.traces_url else None
-        if self.exporter is not None:
-            processors.append(BatchSpanProcessor(self.exporter, schedule_delay_millis=options.schedule_delay_ms))
+            root_sinks.append(self.buffer.add)
+        self.exporter = None
+        if options.traces_url:
+            encoder = SpanEncoder(resource, InstrumentationScope("naftiko", __version__))
+            self.exporter = OtlpExporter(
+                options.traces_url, encoder, options.schedule_delay_ms / 1000, options.max_batch, options.max_queue
+            )
+            sinks.append(self.exporter.add)
             if ":4317/" in self.exporter.traces_url:
                 log.warning(
                     "tracing: %s is OTLP/gRPC's usual port; this runtime exports OTLP/HTTP (usually port 4318)",
                     self.exporter.traces_url,
                 )
-        for processor in processors:  # the provider flushes and shuts them down
-            self.provider.add_span_processor(processor)
         self.recorder = SpanRecorder(
-            sampler,
-            self.provider.id_generator,
-            resource,
-            InstrumentationScope("naftiko", __version__),
-            processors,
-            always_sample_roots=sampler is _PARENT_BASED_ALWAYS_ON,
+            sampler, RandomIdGenerator(), sinks, root_sinks, always_sample_roots=sampler is _PARENT_BASED_ALWAYS_ON
         )
         self.w3c = TraceContextTextMapPropagator()
         self.b3 = B3MultiFormat()  # reads the single `b3` header as well as X-B3-*
@@ -127,12 +126,15 @@ class Tracing:
         self.outbound_fields = frozenset(f.lower() for p in propagators for f in p.fields)
         self.w3c_only = tuple(options.propagators) == ("tracecontext",)
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Export what is batched now (blocks: call it off the event loop)."""
-        return self.provider.force_flush(timeout_millis)
+    async def flush(self) -> None:
+        """Export every span ended so far."""
+        if self.exporter is not None:
+            await self.exporter.flush()
 
-    def shutdown(self) -> None:
-        self.provider.shutdown()
+    async def close(self) -> None:
+        """Flush, then release the exporter's thread."""
+        if self.exporter is not None:
+            await self.exporter.close()
 
     # -- inbound ---------------------------------------------------------------------------------
 
@@ -151,20 +153,17 @@ class Tracing:
     def server_layer(self, inner: Responder, kind: str) -> Responder:
         """`inner` with a SERVER span around each traced request (a layer: Responder → Responder).
         Untraced requests get `inner`'s answer untouched (no coroutine is added)."""
-        start, parent_of = self.recorder.start, self.parent_of
+        root, parent_of = self.recorder.root, self.parent_of
         mcp = kind == "mcp"
 
         async def traced(request: Request) -> Response:
             parent, parent_context = parent_of(request.headers)
-            span = start(request.method, SpanKind.SERVER, parent, parent_context)
+            span = root(request.method, SpanKind.SERVER, parent, parent_context)
             token = enter(span)
-            calls = _UPSTREAM_CALLS.set([0]) if mcp else None  # counted by TracingTransport
             try:
                 answer = inner(request)
                 response = answer if isinstance(answer, Response) else await answer
             except BaseException as exc:
-                if calls is not None:
-                    _UPSTREAM_CALLS.reset(calls)
                 leave(token)
                 if span.recording:
                     span.attributes = _server_attributes(request, None)
@@ -173,14 +172,10 @@ class Tracing:
                 span.end()
                 raise
             leave(token)
-            if calls is not None:
-                upstream_calls = _UPSTREAM_CALLS.get()
-                _UPSTREAM_CALLS.reset(calls)
-                if request.operation is None and not upstream_calls[0]:
-                    return response  # not a tools/call and nothing called upstream: never ended, never recorded
+            if mcp and request.operation is None and not span.calls:
+                return response  # not a tools/call and nothing called upstream: never ended, never recorded
             if span.recording:
-                context = span.context  # the access line's trace and span ids
-                request.trace = (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+                request.trace = (f"{span.trace_id:032x}", f"{span.span_id:016x}")  # for the access line
                 attributes = span.attributes = _server_attributes(request, response)
                 if mcp:
                     _mcp_outcome(request, response, span, attributes)
@@ -206,7 +201,7 @@ class Tracing:
         """`McpServer.handle` with a SERVER span around each `tools/call` read from stdin. With no
         HTTP request to carry it, the caller's trace comes in the request's `params._meta`
         (`traceparent`, `tracestate`: SEP-414, the OpenTelemetry MCP conventions)."""
-        start, parent_of = self.recorder.start, self.parent_of
+        root, parent_of = self.recorder.root, self.parent_of
 
         async def traced(payload: Any, session: Any, notify: Any = None) -> Any:
             if not (isinstance(payload, dict) and payload.get("method") == "tools/call"):
@@ -216,7 +211,7 @@ class Tracing:
             tool = params.get("name") if isinstance(params.get("name"), str) else None
             meta = params.get("_meta")
             parent, parent_context = parent_of(meta) if isinstance(meta, dict) else (None, _ROOT)
-            span = start(f"tools/call {tool}" if tool else "tools/call", SpanKind.SERVER, parent, parent_context)
+            span = root(f"tools/call {tool}" if tool else "tools/call", SpanKind.SERVER, parent, parent_context)
             token = enter(span)
             try:
                 reply = await inner(payload, session, notify)
@@ -249,33 +244,12 @@ class Tracing:
         """Write `span` as the parent into `headers` (replacing any propagation header there)."""
         for name in [name for name in headers if name.lower() in self.outbound_fields]:
             del headers[name]
-        context = span.context
         if not self.w3c_only:
             self.outbound.inject(headers, in_context(span))
             return
-        headers["traceparent"] = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
-        if context.trace_state:
-            headers["tracestate"] = context.trace_state.to_header()
-
-
-class _Resource(Resource):
-    """A resource whose hash is computed once: the OTLP encoder groups every span by resource,
-    and `Resource.__hash__` serializes the attributes to JSON each time (~10 µs a span here)."""
-
-    def __init__(self, resource: Resource):
-        super().__init__(resource.attributes, resource.schema_url)
-        self._hash = Resource.__hash__(self)
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        return self is other or Resource.__eq__(self, other)
-
-
-_UPSTREAM_CALLS: ContextVar[list[int] | None] = ContextVar(
-    "naftiko_upstream_calls", default=None
-)  # an MCP span's CLIENT spans
+        headers["traceparent"] = f"00-{span.trace_id:032x}-{span.span_id:016x}-{'01' if span.sampled else '00'}"
+        if span.trace_state:
+            headers["tracestate"] = span.trace_state.to_header()
 
 
 class TracingTransport:
@@ -290,14 +264,12 @@ class TracingTransport:
 
     async def send(self, request: OutgoingRequest, timeout: float) -> UpstreamResponse:
         tracing = self.tracing
-        calls = _UPSTREAM_CALLS.get()
-        if calls is not None:
-            calls[0] += 1
         parent = current()
         if parent is not None:
-            span = tracing.recorder.start(request.method, SpanKind.CLIENT, parent.context, None)
+            parent.calls += 1
+            span = tracing.recorder.child(parent, request.method, SpanKind.CLIENT)
         else:  # a call outside any traced request (`naftiko call`, a token fetch at start)
-            span = tracing.recorder.start(request.method, SpanKind.CLIENT, None, _ROOT)
+            span = tracing.recorder.root(request.method, SpanKind.CLIENT, None, _ROOT)
         tracing.propagate(span, request.headers)
         try:
             response = await self.inner.send(request, timeout)
@@ -374,11 +346,12 @@ def _mcp_outcome(request: Request, response: Response, span: LiveSpan, attribute
         attributes["mcp.method.name"] = "tools/call"
         attributes["gen_ai.tool.name"] = tool
     body = response.body
+    flag = body.find(b'"isError":', max(len(body) - 40, 0))
     if response.status >= 500:
         attributes["error.type"] = str(response.status)
-    elif b'"isError":true}' in body[-40:]:
+    elif flag >= 0 and body.startswith(b"true}", flag + 10):
         attributes["error.type"] = "tool_error"
-    elif b'"isError":false}' not in body[-40:]:
+    elif flag < 0 or not body.startswith(b"false}", flag + 10):
         code = _JSONRPC_ERROR.search(body, 0, 512)
         if code is None:
             return
