@@ -96,6 +96,7 @@ def test_every_attribute_type() -> None:
         "raw": b"\x00\xff",
         "strings": ("a", "b"),
         "numbers": [1, 2, 3],
+        "long": "x" * 20_000,  # a span over 16 KiB: its length takes three bytes
     }
     _same([_span("all", 0x3, attributes=attributes, error=True)])
 

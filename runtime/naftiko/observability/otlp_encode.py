@@ -34,6 +34,7 @@ _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags
 _SMALL = [bytes([n]) for n in range(128)]
 _VALUES_KEPT = 256  # encoded pairs kept per attribute key, and span names kept
 _KINDS = {kind: b"\x30" + bytes([kind.value + 1]) for kind in SpanKind}  # INTERNAL=0 is SPAN_KIND_INTERNAL=1…
+_SERVER, _CLIENT = _KINDS[SpanKind.SERVER], _KINDS[SpanKind.CLIENT]  # looked up by identity: an Enum hashes in Python
 _UNSET, _ERROR = b"\x7a\x00", b"\x7a\x02\x18\x02"  # Status{}, Status{code: STATUS_CODE_ERROR}
 _LOCAL_FLAGS = b"\x85\x01" + Struct("<I").pack(_HAS_IS_REMOTE)  # field 16, fixed32
 _REMOTE_FLAGS = b"\x85\x01" + Struct("<I").pack(_HAS_IS_REMOTE | _IS_REMOTE)
@@ -50,6 +51,9 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_SPAN_TAG = [b"\x12" + _varint(size) for size in range(16384)]  # ScopeSpans.spans: the tag and a length
 
 
 def _field(tag: bytes, payload: bytes) -> bytes:
@@ -123,9 +127,10 @@ class SpanEncoder:
                 parts.append(_PARENT(b"\x22\x08", span.parent_id))
             name = names.get(span.name)
             attributes_at = len(parts) + 3
+            kind = span.kind
             parts += (
                 name or self._name(span.name),
-                _KINDS[span.kind],
+                _SERVER if kind is SpanKind.SERVER else _CLIENT if kind is SpanKind.CLIENT else _KINDS[kind],
                 _TIMES(b"\x39", span.start_time, b"\x41", span.end_time),
             )
             try:
@@ -138,7 +143,8 @@ class SpanEncoder:
             if span.remote_parent:
                 parts[-1] = _ERROR_REMOTE_END if span.error else _UNSET_REMOTE_END
             body = b"".join(parts)
-            out.append(b"\x12" + _varint(len(body)) + body)
+            size = len(body)  # a span is 128 bytes to 16 KiB long: its length takes two bytes
+            out.append(_SPAN_TAG[size] + body if size < 16384 else b"\x12" + _varint(size) + body)
         return out
 
     def _pair(self, key: str, value: Any) -> bytes:

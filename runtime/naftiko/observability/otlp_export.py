@@ -5,7 +5,8 @@ encodes and posts there: the thread then competes with the event loop for the GI
 batch, which cost more server CPU than the spans themselves (+60 % per MCP call at 16
 concurrent calls, bench/tracing_cost.py). Here spans are kept in a plain list on the loop that
 ends them (`add` is a SpanRecorder sink), and a batch goes out when `max_batch` spans are
-waiting or `schedule_delay` seconds after the first one:
+waiting (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 2048 here: a post costs ~0.5 ms of CPU whatever its
+size) or `schedule_delay` seconds after the first one:
 
 - encoded on the loop as soon as `SLICE` spans have ended (otlp_encode.py: a fifth of a
   millisecond), while they are still in the CPU's caches; what waits is then bytes, not objects
@@ -13,8 +14,8 @@ waiting or `schedule_delay` seconds after the first one:
 - posted by the SDK exporter's own HTTP client (`OTLPSpanExporter`'s), on one thread of this
   exporter's, so `OTEL_EXPORTER_OTLP_*` headers, compression, certificates, timeout and retries
   with backoff behave as the SDK documents; one batch is in flight at a time;
-- at most `max_queue` spans wait (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048 as in the SDK); past that new
-  spans are dropped and counted, so a slow collector never grows memory or slows requests.
+- at most `max_queue` spans wait (`OTEL_BSP_MAX_QUEUE_SIZE`, 8192 here); past that new spans
+  are dropped and counted, so a slow collector never grows memory or slows requests.
 
 A missing collector cannot turn into a flood of log lines: the SDK exporter's retry records are
 kept back (the last reason is remembered); after a failed export, batches are dropped without

@@ -40,9 +40,10 @@ class LiveSpan:
     """A span: `attributes`, `name` and `error` may be changed until `end()`; after it, the
     span is what the sinks read. Ids are plain ints (`parent_id` 0 for a root; `remote_parent`
     when the parent came with the request); times are ns since the epoch. `calls` counts the
-    CLIENT spans started under it. `descendants` is one list shared by a local root and every
-    span started under it: the spans of the trace made in this process besides the root (those
-    not ended yet have `end_time` 0), which is how the ring buffer gets a whole trace at once."""
+    CLIENT spans started under it. A local root's `descendants` lists the spans started under it
+    (those not ended yet have `end_time` 0), which is how the ring buffer gets a whole trace at
+    once; a child's is None: a child holding its root's list would make a reference cycle per
+    trace, left for the garbage collector to find (4 µs a call, measured)."""
 
     __slots__ = (
         "sinks",
@@ -74,7 +75,7 @@ class LiveSpan:
         trace_state: TraceState | None,
         name: str,
         kind: SpanKind,
-        descendants: list[LiveSpan],
+        descendants: list[LiveSpan] | None,
     ):
         self.sinks = sinks
         self.descendants = descendants
@@ -147,7 +148,9 @@ class SpanRecorder:
         )
 
     def child(self, parent: LiveSpan, name: str, kind: SpanKind) -> LiveSpan:
-        """A span under a local one: same trace, same sampling decision."""
+        """A span under a local one: same trace, same sampling decision; listed in the parent's
+        `descendants` when the parent is a local root (the runtime's children are CLIENT spans
+        under a request's SERVER span: leaves)."""
         span = LiveSpan(
             self.sinks,
             parent.trace_id,
@@ -158,10 +161,10 @@ class SpanRecorder:
             parent.trace_state,
             name,
             kind,
-            parent.descendants,
+            None,
         )
-        if span.sampled:
-            span.descendants.append(span)
+        if span.sampled and parent.descendants is not None:
+            parent.descendants.append(span)
         return span
 
 
