@@ -629,6 +629,38 @@ async def test_naftiko_run_exports_to_the_otel_environment_endpoint_without_a_co
     assert sorted(s.kind for s in spans) == ["CLIENT", "SERVER"]
 
 
+async def test_the_spans_still_batched_are_exported_when_naftiko_run_stops(
+    upstream: FakeUpstream, receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    """Batches wait a minute here: a SIGTERM must still get the spans out before the process
+    ends (they are batched on the event loop; nothing exports them once it is gone)."""
+    source = capability_file(tmp_path, "stop", "enabled: true").read_text()
+    path = tmp_path / "stop-no-control.yaml"
+    path.write_text(source[: source.index("  - type: control")], encoding="utf-8")
+    rest_port = free_port()
+    env = {**_environment(None), "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "60000"}
+    argv = [sys.executable, "-m", "naftiko.cli", "run", str(path), "--upstream", f"up={upstream.url}"]
+    argv += ["--port", f"rest={rest_port}", "--port", f"mcp={free_port()}"]
+    process = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        for _ in range(200):
+            try:
+                status, _ = await get(f"http://127.0.0.1:{rest_port}/items/7")
+                break
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+        assert status == 200
+        await asyncio.sleep(0.3)
+        assert receiver.spans == []  # still batched
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    assert sorted(s.kind for s in receiver.spans) == ["CLIENT", "SERVER"]
+    assert {s.attributes.get("url.path") for s in receiver.spans if s.kind == "SERVER"} == {"/items/7"}
+
+
 async def test_a_tools_call_over_stdio_is_a_server_span_continuing_the_trace_in_meta(
     upstream: FakeUpstream, receiver: OtlpReceiver, tmp_path: Path
 ) -> None:

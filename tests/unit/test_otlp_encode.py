@@ -1,4 +1,4 @@
-"""The fast OTLP span encoder against the SDK's own: both must parse to the same message."""
+"""The OTLP span encoder against the SDK's own (both must parse to the same message), and the exporter's batching."""
 
 from __future__ import annotations
 
@@ -163,3 +163,37 @@ def test_the_exporter_sends_batches_of_whole_spans_and_everything_on_flush() -> 
     ]
     assert names == [f"span-{n}" for n in range(1, 72)]
     assert len(bodies) == 15
+
+
+def test_past_max_queue_spans_are_dropped_counted_and_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    from naftiko.observability.otlp_export import OtlpExporter
+
+    async def scenario() -> int:
+        exporter = OtlpExporter("http://127.0.0.1:9/v1/traces", SpanEncoder(RESOURCE, SCOPE), 60.0, 5, max_queue=10)
+        sent = []
+
+        class Sent:
+            success = True
+
+        def export(body: bytes) -> Sent:
+            sent.extend(
+                span.name
+                for r in ExportTraceServiceRequest.FromString(body).resource_spans
+                for s in r.scope_spans
+                for span in s.spans
+            )
+            return Sent()
+
+        exporter.sdk._client.export = export  # type: ignore[method-assign]
+        for n in range(1, 16):  # the loop does not turn meanwhile: nothing is sent yet
+            exporter.add(_span(f"span-{n}", n))
+        await exporter.close()
+        return len(sent)
+
+    assert asyncio.run(scenario()) == 10
+    warnings = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert warnings == [
+        "tracing: 5 span(s) dropped: more than 10 waited for http://127.0.0.1:9/v1/traces (OTEL_BSP_MAX_QUEUE_SIZE)"
+    ]
