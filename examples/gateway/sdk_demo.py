@@ -22,7 +22,9 @@ class StandIn(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        print(f"  upstream got {self.command} {self.path} auth={self.headers['Authorization'][:14]}… body={body.decode() or '-'}")
+        print(
+            f"  upstream got {self.command} {self.path} auth={self.headers['Authorization'][:14]}… body={body.decode() or '-'}"
+        )
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -51,9 +53,15 @@ def main() -> None:
         "GATEWAY_API_KEY": "team-a-key",
     }
     command = [
-        sys.executable, "-m", "naftiko.cli", "run", str(GATEWAY),
-        "--upstream", f"customer-io-track=http://127.0.0.1:{upstream.server_port}",
-        "--port", f"customer-io-gateway={port}",
+        sys.executable,
+        "-m",
+        "naftiko.cli",
+        "run",
+        str(GATEWAY),
+        "--upstream",
+        f"customer-io-track=http://127.0.0.1:{upstream.server_port}",
+        "--port",
+        f"customer-io-gateway={port}",
     ]
     runtime = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
     try:

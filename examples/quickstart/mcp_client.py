@@ -16,7 +16,9 @@ async def main() -> None:
         for tool in (await client.list_tools()).tools:
             required = tool.input_schema.get("required", [])
             print(f"{tool.name}: {tool.description} (required: {', '.join(required) or 'none'})")
-        result = await client.call_tool("identify-customer", {"identifier": "cust-42", "body": {"email": "ada@example.com"}})
+        result = await client.call_tool(
+            "identify-customer", {"identifier": "cust-42", "body": {"email": "ada@example.com"}}
+        )
         print(json.dumps(result.structured_content, indent=2))
 
 
