@@ -31,7 +31,6 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags, TraceState
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
-_RECORDED = (Decision.RECORD_AND_SAMPLE, Decision.RECORD_ONLY)
 
 _CURRENT: ContextVar[LiveSpan | None] = ContextVar("naftiko_current_span", default=None)
 
@@ -139,7 +138,7 @@ class SpanRecorder:
         else:
             trace_id = parent.trace_id if parent is not None else self.ids.generate_trace_id()
             result = self.sampler.should_sample(parent_context, trace_id, name, kind)
-            sampled = result.decision in _RECORDED
+            sampled = result.decision is Decision.RECORD_AND_SAMPLE  # RECORD_ONLY: none of the samplers offered
             trace_state = result.trace_state
         parent_id = parent.span_id if parent is not None else 0
         span_id = self.ids.generate_span_id()
