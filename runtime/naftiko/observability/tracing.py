@@ -175,7 +175,7 @@ class Tracing:
             if mcp and request.operation is None and not span.calls:
                 return response  # not a tools/call and nothing called upstream: never ended, never recorded
             if span.recording:
-                request.trace = (f"{span.trace_id:032x}", f"{span.span_id:016x}")  # for the access line
+                request.trace = (span.trace_id.to_bytes(16, "big").hex(), span.span_id.to_bytes(8, "big").hex())
                 attributes = span.attributes = _server_attributes(request, response)
                 if mcp:
                     _mcp_outcome(request, response, span, attributes)
@@ -247,7 +247,10 @@ class Tracing:
         if not self.w3c_only:
             self.outbound.inject(headers, in_context(span))
             return
-        headers["traceparent"] = f"00-{span.trace_id:032x}-{span.span_id:016x}-{'01' if span.sampled else '00'}"
+        trace_id, span_id = span.trace_id.to_bytes(16, "big").hex(), span.span_id.to_bytes(8, "big").hex()
+        headers["traceparent"] = (
+            f"00-{trace_id}-{span_id}-{'01' if span.sampled else '00'}"  # hex(): twice f"{:032x}"'s speed
+        )
         if span.trace_state:
             headers["tracestate"] = span.trace_state.to_header()
 
