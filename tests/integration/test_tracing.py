@@ -155,8 +155,11 @@ INITIALIZE = {
 }
 
 
-async def mcp_call(url: str, tool: str, arguments: dict[str, Any], **headers: str) -> dict[str, Any]:
-    """initialize, notifications/initialized, then tools/call, as plain JSON-RPC over HTTP."""
+async def mcp_call(
+    url: str, tool: str, arguments: dict[str, Any], meta: dict[str, str] | None = None, **headers: str
+) -> dict[str, Any]:
+    """initialize, notifications/initialized, then tools/call (with `meta` as `params._meta`), as
+    plain JSON-RPC over HTTP."""
     base = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     async with aiohttp.ClientSession() as http:
         async with http.post(url, json=INITIALIZE, headers=base) as response:
@@ -165,7 +168,8 @@ async def mcp_call(url: str, tool: str, arguments: dict[str, Any], **headers: st
             url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers={**base, **session}
         ) as response:
             assert response.status == 202
-        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+        params = {"name": tool, "arguments": arguments, **({"_meta": meta} if meta else {})}
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
         async with http.post(url, json=call, headers={**base, **session, **headers}) as response:
             return json.loads(await response.read())
 
@@ -333,6 +337,31 @@ async def test_an_mcp_call_continues_the_inbound_trace_and_a_tool_error_marks_th
     assert server.status == "ERROR" and server.attributes["error.type"] == "tool_error"
     assert client.status == "ERROR" and client.attributes["error.type"] == "404"
     assert upstream.requests[0].headers["traceparent"] == f"00-{TRACE_ID}-{client.span_id}-01"
+
+
+async def test_an_mcp_call_over_http_continues_the_trace_its_meta_carries(
+    tmp_path: Path, upstream: FakeUpstream, receiver: OtlpReceiver
+) -> None:
+    """A client that puts the trace in `params._meta` (SEP-414) rather than the HTTP header is
+    continued too; the header wins when both are there."""
+    traced = await serve(tmp_path, upstream, "mcp-meta", f"exporters: {{otlp: {{endpoint: '{receiver.url}'}}}}")
+    other = "1" * 32
+    try:
+        meta = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01", "tracestate": "vendor=meta"}
+        reply = await mcp_call(traced.url("mcp", "/mcp"), "get-item", {"id": "9"}, meta)
+        assert reply["result"]["isError"] is False
+        await mcp_call(
+            traced.url("mcp", "/mcp"), "get-item", {"id": "8"}, meta, traceparent=f"00-{other}-{PARENT_ID}-01"
+        )
+        await traced.flush()
+        spans = await receiver.wait_for(lambda s: len(s) >= 4)
+    finally:
+        await traced.close()
+    servers = by_kind(spans, "SERVER")
+    assert sorted(s.trace_id for s in servers) == sorted([TRACE_ID, other])
+    assert {s.parent_span_id for s in servers} == {PARENT_ID}
+    assert upstream.requests[0].headers["traceparent"].startswith(f"00-{TRACE_ID}-")
+    assert upstream.requests[0].headers["tracestate"] == "vendor=meta"
 
 
 # -- sampling and propagation ---------------------------------------------------------------------

@@ -10,7 +10,8 @@ aiohttp-client instrumentation do, so no handler knows about them:
     compile.py _Compiler._client:   transport = tracing.client(transport, namespace, secrets)
 
 Server span (`SpanKind.SERVER`): the parent is the inbound `traceparent`, else a `b3` or
-`X-B3-*` header (both are accepted whatever `propagation` says: it names what is *sent*). Its
+`X-B3-*` header (both are accepted whatever `propagation` says: it names what is *sent*), else,
+for MCP, the `traceparent` in the request's `params._meta` (SEP-414, as over stdio). Its
 name is `METHOD /route/template` for REST (the router sets `request.route`; `METHOD` alone when
 no route matched) and `tools/call <tool>` for MCP (mcp_http.py sets `request.operation`). A
 POST to `/mcp` that is not a `tools/call` and called no upstream (initialize, tools/list,
@@ -70,6 +71,7 @@ from .. import __version__
 from ..consumes.request import OutgoingRequest
 from ..consumes.transport import UpstreamResponse, UpstreamTransport
 from ..http import Answer, Request, Responder, Response
+from ..json_text import loads
 from .otlp_encode import SpanEncoder
 from .otlp_export import OtlpExporter
 from .spans import LiveSpan, SpanRecorder, current, enter, in_context, leave
@@ -158,6 +160,8 @@ class Tracing:
 
         async def traced(request: Request) -> Response:
             parent, parent_context = parent_of(request.headers)
+            if parent is None and mcp and b'"traceparent"' in request.body:  # SEP-414: in params._meta
+                parent, parent_context = parent_of(_meta_of(request.body))
             span = root(request.method, SpanKind.SERVER, parent, parent_context)
             token = enter(span)
             try:
@@ -362,6 +366,18 @@ def _mcp_outcome(request: Request, response: Response, span: LiveSpan, attribute
     else:
         return
     span.error = True
+
+
+def _meta_of(body: bytes) -> dict[str, Any]:
+    """`params._meta` of a JSON-RPC request body: where an MCP client without the HTTP header
+    puts `traceparent`/`tracestate` (SEP-414); empty when the body is not such a request."""
+    try:
+        payload = loads(body)
+    except (ValueError, RecursionError):
+        return {}
+    params = payload.get("params") if isinstance(payload, dict) else None
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return {k: v for k, v in meta.items() if isinstance(v, str)} if isinstance(meta, dict) else {}
 
 
 def _reply_error(reply: Any) -> str | None:
