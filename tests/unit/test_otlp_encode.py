@@ -14,7 +14,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope  # noqa:
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState  # noqa: E402
 
 from naftiko.observability.otlp_encode import SpanEncoder  # noqa: E402
-from naftiko.observability.spans import LiveSpan  # noqa: E402
+from naftiko.observability.spans import LiveSpan, SharedAttributes  # noqa: E402
 
 RESOURCE = Resource.create({"service.name": "naftiko-test", "service.version": "1.2.3", "replicas": 3})
 SCOPE = InstrumentationScope("naftiko", "0.1.0")
@@ -112,6 +112,17 @@ def test_repeated_pairs_and_names_are_reused_without_changing_the_output() -> No
     encoder = SpanEncoder(RESOURCE, SCOPE)
     spans = [_span("same", n, attributes={"http.request.method": "GET", "n": n % 7}) for n in range(1, 50)]
     first = _same(spans, encoder=encoder)
+    assert _same(spans, encoder=encoder) == first
+
+
+def test_shared_attributes_are_written_once_and_read_the_same() -> None:
+    encoder = SpanEncoder(RESOURCE, SCOPE)
+    shared = SharedAttributes({"mcp.method.name": "tools/call", "gen_ai.tool.name": "get-item", "status": 200})
+    spans = [_span("tools/call get-item", n) for n in range(1, 4)]
+    for span in spans:
+        span.attributes = shared
+    first = _same(spans, encoder=encoder)
+    assert list(encoder._blocks.values()) == [(shared, encoder._blocks[id(shared)][1])]
     assert _same(spans, encoder=encoder) == first
 
 

@@ -23,7 +23,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind
 
-from .spans import LiveSpan
+from .spans import LiveSpan, SharedAttributes
 
 _IDS = Struct(">2sQQ2sQ").pack  # trace_id (field 1, 16 bytes big-endian), span_id (field 2)
 _PARENT = Struct(">2sQ").pack  # parent_span_id (field 4)
@@ -106,6 +106,7 @@ class SpanEncoder:
         self._values_seen: dict[str, int] = {}  # distinct values of each attribute key
         self._volatile: set[str] = set()  # keys with too many values to keep their pairs
         self._keys: dict[str, bytes] = {}  # KeyValue.key fields
+        self._blocks: dict[int, tuple[SharedAttributes, bytes]] = {}  # id → (shared attributes, their fields)
         self._names: dict[str, bytes] = {}
 
     def request(self, spans: Sequence[bytes]) -> bytes:
@@ -116,7 +117,7 @@ class SpanEncoder:
     def spans(self, spans: Sequence[LiveSpan]) -> list[bytes]:
         """The `ScopeSpans.spans` field of each span, in order, for `request` (the exporter
         encodes spans a few at a time, soon after they end)."""
-        get, names, pair_of = self._pairs.get, self._names, self._pair
+        get, names, pair_of, blocks = self._pairs.get, self._names, self._pair, self._blocks
         out = []
         for span in spans:
             trace_id = span.trace_id
@@ -133,12 +134,17 @@ class SpanEncoder:
                 _SERVER if kind is SpanKind.SERVER else _CLIENT if kind is SpanKind.CLIENT else _KINDS[kind],
                 _TIMES(b"\x39", span.start_time, b"\x41", span.end_time),
             )
-            try:
-                for key, value in span.attributes.items():
-                    parts.append(get((key, value.__class__, value)) or pair_of(key, value))
-            except TypeError:  # an unhashable value (a list): this span's attributes are not looked up
-                del parts[attributes_at:]
-                parts += (_key_value(b"\x4a", key, value) for key, value in span.attributes.items())
+            attributes = span.attributes
+            if attributes.__class__ is SharedAttributes:
+                block = blocks.get(id(attributes))
+                parts.append(block[1] if block is not None and block[0] is attributes else self._block(attributes))
+            else:
+                try:
+                    for key, value in attributes.items():
+                        parts.append(get((key, value.__class__, value)) or pair_of(key, value))
+                except TypeError:  # an unhashable value (a list): this span's attributes are not looked up
+                    del parts[attributes_at:]
+                    parts += (_key_value(b"\x4a", key, value) for key, value in attributes.items())
             parts.append(_ERROR_END if span.error else _UNSET_END)
             if span.remote_parent:
                 parts[-1] = _ERROR_REMOTE_END if span.error else _UNSET_REMOTE_END
@@ -165,6 +171,15 @@ class SpanEncoder:
             return pair
         self._pairs[key, value.__class__, value] = pair
         return pair
+
+    def _block(self, attributes: SharedAttributes) -> bytes:
+        """Shared attributes written once; kept with the mapping itself, so that its id cannot
+        be another mapping's while the entry lives."""
+        block = b"".join(_key_value(b"\x4a", key, value) for key, value in attributes.items())
+        if len(self._blocks) >= _VALUES_KEPT:
+            self._blocks.clear()
+        self._blocks[id(attributes)] = (attributes, block)
+        return block
 
     def _key(self, key: str) -> bytes:
         encoded = self._keys[key] = _text(b"\x0a", key)  # as many as attribute keys: a handful

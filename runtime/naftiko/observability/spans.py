@@ -110,6 +110,13 @@ class LiveSpan:
 Sink = Callable[[LiveSpan], None]
 
 
+class SharedAttributes(dict):
+    """Span attributes given, unchanged, to every span alike (an MCP tool's successful calls):
+    never changed once made, so an encoder may write them once for all."""
+
+    __slots__ = ()
+
+
 class SpanRecorder:
     """Starts `LiveSpan`s; each sampled one is handed to every sink when it ends."""
 

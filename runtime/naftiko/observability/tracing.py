@@ -74,7 +74,7 @@ from ..http import Answer, Request, Responder, Response
 from ..json_text import loads
 from .otlp_encode import SpanEncoder
 from .otlp_export import OtlpExporter
-from .spans import LiveSpan, SpanRecorder, current, enter, in_context, leave
+from .spans import LiveSpan, SharedAttributes, SpanRecorder, current, enter, in_context, leave
 from .trace_buffer import TraceBuffer
 from .trace_config import TracingOptions
 
@@ -157,6 +157,7 @@ class Tracing:
         Untraced requests get `inner`'s answer untouched (no coroutine is added)."""
         root, parent_of = self.recorder.root, self.parent_of
         mcp = kind == "mcp"
+        outcomes: dict[tuple, tuple[str, SharedAttributes]] = {}  # an MCP span's name and attributes
 
         async def traced(request: Request) -> Response:
             parent, parent_context = parent_of(request.headers)
@@ -180,10 +181,16 @@ class Tracing:
                 return response  # not a tools/call and nothing called upstream: never ended, never recorded
             if span.recording:
                 request.trace = (span.trace_id.to_bytes(16, "big").hex(), span.span_id.to_bytes(8, "big").hex())
-                attributes = span.attributes = _server_attributes(request, response)
                 if mcp:
-                    _mcp_outcome(request, response, span, attributes)
+                    error = _mcp_error(response)
+                    key = (request.operation, request.raw_path, request.scheme, response.status, error)
+                    outcome = outcomes.get(key)
+                    if outcome is None:
+                        outcome = _mcp_outcome(request, response, error, outcomes)
+                    span.name, span.attributes = outcome
+                    span.error = error is not None
                 else:
+                    attributes = span.attributes = _server_attributes(request, response)
                     span.name = f"{request.method} {request.route}" if request.route else request.method
                     if response.status >= 500:
                         attributes["error.type"] = str(response.status)
@@ -342,30 +349,42 @@ def _server_attributes(request: Request, response: Response | None) -> dict[str,
     return attributes
 
 
-def _mcp_outcome(request: Request, response: Response, span: LiveSpan, attributes: dict[str, Any]) -> None:
-    """Name and outcome of an MCP span. A tool's failure is a JSON-RPC result whose last key is
-    `isError` (mcp.py:tool_result puts it last), so the answer's tail tells without parsing it."""
-    tool = request.operation
-    if tool is None:
-        span.name = "POST /mcp"
-    else:
-        span.name = f"tools/call {tool}"
-        attributes["mcp.method.name"] = "tools/call"
-        attributes["gen_ai.tool.name"] = tool
+def _mcp_error(response: Response) -> str | None:
+    """`error.type` of an MCP answer, None when it is a success. A tool's failure is a JSON-RPC
+    result whose last key is `isError` (mcp.py:tool_result puts it last), so the answer's tail
+    tells without parsing it."""
     body = response.body
     flag = body.find(b'"isError":', max(len(body) - 40, 0))
     if response.status >= 500:
-        attributes["error.type"] = str(response.status)
-    elif flag >= 0 and body.startswith(b"true}", flag + 10):
-        attributes["error.type"] = "tool_error"
-    elif flag < 0 or not body.startswith(b"false}", flag + 10):
-        code = _JSONRPC_ERROR.search(body, 0, 512)
-        if code is None:
-            return
-        attributes["error.type"] = code.group(1).decode()
-    else:
-        return
-    span.error = True
+        return str(response.status)
+    if flag >= 0 and body.startswith(b"true}", flag + 10):
+        return "tool_error"
+    if flag >= 0 and body.startswith(b"false}", flag + 10):
+        return None
+    code = _JSONRPC_ERROR.search(body, 0, 512)
+    return code.group(1).decode() if code is not None else None
+
+
+MAX_OUTCOMES = 1024  # kept per port: (tool, path, scheme, status, error) seen
+
+
+def _mcp_outcome(
+    request: Request, response: Response, error: str | None, outcomes: dict[tuple, tuple[str, SharedAttributes]]
+) -> tuple[str, SharedAttributes]:
+    """The name and attributes of an MCP span, made once per kind of outcome and then shared by
+    every span alike (the encoder writes a shared block once, not per span)."""
+    tool = request.operation
+    attributes = _server_attributes(request, response)
+    if tool is not None:
+        attributes["mcp.method.name"] = "tools/call"
+        attributes["gen_ai.tool.name"] = tool
+    if error is not None:
+        attributes["error.type"] = error
+    outcome = (f"tools/call {tool}" if tool is not None else "POST /mcp", SharedAttributes(attributes))
+    if len(outcomes) >= MAX_OUTCOMES:
+        outcomes.clear()
+    outcomes[(tool, request.raw_path, request.scheme, response.status, error)] = outcome
+    return outcome
 
 
 def _meta_of(body: bytes) -> dict[str, Any]:
