@@ -2,7 +2,7 @@
 
 The SDK's `BatchSpanProcessor` hands every span to a thread through a lock-guarded queue and
 encodes and posts there: the thread then competes with the event loop for the GIL on every
-batch, which cost more server CPU than the spans themselves (+60 % per MCP call at 16
+batch, which cost more server CPU than the spans themselves (+55 % per MCP call at 16
 concurrent calls, bench/tracing_cost.py). Here spans are kept in a plain list on the loop that
 ends them (`add` is a SpanRecorder sink), and a batch goes out when `max_batch` spans are
 waiting (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 2048 here: a post costs ~0.5 ms of CPU whatever its
