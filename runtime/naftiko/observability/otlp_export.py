@@ -1,10 +1,10 @@
 """OTLP/HTTP export of ended spans, batched on the event loop.
 
-The SDK's `BatchSpanProcessor` hands every span to a thread through a lock-guarded queue and
-encodes and posts there: the thread then competes with the event loop for the GIL on every
-batch, which cost more server CPU than the spans themselves (+55 % per MCP call at 16
-concurrent calls, bench/tracing_cost.py). Here spans are kept in a plain list on the loop that
-ends them (`add` is a SpanRecorder sink), and a batch goes out when `max_batch` spans are
+The SDK's `BatchSpanProcessor` hands every span to a thread through a lock-guarded queue, and
+the thread encodes and posts there, contending with the event loop for the GIL; with the SDK's
+spans that pipeline cost +55 % server CPU per MCP call at 16 concurrent calls
+(bench/tracing_cost.py), against +24 % for this one. Here spans are kept in a plain list on the
+loop that ends them (`add` is a SpanRecorder sink), and a batch goes out when `max_batch` spans are
 waiting (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 2048 here: a post costs ~0.5 ms of CPU whatever its
 size) or `schedule_delay` seconds after the first one:
 
