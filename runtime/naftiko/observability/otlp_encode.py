@@ -53,7 +53,8 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-_SPAN_TAG = [b"\x12" + _varint(size) for size in range(16384)]  # ScopeSpans.spans: the tag and a length
+_LENGTHS = [_varint(size) for size in range(16384)]  # a length of up to 16 KiB, as a varint
+_SPAN_TAG = [b"\x12" + length for length in _LENGTHS]  # ScopeSpans.spans: the tag and a length
 
 
 def _field(tag: bytes, payload: bytes) -> bytes:
@@ -155,12 +156,12 @@ class SpanEncoder:
 
     def _pair(self, key: str, value: Any) -> bytes:
         """A span attribute's KeyValue, kept for next time unless `key` has had too many values
-        to be worth it (`url.full`, `url.path`: kept, they would push out those that repeat)."""
-        if value.__class__ is str:  # most of them: written without the general path's calls
+        to be worth it (`url.full`, `url.path`: not kept, they would push out those that repeat)."""
+        if value.__class__ is str and len(value) < 3000:  # most: lengths from the table, no calls
             raw = value.encode("utf-8", "surrogatepass")
-            any_value = b"\x0a" + _varint(len(raw)) + raw
-            key_value = (self._keys.get(key) or self._key(key)) + b"\x12" + _varint(len(any_value)) + any_value
-            pair = b"\x4a" + _varint(len(key_value)) + key_value
+            any_value = b"\x0a" + _LENGTHS[len(raw)] + raw
+            key_value = (self._keys.get(key) or self._key(key)) + b"\x12" + _LENGTHS[len(any_value)] + any_value
+            pair = b"\x4a" + _LENGTHS[len(key_value)] + key_value
         else:
             pair = _key_value(b"\x4a", key, value)
         if key in self._volatile:

@@ -275,6 +275,7 @@ class TracingTransport:
         self.namespace = namespace
         self.secrets = frozenset(s for s in secrets if s)
         self._origins: dict[str, tuple[str, int]] = {}
+        self._last: tuple[str, tuple[str, int]] = ("\0", ("", 0))  # ("scheme://authority/", (host, port))
 
     async def send(self, request: OutgoingRequest, timeout: float) -> UpstreamResponse:
         tracing = self.tracing
@@ -317,7 +318,11 @@ class TracingTransport:
         return "REDACTED" if value in self.secrets or SECRET_NAME.search(name) else value
 
     def _origin(self, url: str) -> tuple[str, int]:
-        """(host, port) of an absolute URL, cached by its `scheme://authority` part."""
+        """(host, port) of an absolute URL, cached by its `scheme://authority` part (the last
+        one seen is checked first: a namespace mostly calls one)."""
+        last_prefix, last = self._last
+        if url.startswith(last_prefix):
+            return last
         end = url.find("/", url.find("//") + 2)
         origin = url if end < 0 else url[:end]
         found = self._origins.get(origin)
@@ -333,6 +338,8 @@ class TracingTransport:
             found = (host, port)
             if len(self._origins) < 64:
                 self._origins[origin] = found
+        if end >= 0:
+            self._last = (origin + "/", found)
         return found
 
 
