@@ -146,9 +146,10 @@ class SpanEncoder:
                 except TypeError:  # an unhashable value (a list): this span's attributes are not looked up
                     del parts[attributes_at:]
                     parts += (_key_value(b"\x4a", key, value) for key, value in attributes.items())
-            parts.append(_ERROR_END if span.error else _UNSET_END)
             if span.remote_parent:
-                parts[-1] = _ERROR_REMOTE_END if span.error else _UNSET_REMOTE_END
+                parts.append(_ERROR_REMOTE_END if span.error else _UNSET_REMOTE_END)
+            else:
+                parts.append(_ERROR_END if span.error else _UNSET_END)
             body = b"".join(parts)
             size = len(body)  # a span is 128 bytes to 16 KiB long: its length takes two bytes
             out.append(_SPAN_TAG[size] + body if size < 16384 else b"\x12" + _varint(size) + body)

@@ -39,7 +39,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 
 from .otlp_encode import SpanEncoder
 from .spans import LiveSpan
-from .trace_config import shown_url
+from .trace_config import DEFAULT_MAX_BATCH, DEFAULT_MAX_QUEUE, shown_url
 
 log = logging.getLogger("naftiko")
 
@@ -77,7 +77,12 @@ class OtlpExporter:
     """Batches ended spans on the event loop and posts them to `traces_url` (see the module)."""
 
     def __init__(
-        self, traces_url: str, encoder: SpanEncoder, schedule_delay: float, max_batch: int = 512, max_queue: int = 2048
+        self,
+        traces_url: str,
+        encoder: SpanEncoder,
+        schedule_delay: float,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        max_queue: int = DEFAULT_MAX_QUEUE,
     ):
         self.traces_url = shown_url(traces_url)  # as logged
         self.sdk = OTLPSpanExporter(endpoint=traces_url)
@@ -207,9 +212,7 @@ class OtlpExporter:
             if self._failing:
                 log.warning("tracing: spans reach %s again", self.traces_url)
             self._failing, self._cool_down = False, 0.0
-            if self._dropped and now >= self._next_warning:
-                self._next_warning = now + WARN_EVERY
-                dropped, self._dropped = self._dropped, 0
+            if dropped := self._warning_due(now):
                 log.warning(
                     "tracing: %d span(s) dropped: more than %d waited for %s (OTEL_BSP_MAX_QUEUE_SIZE)",
                     dropped, self.max_queue, self.traces_url,
@@ -229,12 +232,19 @@ class OtlpExporter:
 
     def _drop(self, count: int, now: float) -> None:
         self._dropped += count
-        if now < self._next_warning:
+        if not (dropped := self._warning_due(now)):
             return
-        self._next_warning = now + WARN_EVERY
-        dropped, self._dropped = self._dropped, 0
         reason = _kept_back.last or "the collector refused the spans"
         log.warning(
             "tracing: cannot export spans to %s (%s); %d span(s) dropped, requests are not affected (next warning in a minute at most)",
             self.traces_url, reason[:300], dropped,
         )  # fmt: skip
+
+    def _warning_due(self, now: float) -> int:
+        """The spans dropped since the last warning, when another may be given (one a minute at
+        most); 0 otherwise."""
+        if not self._dropped or now < self._next_warning:
+            return 0
+        self._next_warning = now + WARN_EVERY
+        dropped, self._dropped = self._dropped, 0
+        return dropped

@@ -47,7 +47,7 @@ class TraceBuffer:
 
     def recent(self) -> list[dict[str, Any]]:
         """Summaries of the completed traces, newest first (see the module docstring)."""
-        return [_summary(trace_id, _spans(roots)) for trace_id, roots in self._traces().items()]
+        return [_summary(trace_id, roots, _spans(roots)) for trace_id, roots in self._traces().items()]
 
     def trace(self, trace_id: str) -> dict[str, Any] | None:
         """One completed trace with its spans, or None (see the module docstring)."""
@@ -60,7 +60,7 @@ class TraceBuffer:
             return None
         spans = _spans(roots)
         ordered = sorted(spans, key=lambda s: s.start_time)
-        return {**_summary(key, spans), "spans": [_span(span) for span in ordered]}  # type: ignore[arg-type]
+        return {**_summary(key, roots, spans), "spans": [_span(span) for span in ordered]}  # type: ignore[arg-type]
 
     def _traces(self) -> dict[int, list[LiveSpan]]:
         """The kept traces by id, newest first: a trace is complete when its local root ends
@@ -76,12 +76,8 @@ def _spans(roots: list[LiveSpan]) -> list[LiveSpan]:
     return roots + [span for root in roots for span in root.descendants if span.end_time]
 
 
-def _roots(spans: list[LiveSpan]) -> list[LiveSpan]:
-    return [s for s in spans if not s.parent_id or s.remote_parent] or spans
-
-
-def _summary(trace_id: int, spans: list[LiveSpan]) -> dict[str, Any]:
-    roots = sorted(_roots(spans), key=lambda s: s.start_time)
+def _summary(trace_id: int, roots: list[LiveSpan], spans: list[LiveSpan]) -> dict[str, Any]:
+    roots = sorted(roots, key=lambda s: s.start_time)
     start = min(s.start_time for s in spans)
     end = max(s.end_time for s in spans)
     return {
