@@ -26,7 +26,7 @@ from mcp import Client
 
 from naftiko.engine.capability import Capability
 from naftiko.engine.compile import CompileOptions, compile_capability
-from naftiko.observability import capability_tracing, retire_unused, trace_buffer
+from naftiko.observability import capability_tracing, retire_unused, trace_buffer_of
 from naftiko.run_command import _mcp_route_factory
 from naftiko.server import plan
 from naftiko.spec.document import load_document
@@ -530,7 +530,7 @@ async def test_the_ring_buffer_keeps_the_last_traces_for_the_control_port(
             await get(traced.url("rest", f"/items/{index}"))
         await get(traced.url("rest", "/items/boom"))
         await mcp_call(traced.url("mcp", "/mcp"), "get-item", {"id": "m"})
-        buffer = trace_buffer(traced.capability)
+        buffer = trace_buffer_of(traced.capability)
         assert buffer is traced.tracing.buffer
         recent = buffer.recent()
     finally:

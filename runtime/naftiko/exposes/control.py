@@ -33,10 +33,8 @@ from .. import __version__
 from ..auth import every, guard
 from ..engine.capability import Capability, Exposure
 from ..http import Answer, Request, Response, json_response
-from ..observability.trace_config import (
-    trace_buffer,  # not `from ..observability`: the submodule trace_buffer shadows that name once imported
-    tracing_status,
-)
+from ..observability import trace_buffer_of
+from ..observability.trace_config import tracing_status
 from . import control_logs
 from .control_config import effective_config
 from .control_traces import DEFAULT_BUFFER_SIZE, Traces
@@ -146,7 +144,7 @@ class Control:
         if observed and _flag(local_traces.get("enabled"), True):
             size = local_traces.get("buffer-size")
             traces = Traces(
-                lambda: trace_buffer(self.capability),
+                lambda: trace_buffer_of(self.capability),
                 size if isinstance(size, int) and not isinstance(size, bool) else DEFAULT_BUFFER_SIZE,
             )
             self._add("/traces", GET=traces.summaries)

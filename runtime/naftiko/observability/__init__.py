@@ -12,7 +12,7 @@ from .trace_config import (
     close_all,
     retire_unused,
     server_tracing,
-    trace_buffer,
+    trace_buffer_of,
     tracing_options,
 )
 
@@ -23,6 +23,6 @@ __all__ = [
     "close_all",
     "retire_unused",
     "server_tracing",
-    "trace_buffer",
+    "trace_buffer_of",
     "tracing_options",
 ]

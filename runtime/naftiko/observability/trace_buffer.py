@@ -7,7 +7,8 @@ Only sampled spans reach it, so with `sampling: 0.1` it holds one trace in ten. 
 costs a deque append; the JSON below is made only when the control port asks.
 
 API for the control port (`GET /traces`, `GET /traces/{traceId}`), found with
-`naftiko.observability.trace_buffer(capability)`:
+`naftiko.observability.trace_buffer_of(capability)` (not `trace_buffer`: that name is this
+module's, which the package attribute would become once the module is imported):
 
     buffer.recent() -> list[dict]   # newest first
         [{"traceId": "4bf92f3577b34da6a3ce929d0e0e4736",  # 32 hex digits

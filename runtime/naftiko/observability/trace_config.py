@@ -40,7 +40,7 @@ The SDK itself reads the other exporter variables (`OTEL_EXPORTER_OTLP_HEADERS`,
 One `Tracing` (tracer provider, exporter, ring buffer) is made per distinct `TracingOptions`
 and shared by every capability configured alike; the engine asks for it when it builds a
 namespace's client (`client_tracing`), the server when it builds a port's layers
-(`server_tracing`), the control port for the ring buffer (`trace_buffer`).
+(`server_tracing`), the control port for the ring buffer (`trace_buffer_of`).
 """
 
 from __future__ import annotations
@@ -327,7 +327,7 @@ async def close_all(timeout: float = 5.0) -> None:
             await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout)
 
 
-def trace_buffer(capability: Any) -> TraceBuffer | None:
+def trace_buffer_of(capability: Any) -> TraceBuffer | None:
     """For the control port: the ring buffer of `capability`'s traces (see `TraceBuffer`), or
     None when tracing is off or `traces.local.enabled: false`."""
     tracing = capability_tracing(capability)
