@@ -69,12 +69,17 @@ class OnOff:
         the pairs' ratios (neighbouring batches share the machine's mood) with the middle half
         of them, so a reader sees how far one run may be from the next."""
         off, on = statistics.median(self.per_call[("off", mode)]), statistics.median(self.per_call[("on", mode)])
-        ratios = sorted(self.ratios[mode])
-        low, high = ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]
         return (
             f"  {label:<18} off {off:.3f} ms  {on_name} {on:.3f} ms  {(on - off) * 1000:+.1f} µs"
-            f"  cost {statistics.median(ratios) - 1:+.1%} (middle half of {len(ratios)} pairs {low - 1:+.1%} … {high - 1:+.1%})"
+            f"  {cost_of(self.ratios[mode], 'pairs')}"
         )
+
+
+def cost_of(ratios: Sequence[float], what: str) -> str:
+    """`cost +X % (middle half of N <what> +L % … +H %)` for on/off ratios."""
+    ordered = sorted(ratios)
+    low, high = ordered[len(ordered) // 4], ordered[(3 * len(ordered)) // 4]
+    return f"cost {statistics.median(ordered) - 1:+.1%} (middle half of {len(ordered)} {what} {low - 1:+.1%} … {high - 1:+.1%})"
 
 
 def alternate_on_off(

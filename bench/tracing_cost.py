@@ -40,6 +40,7 @@ sys.path.insert(0, str(BENCH))
 from harness import (  # noqa: E402
     Processes,
     alternate_on_off,
+    cost_of,
     cost_parser,
     free_port,
     http_answers,
@@ -143,12 +144,10 @@ def main() -> int:
     )
     print(costs.line("seq", "sequential", "traced"))
     print(costs.line("conc", f"concurrent (c{args.concurrency})", "traced"))
-    ratios = sorted(run["on"] / run["off"] for run in together)
     print(
         f"  {'both at once':<18} off {statistics.median(run['off'] for run in together):.3f} ms"
-        f"  traced {statistics.median(run['on'] for run in together):.3f} ms  cost {statistics.median(ratios) - 1:+.1%}"
-        f" (middle half of {len(ratios)} runs {ratios[len(ratios) // 4] - 1:+.1%} … {ratios[(3 * len(ratios)) // 4] - 1:+.1%};"
-        f" c{args.concurrency} on each server, same moments)"
+        f"  traced {statistics.median(run['on'] for run in together):.3f} ms"
+        f"  {cost_of([run['on'] / run['off'] for run in together], 'runs')} (c{args.concurrency} on each server, same moments)"
     )
     print(
         f"  spans received: {spans} for {calls_on} calls to the traced server ({spans / max(calls_on, 1):.2f} per call; {2 * args.sampling:.2g} expected)"
